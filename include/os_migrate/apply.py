@@ -1,0 +1,95 @@
+"""Applying a plan to the destination, and the one-call :func:`import_resources`.
+
+Import is validate -> plan -> apply. Validation and planning only read, so invalid data or a
+conflict stops the run before the first write. ``dry_run`` stops after the plan.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from openstack import exceptions as sdk_exc
+
+from os_migrate.cloud import check_connection
+from os_migrate.dataset import location, resolve_types
+from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
+from os_migrate.filters import Filters
+from os_migrate.plan import CREATE, ROUTES_PHASE, UPDATE, Action, count_actions, make_plan, write_plan
+from os_migrate.references import RefIndex, make_ref
+from os_migrate.resources import RESOURCE_TYPES
+from os_migrate.validation import collect_errors
+
+LOG = logging.getLogger(__name__)
+
+
+def _apply_one(conn, refs: RefIndex, action: Action) -> None:
+    res = action.resource
+    if action.phase == ROUTES_PHASE:
+        router = refs.find("router", make_ref(res.name))
+        conn.network.update_router(router, routes=action.changes["routes"]["to"] or [])
+    elif action.action == CREATE:
+        res.create(conn, refs)
+    elif action.action == UPDATE:
+        res.update(conn, action.existing, action.changes, refs)
+
+
+def apply_plan(conn, refs: RefIndex, plan: list[Action]) -> None:
+    """Perform the ``create`` and ``update`` actions of ``plan`` in order.
+
+    A failed resource does not stop the others (resources depending on it fail in turn with an
+    unresolved reference).
+
+    :raises ApplyError: listing every failed resource with the API's message.
+    """
+    errors = []
+    for action in plan:
+        if action.action not in (CREATE, UPDATE):
+            continue
+        what = f"{action.action} {action.resource.describe()}"
+        try:
+            _apply_one(conn, refs, action)
+            LOG.info("%s: done", what)
+        except (sdk_exc.SDKException, OsMigrateError) as e:
+            LOG.error("%s: failed: %s", what, e)
+            errors.append(f"{location(action.resource)}: {action.action} failed: {e}")
+    if errors:
+        raise ApplyError(errors)
+
+
+def import_resources(conn, data_dir: str | Path, *, types=None, filters=None,
+                     dry_run: bool = False) -> dict:
+    """Import staged resources into the destination project of ``conn``.
+
+    :param conn: destination ``openstack.connection.Connection``.
+    :param data_dir: folder holding ``<type>.yml`` files.
+    :param types: type keys to import (default all), imported in dependency order.
+    :param filters: per-type name filters (see :mod:`os_migrate.filters`).
+    :param dry_run: plan only; no write request is made.
+    :returns: ``{"dry_run": bool, "counts": {"create"|"update"|"unchanged"|"skip": int},
+        "plan_files": {type: path}, "actions": [{"type", "name", "action", "changes"?}, ...]}``
+        (``actions`` lists everything but ``unchanged``).
+    :raises ValidationError: the data, filters or references are invalid (nothing written).
+    :raises CloudError: the destination is unreachable or refuses the credentials.
+    :raises ApplyError: some writes failed (the rest were done).
+    """
+    types = resolve_types(types)
+    flt = Filters(filters, RESOURCE_TYPES)
+    check_connection(conn)
+    refs = RefIndex(conn)
+    checked = collect_errors(data_dir, types=types, filters=filters, conn=conn, refs=refs)
+    if checked.errors:
+        raise ValidationError(checked.errors)
+    plan = make_plan(conn, refs, checked.all_data, types, flt, data_dir)
+    plan_files = write_plan(data_dir, plan, types, dry_run)
+    for a in plan:
+        if a.action in (CREATE, UPDATE):
+            LOG.info("plan: %s %s %r %s", a.action, a.type_key, a.identity, a.changes or "")
+    if not dry_run:
+        apply_plan(conn, refs, plan)
+    return {
+        "dry_run": dry_run,
+        "counts": count_actions(plan),
+        "plan_files": plan_files,
+        "actions": [a.to_dict() for a in plan if a.action != "unchanged"],
+    }

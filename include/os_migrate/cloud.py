@@ -1,0 +1,93 @@
+"""The small part of openstacksdk/keystoneauth behaviour the core depends on, in one place.
+
+- :func:`check_connection` turns "cannot reach" and "bad credentials" into one clear
+  :class:`~os_migrate.exceptions.CloudError` before any other call.
+- :class:`RequestCounter` counts HTTP requests at the keystoneauth session level (every proxy of a
+  ``Connection`` calls ``Session.request``), split into reads and writes; used by tests that prove
+  "no write" and by the benchmark.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from keystoneauth1 import exceptions as ksa_exc
+from openstack import exceptions as sdk_exc
+
+from os_migrate.exceptions import CloudError
+
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def describe_cloud(conn) -> str:
+    """``user@project at auth_url`` of a connection, for messages (no secrets)."""
+    auth = getattr(getattr(conn, "config", None), "auth", None) or {}
+    user = auth.get("username") or auth.get("application_credential_id") or auth.get("user_id") or "?"
+    project = auth.get("project_name") or auth.get("project_id") or "?"
+    return f"{user}@{project} at {auth.get('auth_url', '?')}"
+
+
+def check_connection(conn) -> None:
+    """Authenticate once so an unreachable cloud or wrong credentials fail early and clearly.
+
+    :raises CloudError: the identity endpoint cannot be reached, or refuses the credentials.
+    """
+    try:
+        conn.authorize()
+    except (ksa_exc.ClientException, sdk_exc.SDKException) as e:
+        kind = "refused the credentials" if isinstance(
+            e, (ksa_exc.Unauthorized, sdk_exc.HttpException)) else "cannot be reached"
+        raise CloudError(f"cloud {describe_cloud(conn)} {kind}: {type(e).__name__}: {e}") from e
+
+
+class RequestCounter:
+    """Count requests made through a connection's keystoneauth session.
+
+    Use as a context manager; ``.reads``/``.writes``/``.total`` and ``.by_method`` hold the counts.
+    Token requests (``POST .../auth/tokens``) are counted under ``AUTH``, neither read nor write.
+
+    :param conn: an ``openstack.connection.Connection``.
+    """
+
+    def __init__(self, conn):
+        self.session = conn.session
+        self.by_method: Counter[str] = Counter()
+        self.write_urls: list[str] = []
+        self._orig = None
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> RequestCounter:
+        self._orig = self.session.request
+        orig = self._orig
+
+        def counting(url, method, *args, **kwargs):
+            verb = method.upper()
+            if verb == "POST" and str(url).rstrip("/").endswith("/auth/tokens"):
+                verb = "AUTH"
+            with self._lock:
+                self.by_method[verb] += 1
+                if verb in _WRITE_METHODS:
+                    self.write_urls.append(f"{verb} {url}")
+            return orig(url, method, *args, **kwargs)
+
+        self.session.request = counting
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.session.request = self._orig
+
+    @property
+    def writes(self) -> int:
+        """Requests with a write method (POST, PUT, PATCH, DELETE)."""
+        return sum(n for m, n in self.by_method.items() if m in _WRITE_METHODS)
+
+    @property
+    def reads(self) -> int:
+        """Requests with any other method (GET, HEAD), token requests excluded."""
+        return self.total - self.writes - self.by_method["AUTH"]
+
+    @property
+    def total(self) -> int:
+        """All requests."""
+        return sum(self.by_method.values())

@@ -1,0 +1,15 @@
+"""Constants shared by the whole core: the data format version and marker values."""
+
+#: Version of the YAML data format written to and accepted from the data dir. A file with another
+#: value is refused (:class:`os_migrate.exceptions.DataVersionMismatch`), never silently reinterpreted.
+FORMAT_VERSION = 1
+
+#: Key of the format version in every data file.
+VERSION_KEY = "os_migrate_version"
+
+#: Marker used in a reference's ``project_name``/``domain_name``: "the project (domain) the
+#: connection is authenticated to". It lets an export from project A import into project B.
+AUTH_PROJECT = "%auth%"
+
+#: Suffix of data files in the data dir.
+DATA_FILE_SUFFIX = ".yml"

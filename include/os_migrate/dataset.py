@@ -1,0 +1,101 @@
+"""Loading a data dir into resources, with structural checks that report every problem.
+
+Errors are strings of the form ``<file>: resources[<i>] (<type> '<identity>'): <field>: <message>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import jsonschema
+
+from os_migrate.const import DATA_FILE_SUFFIX
+from os_migrate.exceptions import DataError, ValidationError
+from os_migrate.resources import REGISTRY, RESOURCE_TYPES, Resource
+from os_migrate.resources.base import is_empty
+from os_migrate.serialization import load_resources
+
+
+def resolve_types(types: Iterable[str] | str | None) -> tuple[str, ...]:
+    """Validate requested type keys and return them in dependency order.
+
+    :param types: type keys, or None for all.
+    :raises ValidationError: an unknown type key (all of them listed).
+    """
+    if types is None:
+        return RESOURCE_TYPES
+    if isinstance(types, str):
+        types = [types]
+    types = list(types)
+    unknown = [t for t in types if t not in REGISTRY]
+    if unknown:
+        raise ValidationError([f"resource_types: unknown type {t!r} (known: "
+                               f"{', '.join(RESOURCE_TYPES)})" for t in unknown])
+    return tuple(t for t in RESOURCE_TYPES if t in types)
+
+
+def data_file(data_dir: str | Path, type_key: str) -> Path:
+    """Path of the data file of one type: ``<data_dir>/<type_key>.yml``."""
+    return Path(data_dir) / f"{type_key}{DATA_FILE_SUFFIX}"
+
+
+def _where(path: Path, i: int, record: object) -> str:
+    if isinstance(record, dict):
+        cls = REGISTRY.get(path.stem)
+        ident = cls(record).identity if cls and isinstance(record.get("params"), dict) else "?"
+        return f"{path}: resources[{i}] ({record.get('type', '<no type>')} {ident!r})"
+    return f"{path}: resources[{i}]"
+
+
+def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> list[str]:
+    """Structural errors of one record (schema, required params)."""
+    where = _where(path, i, record)
+    if not isinstance(record, dict):
+        return [f"{where}: must be a mapping, got {type(record).__name__}"]
+    if record.get("type") != cls.type:
+        return [f"{where}: type: expected {cls.type!r} in {path.name}, got {record.get('type')!r}"]
+    errors = []
+    validator = jsonschema.Draft202012Validator(cls.json_schema())
+    for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):
+        field = ".".join(str(p) for p in err.absolute_path) or "<record>"
+        errors.append(f"{where}: {field}: {err.message}")
+    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    for p in cls.required_params:
+        if is_empty(params.get(p)):
+            errors.append(f"{where}: params.{p}: is required and must not be empty")
+    return errors
+
+
+def load_dataset(data_dir: str | Path, types: Iterable[str]) -> tuple[dict[str, list[Resource]],
+                                                                       list[str]]:
+    """Load the data files of ``types``.
+
+    :returns: ``({type_key: [Resource, ...]}, errors)``; records with errors are left out of the
+        resources, every error is listed. A missing file is an empty type.
+    """
+    dataset: dict[str, list[Resource]] = {}
+    errors: list[str] = []
+    for type_key in types:
+        cls = REGISTRY[type_key]
+        path = data_file(data_dir, type_key)
+        dataset[type_key] = []
+        try:
+            records = load_resources(path)
+        except DataError as e:
+            errors.append(str(e))
+            continue
+        for i, record in enumerate(records):
+            rec_errors = check_record(path, i, record, cls)
+            errors.extend(rec_errors)
+            if not rec_errors:
+                res = cls(record)
+                res.file = str(path)
+                res.index = i
+                dataset[type_key].append(res)
+    return dataset, errors
+
+
+def location(res: Resource) -> str:
+    """``<file>: resources[<i>] (<type> '<identity>')`` of a loaded resource."""
+    return f"{res.file or '?'}: resources[{'?' if res.index is None else res.index}] ({res.describe()})"

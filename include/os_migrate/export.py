@@ -1,0 +1,71 @@
+"""Export: read the source project and write/refresh the data files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from os_migrate.cloud import check_connection
+from os_migrate.dataset import data_file, resolve_types
+from os_migrate.filters import Filters
+from os_migrate.references import RefIndex
+from os_migrate.resources import REGISTRY, RESOURCE_TYPES
+from os_migrate.serialization import load_resources, write_resources
+
+LOG = logging.getLogger(__name__)
+
+
+def merge_records(existing: list[dict], exported: list[dict]) -> list[dict]:
+    """Update records in place matched by source id (``_info.id``), append the new ones.
+
+    Records of resources that no longer exist in the source are kept (the file may have been
+    written by an earlier export of a larger selection).
+    """
+    by_id = {r["_info"]["id"]: r for r in exported if r.get("_info", {}).get("id")}
+    out, seen = [], set()
+    for rec in existing:
+        sid = (rec.get("_info") or {}).get("id") if isinstance(rec, dict) else None
+        if sid in by_id:
+            out.append(by_id[sid])
+            seen.add(sid)
+        else:
+            out.append(rec)
+    out.extend(r for r in exported if r.get("_info", {}).get("id") not in seen)
+    return out
+
+
+def export_resources(conn, data_dir: str | Path, *, types=None, filters=None) -> dict:
+    """Export the resources of the connection's project to ``<data_dir>/<type>.yml``.
+
+    Reads only: a constant number of list requests per type (plus one lookup per foreign project
+    or unlisted referenced object). Files are rewritten atomically and only when changed, so
+    re-exporting an unchanged tenant leaves them byte-identical.
+
+    :param conn: source ``openstack.connection.Connection`` (scoped to the tenant's project).
+    :param data_dir: folder for the data files (created if missing).
+    :param types: type keys to export (default all).
+    :param filters: per-type name filters (see :mod:`os_migrate.filters`).
+    :returns: ``{"data_dir": str, "counts": {type: int}, "files": {type: str},
+        "changed": {type: bool}}``.
+    :raises ValidationError: unknown type or bad filter.
+    :raises CloudError: the source is unreachable or refuses the credentials.
+    :raises DataError: an existing data file cannot be read (it is left untouched).
+    """
+    types = resolve_types(types)
+    flt = Filters(filters, RESOURCE_TYPES)
+    check_connection(conn)
+    refs = RefIndex(conn)
+    summary = {"data_dir": str(data_dir), "counts": {}, "files": {}, "changed": {}}
+    for type_key in types:
+        cls = REGISTRY[type_key]
+        exported = [r.record for r in cls.export(conn, refs)
+                    if flt.selects(type_key, r.name, r.params)]
+        path = data_file(data_dir, type_key)
+        records = merge_records(load_resources(path), exported)
+        changed = write_resources(path, records)
+        LOG.info("exported %d %s to %s (%s)", len(exported), type_key, path,
+                 "changed" if changed else "unchanged")
+        summary["counts"][type_key] = len(exported)
+        summary["files"][type_key] = str(path)
+        summary["changed"][type_key] = changed
+    return summary

@@ -1,0 +1,107 @@
+"""Name filters per resource type.
+
+A filter is a list whose items are exact names (strings) or ``{"regex": "<pattern>"}`` mappings, the
+same vocabulary as OS Migrate's ``*_filter`` variables. A resource is selected if any item matches
+its name; regexes use :func:`re.search` semantics (anchor with ``^``/``$`` for a full match). A type
+missing from the filters mapping, or mapped to ``None``, selects everything; an empty list selects
+nothing.
+
+Filters of parent types also select children: a router filter selects the router's interfaces and a
+security group filter selects the group's rules (see :data:`PARENT_FILTER`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from os_migrate.exceptions import DataError, ValidationError
+
+#: Child type key -> (parent type key, params key of the parent reference).
+PARENT_FILTER = {
+    "router_interfaces": ("routers", "router"),
+    "security_group_rules": ("security_groups", "security_group"),
+}
+
+
+@dataclass(frozen=True)
+class NameFilter:
+    """Compiled filter for one type: exact names plus compiled regexes."""
+
+    names: frozenset[str] = frozenset()
+    regexes: tuple[re.Pattern, ...] = field(default=())
+
+    def matches(self, name: str | None) -> bool:
+        """True if ``name`` equals one of the names or matches one of the regexes."""
+        name = name or ""
+        return name in self.names or any(r.search(name) for r in self.regexes)
+
+
+def compile_filter(type_key: str, items: object) -> NameFilter | None:
+    """Compile the filter list of one type; ``None`` means "select all".
+
+    :raises DataError: an item is neither a string nor ``{"regex": str}``, or a regex is invalid;
+        the message names ``filters.<type>[<index>]``.
+    """
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise DataError("must be a list of names or {regex: ...} items", field=f"filters.{type_key}")
+    names, regexes = set(), []
+    for i, item in enumerate(items):
+        where = f"filters.{type_key}[{i}]"
+        if isinstance(item, str):
+            names.add(item)
+        elif isinstance(item, Mapping) and set(item) == {"regex"} and isinstance(item["regex"], str):
+            try:
+                regexes.append(re.compile(item["regex"]))
+            except re.error as e:
+                raise DataError(f"invalid regular expression {item['regex']!r}: {e}", field=where) from e
+        else:
+            raise DataError(f"expected a name or {{regex: <pattern>}}, got {item!r}", field=where)
+    return NameFilter(frozenset(names), tuple(regexes))
+
+
+class Filters:
+    """All filters of one run, compiled once.
+
+    :param spec: ``{type_key: [name | {"regex": pattern}, ...]}``; ``None`` selects everything.
+    :param known_types: type keys that may appear in ``spec``.
+    :raises ValidationError: listing every bad item and unknown type key at once.
+    """
+
+    def __init__(self, spec: Mapping[str, object] | None, known_types: tuple[str, ...]):
+        self._filters: dict[str, NameFilter | None] = {}
+        errors = []
+        if spec is not None and not isinstance(spec, Mapping):
+            raise ValidationError([f"filters: must be a mapping of type to list, got {spec!r}"])
+        for type_key, items in (spec or {}).items():
+            if type_key not in known_types:
+                errors.append(f"filters.{type_key}: unknown resource type "
+                              f"(known: {', '.join(known_types)})")
+                continue
+            try:
+                self._filters[type_key] = compile_filter(type_key, items)
+            except DataError as e:
+                errors.append(str(e))
+        if errors:
+            raise ValidationError(errors)
+
+    def selects(self, type_key: str, name: str | None, params: Mapping | None = None) -> bool:
+        """True if a resource of ``type_key`` with ``name`` (and ``params``) is selected.
+
+        For child types the parent's filter is applied to the parent reference's name in
+        ``params`` as well.
+        """
+        own = self._filters.get(type_key)
+        if own is not None and not own.matches(name):
+            return False
+        parent = PARENT_FILTER.get(type_key)
+        if parent and params is not None:
+            parent_type, ref_key = parent
+            parent_filter = self._filters.get(parent_type)
+            ref = params.get(ref_key) or {}
+            if parent_filter is not None and not parent_filter.matches(ref.get("name")):
+                return False
+        return True

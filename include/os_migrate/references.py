@@ -1,0 +1,206 @@
+"""References between resources by name, never by ID.
+
+A reference is a mapping ``{"name": str, "project_name": str | None, "domain_name": str | None}``.
+``project_name``/``domain_name`` equal :data:`~os_migrate.const.AUTH_PROJECT` (``%auth%``) when the
+target belongs to the project the connection is authenticated to, so data exported from project A
+imports into project B. They are ``None`` when the owner could not be named (a tenant may not read
+other projects, e.g. the admin-owned external network; like OS Migrate, a 403 on the identity
+lookup degrades to a name-only reference).
+
+:class:`RefIndex` answers both directions for one connection: ``ref(kind, id)`` on export and
+``id(kind, ref)`` on import. It lists each kind once (one or a few list requests, never one GET per
+resource) and caches the result; resources created during an import are added with :meth:`add`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from openstack import exceptions as sdk_exc
+
+from os_migrate.const import AUTH_PROJECT
+from os_migrate.exceptions import AmbiguousReference, ReferenceNotFound
+
+LOG = logging.getLogger(__name__)
+
+
+def _list_networks(conn, project_id: str) -> Iterable:
+    # Own networks plus the shared and external ones a tenant may reference (3 list requests).
+    yield from conn.network.networks(project_id=project_id)
+    yield from conn.network.networks(is_router_external=True)
+    yield from conn.network.networks(is_shared=True)
+
+
+def _list_subnets(conn, project_id: str) -> Iterable:
+    # Own subnets plus those of external networks (router gateways); one request per external net.
+    seen = set()
+    for subnet in conn.network.subnets(project_id=project_id):
+        seen.add(subnet.id)
+        yield subnet
+    for net in conn.network.networks(is_router_external=True):
+        for subnet in conn.network.subnets(network_id=net.id):
+            if subnet.id not in seen:
+                yield subnet
+
+
+#: kind -> function(conn, project_id) yielding the SDK objects a reference of that kind may target.
+LISTERS: dict[str, Callable] = {
+    "network": _list_networks,
+    "subnet": lambda conn, pid: _list_subnets(conn, pid),
+    "router": lambda conn, pid: conn.network.routers(project_id=pid),
+    "security_group": lambda conn, pid: conn.network.security_groups(project_id=pid),
+}
+
+#: kind -> name of the SDK proxy getter used when an id is not among the listed objects.
+GETTERS = {
+    "network": "get_network",
+    "subnet": "get_subnet",
+    "router": "get_router",
+    "security_group": "get_security_group",
+}
+
+
+def make_ref(name: str | None, project_name: str | None = AUTH_PROJECT,
+             domain_name: str | None = AUTH_PROJECT) -> dict:
+    """Build a reference mapping."""
+    return {"name": name, "project_name": project_name, "domain_name": domain_name}
+
+
+def ref_str(ref: dict | None) -> str:
+    """Human-readable form of a reference for messages: ``name`` or ``project/name``."""
+    if not ref:
+        return "<none>"
+    proj = ref.get("project_name")
+    if proj in (None, AUTH_PROJECT):
+        return repr(ref.get("name"))
+    return f"{ref.get('domain_name') or '?'}/{proj}/{ref.get('name')!r}"
+
+
+class RefIndex:
+    """Cached name <-> id lookups of one connection.
+
+    :param conn: an authenticated ``openstack.connection.Connection``.
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.project_id: str = conn.current_project_id
+        self._objs: dict[str, dict[str, object]] = {}
+        self._projects: dict[str, tuple[str | None, str | None]] = {}
+        self._project_ids: dict[tuple[str, str | None], str | None] = {}
+
+    # -- listing -------------------------------------------------------------------------------
+    def objects(self, kind: str) -> dict[str, object]:
+        """All listed objects of ``kind`` by id (listed on first use)."""
+        if kind not in self._objs:
+            self._objs[kind] = {o.id: o for o in LISTERS[kind](self.conn, self.project_id)}
+        return self._objs[kind]
+
+    def add(self, kind: str, obj) -> None:
+        """Record an object created (or found) after the kind was listed."""
+        self.objects(kind)[obj.id] = obj
+
+    def get(self, kind: str, obj_id: str | None):
+        """The object of ``kind`` with ``obj_id``, fetched with one GET if it was not listed.
+
+        :returns: the SDK object, or None if it does not exist or is not visible.
+        """
+        if not obj_id:
+            return None
+        objs = self.objects(kind)
+        if obj_id not in objs:
+            try:
+                objs[obj_id] = getattr(self.conn.network, GETTERS[kind])(obj_id)
+            except (sdk_exc.NotFoundException, sdk_exc.ForbiddenException):
+                return None
+        return objs[obj_id]
+
+    # -- projects ------------------------------------------------------------------------------
+    def project_names(self, project_id: str | None) -> tuple[str | None, str | None]:
+        """``(project_name, domain_name)`` of a project id; ``%auth%`` for the own project.
+
+        Returns ``(None, None)`` when identity does not let us read the project (403/404).
+        """
+        if not project_id:
+            return None, None
+        if project_id == self.project_id:
+            return AUTH_PROJECT, AUTH_PROJECT
+        if project_id not in self._projects:
+            try:
+                project = self.conn.identity.get_project(project_id)
+                domain = self.conn.identity.get_domain(project.domain_id)
+                self._projects[project_id] = (project.name, domain.name)
+            except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
+                LOG.debug("project %s not readable; using a name-only reference", project_id)
+                self._projects[project_id] = (None, None)
+        return self._projects[project_id]
+
+    def project_id_for(self, project_name: str | None, domain_name: str | None) -> str | None:
+        """Project id for a reference's project; None when unknown or unrestricted."""
+        if project_name in (None, AUTH_PROJECT):
+            return self.project_id if project_name == AUTH_PROJECT else None
+        key = (project_name, domain_name)
+        if key not in self._project_ids:
+            try:
+                domain_id = None
+                if domain_name:
+                    domain = self.conn.identity.find_domain(domain_name, ignore_missing=True)
+                    domain_id = domain.id if domain else None
+                project = self.conn.identity.find_project(project_name, domain_id=domain_id,
+                                                          ignore_missing=True)
+                self._project_ids[key] = project.id if project else None
+            except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
+                self._project_ids[key] = None
+        return self._project_ids[key]
+
+    # -- both directions -----------------------------------------------------------------------
+    def ref(self, kind: str, obj_id: str | None) -> dict | None:
+        """Reference to the object of ``kind`` with ``obj_id`` (export direction).
+
+        :returns: None if ``obj_id`` is empty; a reference with ``name: None`` and the source id
+            under ``id`` if the object is not visible (validation then refuses it).
+        """
+        if not obj_id:
+            return None
+        obj = self.get(kind, obj_id)
+        if obj is None:
+            return {"name": None, "project_name": None, "domain_name": None, "id": obj_id}
+        project_name, domain_name = self.project_names(getattr(obj, "project_id", None))
+        return make_ref(obj.name, project_name, domain_name)
+
+    def find(self, kind: str, ref: dict | None, *, required: bool = True):
+        """The object of ``kind`` a reference points to (import direction).
+
+        :param required: raise when nothing matches (else return None).
+        :raises ReferenceNotFound: nothing matches and ``required``.
+        :raises AmbiguousReference: several objects match (same name, project not decisive).
+        """
+        if not ref or not ref.get("name"):
+            if required:
+                raise ReferenceNotFound(f"{kind} reference {ref_str(ref)} has no name")
+            return None
+        name = ref["name"]
+        candidates = [o for o in self.objects(kind).values() if o.name == name]
+        project_name = ref.get("project_name")
+        if project_name is not None:
+            pid = self.project_id_for(project_name, ref.get("domain_name"))
+            if pid is not None or project_name == AUTH_PROJECT:
+                candidates = [o for o in candidates if getattr(o, "project_id", None) == pid]
+        if len(candidates) > 1:
+            own = [o for o in candidates if getattr(o, "project_id", None) == self.project_id]
+            if len(own) == 1:
+                return own[0]
+            raise AmbiguousReference(
+                f"{kind} reference {ref_str(ref)} matches {len(candidates)} resources: "
+                + ", ".join(sorted(o.id for o in candidates)))
+        if not candidates:
+            if required:
+                raise ReferenceNotFound(f"{kind} {ref_str(ref)} not found")
+            return None
+        return candidates[0]
+
+    def id(self, kind: str, ref: dict | None, *, required: bool = True) -> str | None:
+        """ID of :meth:`find`'s result (None when not found and not ``required``)."""
+        obj = self.find(kind, ref, required=required)
+        return obj.id if obj is not None else None

@@ -1,0 +1,128 @@
+"""The data dir: one YAML file per resource type, written deterministically and atomically.
+
+A data file looks like::
+
+    os_migrate_version: 1
+    resources:
+    - type: openstack.network.Network
+      params: {...}            # what is recreated and compared
+      _info: {...}             # source facts (ids, status, timestamps), never compared
+      _migration_params: {...} # knobs for the tool
+
+Keys inside each record are sorted and list params are put in a canonical order by the resource
+classes, so re-exporting an unchanged tenant gives a byte-identical file. Files are replaced with
+``os.replace`` of a fully written and fsynced temporary file in the same directory (POSIX rename is
+atomic), and only when their content changed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from os_migrate.const import FORMAT_VERSION, VERSION_KEY
+from os_migrate.exceptions import DataError, DataVersionMismatch
+
+_RECORD_KEY_ORDER = ("type", "params", "_info", "_migration_params")
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that indents lists under their key and never emits aliases."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: D102
+        return super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data: Any) -> bool:  # noqa: D102
+        return True
+
+
+def _sorted_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_value(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_value(v) for v in value]
+    return value
+
+
+def canonical_record(record: dict) -> dict:
+    """Return ``record`` with the fixed top-level key order and all nested keys sorted."""
+    out = {k: _sorted_value(record[k]) for k in _RECORD_KEY_ORDER if k in record}
+    for k in sorted(set(record) - set(_RECORD_KEY_ORDER)):
+        out[k] = _sorted_value(record[k])
+    return out
+
+
+def dump_data(resources: list[dict]) -> str:
+    """Serialize records to the text of a data file (deterministic)."""
+    doc = {VERSION_KEY: FORMAT_VERSION, "resources": [canonical_record(r) for r in resources]}
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=100)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> bool:
+    """Write ``text`` to ``path`` atomically, only if the content differs.
+
+    :returns: True if the file was (re)written, False if it already held exactly ``text``.
+    :raises OSError: if the directory is not writable.
+    """
+    path = Path(path)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return True
+
+
+def write_resources(path: str | os.PathLike, resources: list[dict]) -> bool:
+    """Write records to a data file atomically; returns True if the file content changed."""
+    return atomic_write_text(path, dump_data(resources))
+
+
+def load_resources(path: str | os.PathLike) -> list[dict]:
+    """Load the records of one data file.
+
+    A missing file is an empty list. The records are returned as plain dicts, unvalidated beyond
+    the file structure: record-level checks belong to :mod:`os_migrate.validation`, which reports
+    every problem at once.
+
+    :raises DataError: the file is not valid YAML (with line and column), or its top level is not a
+        mapping with a ``resources`` list.
+    :raises DataVersionMismatch: ``os_migrate_version`` is missing or not :data:`FORMAT_VERSION`.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise DataError(f"malformed YAML: {where}{problem}", file=str(path)) from e
+    if doc is None:
+        return []
+    if not isinstance(doc, dict):
+        raise DataError(f"top level must be a mapping, got {type(doc).__name__}", file=str(path))
+    version = doc.get(VERSION_KEY)
+    if version != FORMAT_VERSION:
+        raise DataVersionMismatch(
+            f"unsupported format version {version!r} (this tool reads {FORMAT_VERSION})",
+            file=str(path), field=VERSION_KEY)
+    resources = doc.get("resources", [])
+    if not isinstance(resources, list):
+        raise DataError("must be a list", file=str(path), field="resources")
+    return resources

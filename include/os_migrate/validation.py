@@ -1,0 +1,146 @@
+"""Validation of a data set before import: every problem is reported at once, nothing is written.
+
+Checks, in order of need:
+
+1. structure of every data file (YAML, format version, record schema, required params) —
+   :func:`os_migrate.dataset.load_dataset`;
+2. filters (bad item shapes, invalid regexes, unknown types);
+3. duplicate import identities within a type (names must be unique to find the destination twin);
+4. with a destination connection: every reference resolves, in the destination or among the
+   resources being imported; rules with a remote address group are refused (the address group is
+   not migrated, so the rule would get a wider remote than it had);
+5. with a destination connection: params that need a Neutron extension the destination lacks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from os_migrate.const import AUTH_PROJECT
+from os_migrate.dataset import load_dataset, location, resolve_types
+from os_migrate.exceptions import AmbiguousReference, ValidationError
+from os_migrate.filters import Filters
+from os_migrate.references import RefIndex, ref_str
+from os_migrate.resources import KIND_TYPE_KEY, RESOURCE_TYPES, Resource
+
+
+def selected(dataset: Mapping[str, list[Resource]], types: Iterable[str],
+             flt: Filters) -> dict[str, list[Resource]]:
+    """The resources of ``types`` that the filters select."""
+    return {t: [r for r in dataset.get(t, []) if flt.selects(t, r.name, r.params)] for t in types}
+
+
+def duplicate_errors(chosen: Mapping[str, list[Resource]]) -> list[str]:
+    """One error per resource whose identity repeats within its type."""
+    errors = []
+    for type_key, resources in chosen.items():
+        by_id: dict[str, list[Resource]] = defaultdict(list)
+        for r in resources:
+            by_id[r.identity].append(r)
+        for ident, dups in by_id.items():
+            if len(dups) > 1:
+                for r in dups[1:]:
+                    errors.append(f"{location(r)}: params.name: duplicate {type_key} identity "
+                                  f"{ident!r} (first at resources[{dups[0].index}])")
+    return errors
+
+
+def reference_errors(chosen: Mapping[str, list[Resource]], all_data: Mapping[str, list[Resource]],
+                     refs: RefIndex | None) -> list[str]:
+    """Errors for references that resolve neither in the data set nor in the destination."""
+    names = {t: {r.name for r in rs} for t, rs in all_data.items()}
+    errors = []
+    for resources in chosen.values():
+        for r in resources:
+            if r.params.get("remote_address_group_id"):
+                errors.append(f"{location(r)}: params.remote_address_group_id: rules with a "
+                              "remote address group are not supported; refusing to import a rule "
+                              "with a wider remote than the source")
+            for field, kind, ref in r.iter_refs():
+                if not isinstance(ref, Mapping):
+                    continue
+                if ref.get("name") is None:
+                    errors.append(f"{location(r)}: {field}: the source {kind} "
+                                  f"{ref.get('id', '?')} could not be resolved to a name at export")
+                    continue
+                in_data = (ref.get("project_name") in (None, AUTH_PROJECT)
+                           and ref["name"] in names.get(KIND_TYPE_KEY[kind], set()))
+                if in_data:
+                    continue
+                if refs is None:
+                    continue
+                try:
+                    if refs.find(kind, ref, required=False) is not None:
+                        continue
+                except AmbiguousReference as e:
+                    errors.append(f"{location(r)}: {field}: {e}")
+                    continue
+                errors.append(f"{location(r)}: {field}: {kind} {ref_str(ref)} does not resolve: "
+                              f"not in the destination and not in {KIND_TYPE_KEY[kind]}.yml")
+    return errors
+
+
+def capability_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
+    """Errors for non-empty params that need a Neutron extension the destination lacks."""
+    wanted = [(r, p, alias) for rs in chosen.values() for r in rs
+              for p, alias in r.required_extensions().items()]
+    if not wanted:
+        return []
+    have = {ext.alias for ext in conn.network.extensions()}
+    return [f"{location(r)}: params.{p}: needs the Neutron extension {alias!r}, which the "
+            "destination does not offer" for r, p, alias in wanted if alias not in have]
+
+
+class CheckResult(NamedTuple):
+    """Outcome of :func:`collect_errors`."""
+
+    #: every loadable resource of every data file, by type key.
+    all_data: dict[str, list[Resource]]
+    #: the resources of the requested types that the filters select.
+    chosen: dict[str, list[Resource]]
+    #: every problem found.
+    errors: list[str]
+
+
+def collect_errors(data_dir: str | Path, *, types=None, filters=None, conn=None,
+                   refs: RefIndex | None = None) -> CheckResult:
+    """Run every check (see the module docstring) and return data and errors."""
+    errors: list[str] = []
+    try:
+        types = resolve_types(types)
+        flt = Filters(filters, RESOURCE_TYPES)
+    except ValidationError as e:
+        return CheckResult({}, {}, e.errors)
+    sel_data, load_errors = load_dataset(data_dir, types)
+    errors.extend(load_errors)
+    # Other files only supply names that references may point to; their own errors are reported
+    # when their types are validated.
+    other_data, _ = load_dataset(data_dir, [t for t in RESOURCE_TYPES if t not in types])
+    all_data = {**other_data, **sel_data}
+    chosen = selected(all_data, types, flt)
+    errors.extend(duplicate_errors(chosen))
+    if conn is not None and refs is None:
+        refs = RefIndex(conn)
+    errors.extend(reference_errors(chosen, all_data, refs))
+    if conn is not None:
+        errors.extend(capability_errors(chosen, conn))
+    return CheckResult(all_data, chosen, errors)
+
+
+def validate_data_dir(data_dir: str | Path, *, conn=None, types=None, filters=None) -> list[str]:
+    """Check a data dir before import; returns every error (empty list: valid).
+
+    :param data_dir: folder holding ``<type>.yml`` files.
+    :param conn: destination connection; without it references and capabilities are not checked
+        against the destination.
+    :param types: type keys to check (default all); other files are read for references only.
+    :param filters: per-type name filters (see :mod:`os_migrate.filters`).
+    :raises CloudError: the destination cannot be reached or refuses the credentials.
+    """
+    if conn is not None:
+        from os_migrate.cloud import check_connection
+        check_connection(conn)
+    return collect_errors(data_dir, types=types, filters=filters, conn=conn).errors

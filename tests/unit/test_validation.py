@@ -1,0 +1,91 @@
+"""Validation without a cloud: every mistake in a data set is reported at once."""
+
+import textwrap
+
+from os_migrate import validate_data_dir
+from os_migrate.exceptions import ValidationError
+from os_migrate.dataset import resolve_types
+
+import pytest
+
+
+def write(tmp_path, name, text):
+    (tmp_path / name).write_text(textwrap.dedent(text))
+
+
+def test_five_mistakes_one_report(tmp_path):
+    write(tmp_path, "networks.yml", """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.Network
+            params: {name: app}
+          - type: openstack.network.Network
+            params: {name: app}
+          - type: openstack.network.Subnet
+            params: {name: wrong-file}
+        """)
+    write(tmp_path, "subnets.yml", """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.Subnet
+            params:
+              name: s1
+              network: {name: nowhere, project_name: '%auth%', domain_name: '%auth%'}
+              cidr: 10.0.0.0/24
+              ip_version: 5
+          - type: openstack.network.Subnet
+            params:
+              name: ''
+              network: {name: app, project_name: '%auth%', domain_name: '%auth%'}
+              cidr: 10.0.1.0/24
+              ip_version: 4
+        """)
+    write(tmp_path, "routers.yml", "os_migrate_version: 1\nresources:\n  - [broken\n")
+    errors = validate_data_dir(tmp_path)
+    text = "\n".join(errors)
+    assert "duplicate networks identity 'app'" in text
+    assert "type: expected 'openstack.network.Network' in networks.yml" in text
+    assert "params.ip_version: 5 is not one of [4, 6]" in text
+    assert "params.name: is required and must not be empty" in text
+    assert "routers.yml: malformed YAML" in text
+    # without a destination connection only the data set resolves references: 'nowhere' is not
+    # in networks.yml, but with conn=None the destination is not consulted, so it is not an error
+    assert len(errors) == 5, text
+    for e in errors:
+        assert str(tmp_path) in e
+
+
+def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
+    write(tmp_path, "security_group_rules.yml", """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.SecurityGroupRule
+            params:
+              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+              remote_group: {name: null, project_name: null, domain_name: null, id: abc}
+              direction: ingress
+              ether_type: IPv4
+          - type: openstack.network.SecurityGroupRule
+            params:
+              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+              remote_address_group_id: ag-1
+              direction: ingress
+              ether_type: IPv4
+        """)
+    write(tmp_path, "security_groups.yml", """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.SecurityGroup
+            params: {name: web}
+        """)
+    errors = validate_data_dir(tmp_path, types=["security_group_rules"])
+    assert len(errors) == 2, errors
+    assert "params.remote_group: the source security_group abc could not be resolved" in errors[0]
+    assert "remote address group are not supported" in errors[1]
+
+
+def test_bad_filter_and_unknown_type_are_errors(tmp_path):
+    assert validate_data_dir(tmp_path, filters={"networks": [{"regex": "[a-"}]})[0].startswith(
+        "filters.networks[0]: invalid regular expression")
+    with pytest.raises(ValidationError, match="unknown type 'volumes'"):
+        resolve_types(["volumes"])
