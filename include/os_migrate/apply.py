@@ -7,7 +7,9 @@ conflict stops the run before the first write. ``dry_run`` stops after the plan.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from openstack import exceptions as sdk_exc
 
@@ -23,18 +25,30 @@ from os_migrate.validation import collect_errors
 LOG = logging.getLogger(__name__)
 
 
-def _apply_one(conn, refs: RefIndex, action: Action) -> None:
+@dataclass(frozen=True)
+class DataSource:
+    """Where resources that carry data (images) read it from.
+
+    :param conn: the source cloud connection, or None.
+    :param data_dir: the data dir (staged data files are relative to it).
+    """
+
+    conn: Any
+    data_dir: str
+
+
+def _apply_one(conn, refs: RefIndex, action: Action, source: DataSource) -> None:
     res = action.resource
     if action.phase == ROUTES_PHASE:
         router = refs.find("router", make_ref(res.name))
         conn.network.update_router(router, routes=action.changes["routes"]["to"] or [])
     elif action.action == CREATE:
-        res.create(conn, refs)
+        res.create(conn, refs, source=source)
     elif action.action == UPDATE:
-        res.update(conn, action.existing, action.changes, refs)
+        res.update(conn, action.existing, action.changes, refs, source=source)
 
 
-def apply_plan(conn, refs: RefIndex, plan: list[Action]) -> None:
+def apply_plan(conn, refs: RefIndex, plan: list[Action], source: DataSource | None = None) -> None:
     """Perform the ``create`` and ``update`` actions of ``plan`` in order.
 
     A failed resource does not stop the others (resources depending on it fail in turn with an
@@ -48,7 +62,7 @@ def apply_plan(conn, refs: RefIndex, plan: list[Action]) -> None:
             continue
         what = f"{action.action} {action.resource.describe()}"
         try:
-            _apply_one(conn, refs, action)
+            _apply_one(conn, refs, action, source)
             LOG.info("%s: done", what)
         except (sdk_exc.SDKException, OsMigrateError) as e:
             LOG.error("%s: failed: %s", what, e)
@@ -58,7 +72,7 @@ def apply_plan(conn, refs: RefIndex, plan: list[Action]) -> None:
 
 
 def import_resources(conn, data_dir: str | Path, *, types=None, filters=None,
-                     dry_run: bool = False) -> dict:
+                     dry_run: bool = False, src_conn=None) -> dict:
     """Import staged resources into the destination project of ``conn``.
 
     :param conn: destination ``openstack.connection.Connection``.
@@ -66,6 +80,7 @@ def import_resources(conn, data_dir: str | Path, *, types=None, filters=None,
     :param types: type keys to import (default all), imported in dependency order.
     :param filters: per-type name filters (see :mod:`os_migrate.filters`).
     :param dry_run: plan only; no write request is made.
+    :param src_conn: source connection, needed to stream image data unless it was staged.
     :returns: ``{"dry_run": bool, "counts": {"create"|"update"|"unchanged"|"skip": int},
         "plan_files": {type: path}, "actions": [{"type", "name", "action", "changes"?}, ...]}``
         (``actions`` lists everything but ``unchanged``).
@@ -84,9 +99,9 @@ def import_resources(conn, data_dir: str | Path, *, types=None, filters=None,
     plan_files = write_plan(data_dir, plan, types, dry_run)
     for a in plan:
         if a.action in (CREATE, UPDATE):
-            LOG.info("plan: %s %s %r %s", a.action, a.type_key, a.identity, a.changes or "")
+            LOG.debug("plan: %s %s %r %s", a.action, a.type_key, a.identity, a.changes or "")
     if not dry_run:
-        apply_plan(conn, refs, plan)
+        apply_plan(conn, refs, plan, DataSource(src_conn, str(data_dir)))
     return {
         "dry_run": dry_run,
         "counts": count_actions(plan),

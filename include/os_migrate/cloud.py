@@ -36,9 +36,20 @@ def check_connection(conn) -> None:
     try:
         conn.authorize()
     except (ksa_exc.ClientException, sdk_exc.SDKException) as e:
-        kind = "refused the credentials" if isinstance(
-            e, (ksa_exc.Unauthorized, sdk_exc.HttpException)) else "cannot be reached"
+        kind = "refused the credentials" if _is_auth_failure(e) else "cannot be reached"
         raise CloudError(f"cloud {describe_cloud(conn)} {kind}: {type(e).__name__}: {e}") from e
+
+
+def _is_auth_failure(exc: BaseException | None) -> bool:
+    # openstacksdk re-raises keystoneauth's Unauthorized as a plain SDKException, so walk the
+    # chain and fall back to the HTTP status in the message.
+    while exc is not None:
+        if isinstance(exc, (ksa_exc.Unauthorized, ksa_exc.Forbidden)):
+            return True
+        if getattr(exc, "status_code", None) in (401, 403) or "(HTTP 401)" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class RequestCounter:

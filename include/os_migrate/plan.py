@@ -72,16 +72,11 @@ def _plan_type(type_key: str, desired: list[Resource], existing: Mapping[str, Re
         if twin is None:
             actions.append(Action(type_key, res.identity, CREATE, res))
             continue
-        changes = res.diff(twin)
-        conflicts = res.conflicts(changes)
-        if conflicts:
-            for k in conflicts:
-                errors.append(f"{location(res)}: params.{k}: differs from the destination "
-                              f"({changes[k]['from']!r} there, {changes[k]['to']!r} here) and "
-                              "cannot be updated in place")
+        action, changes, problems = res.compare(twin)
+        if problems:
+            errors.extend(f"{location(res)}: {p}" for p in problems)
             continue
-        actions.append(Action(type_key, res.identity, UPDATE if changes else UNCHANGED, res,
-                              changes, twin))
+        actions.append(Action(type_key, res.identity, action, res, changes, twin))
     return actions
 
 

@@ -50,15 +50,25 @@ LISTERS: dict[str, Callable] = {
     "subnet": lambda conn, pid: _list_subnets(conn, pid),
     "router": lambda conn, pid: conn.network.routers(project_id=pid),
     "security_group": lambda conn, pid: conn.network.security_groups(project_id=pid),
+
+    "image": lambda conn, pid: conn.image.images(),
+    "keypair": lambda conn, pid: conn.compute.keypairs(),
 }
 
-#: kind -> name of the SDK proxy getter used when an id is not among the listed objects.
-GETTERS = {
-    "network": "get_network",
-    "subnet": "get_subnet",
-    "router": "get_router",
-    "security_group": "get_security_group",
+#: kind -> function(conn, id) fetching one object when it is not among the listed ones.
+GETTERS: dict[str, Callable] = {
+    "network": lambda conn, i: conn.network.get_network(i),
+    "subnet": lambda conn, i: conn.network.get_subnet(i),
+    "router": lambda conn, i: conn.network.get_router(i),
+    "security_group": lambda conn, i: conn.network.get_security_group(i),
+    "image": lambda conn, i: conn.image.get_image(i),
+    "keypair": lambda conn, i: conn.compute.get_keypair(i),
 }
+
+
+def owner_of(obj) -> str | None:
+    """Project id owning an SDK object (``project_id``, or ``owner`` for Glance images)."""
+    return getattr(obj, "project_id", None) or getattr(obj, "owner", None)
 
 
 def make_ref(name: str | None, project_name: str | None = AUTH_PROJECT,
@@ -111,7 +121,7 @@ class RefIndex:
         objs = self.objects(kind)
         if obj_id not in objs:
             try:
-                objs[obj_id] = getattr(self.conn.network, GETTERS[kind])(obj_id)
+                objs[obj_id] = GETTERS[kind](self.conn, obj_id)
             except (sdk_exc.NotFoundException, sdk_exc.ForbiddenException):
                 return None
         return objs[obj_id]
@@ -166,7 +176,7 @@ class RefIndex:
         obj = self.get(kind, obj_id)
         if obj is None:
             return {"name": None, "project_name": None, "domain_name": None, "id": obj_id}
-        project_name, domain_name = self.project_names(getattr(obj, "project_id", None))
+        project_name, domain_name = self.project_names(owner_of(obj))
         return make_ref(obj.name, project_name, domain_name)
 
     def find(self, kind: str, ref: dict | None, *, required: bool = True):
@@ -186,9 +196,9 @@ class RefIndex:
         if project_name is not None:
             pid = self.project_id_for(project_name, ref.get("domain_name"))
             if pid is not None or project_name == AUTH_PROJECT:
-                candidates = [o for o in candidates if getattr(o, "project_id", None) == pid]
+                candidates = [o for o in candidates if owner_of(o) == pid]
         if len(candidates) > 1:
-            own = [o for o in candidates if getattr(o, "project_id", None) == self.project_id]
+            own = [o for o in candidates if owner_of(o) == self.project_id]
             if len(own) == 1:
                 return own[0]
             raise AmbiguousReference(

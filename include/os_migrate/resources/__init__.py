@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from os_migrate.resources.base import Resource
+from os_migrate.resources.compute import Keypair
+from os_migrate.resources.image import Image
 from os_migrate.resources.network import (
     Network,
     Router,
@@ -14,7 +16,7 @@ from os_migrate.resources.network import (
 
 #: Resource classes in import order.
 RESOURCE_CLASSES: tuple[type[Resource], ...] = (
-    Network, Subnet, Router, RouterInterface, SecurityGroup, SecurityGroupRule,
+    Network, Subnet, Router, RouterInterface, SecurityGroup, SecurityGroupRule, Image, Keypair,
 )
 
 #: type key (file stem) -> class.
@@ -30,6 +32,6 @@ KIND_TYPE_KEY: dict[str, str] = {cls.ref_kind: cls.type_key for cls in RESOURCE_
 #: Type keys in dependency order.
 RESOURCE_TYPES: tuple[str, ...] = tuple(REGISTRY)
 
-__all__ = ["BY_TYPE_NAME", "KIND_TYPE_KEY", "REGISTRY", "RESOURCE_CLASSES", "RESOURCE_TYPES",
-           "Network", "Resource", "Router", "RouterInterface", "SecurityGroup",
+__all__ = ["BY_TYPE_NAME", "Image", "KIND_TYPE_KEY", "Keypair", "REGISTRY",
+           "RESOURCE_CLASSES", "RESOURCE_TYPES", "Network", "Resource", "Router", "RouterInterface", "SecurityGroup",
            "SecurityGroupRule", "Subnet"]

@@ -254,6 +254,21 @@ class Resource:
         """The changed params that cannot be updated in place."""
         return [k for k in changes if k in self.create_only]
 
+    def compare(self, twin: Resource) -> tuple[str, dict, list[str]]:
+        """Decide what import does given the destination twin.
+
+        :returns: ``(action, changes, errors)`` with action ``"update"``, ``"unchanged"``,
+            ``"create"`` (the twin is unusable and will be replaced) or ``"conflict"`` (errors
+            say why, as ``field: message``).
+        """
+        changes = self.diff(twin)
+        conflicts = self.conflicts(changes)
+        if conflicts:
+            return "conflict", changes, [
+                f"params.{k}: differs from the destination ({changes[k]['from']!r} there, "
+                f"{changes[k]['to']!r} here) and cannot be updated in place" for k in conflicts]
+        return ("update" if changes else "unchanged"), changes, []
+
     # -- import ----------------------------------------------------------------------------------
     def _sdk_refs(self, refs: RefIndex) -> dict:
         """Turn reference params into SDK ``<param>_id`` kwargs (destination IDs)."""
@@ -290,14 +305,18 @@ class Resource:
                     else value
         return body
 
-    def create(self, conn, refs: RefIndex) -> Any:
-        """Create the resource in the destination; returns the SDK object."""
+    def create(self, conn, refs: RefIndex, *, source: Any = None) -> Any:
+        """Create the resource in the destination; returns the SDK object.
+
+        :param source: a :class:`~os_migrate.apply.DataSource` for types that copy data.
+        """
         obj = self._create_sdk(conn, self.create_body(refs))
         if self.ref_kind:
             refs.add(self.ref_kind, obj)
         return obj
 
-    def update(self, conn, existing: Resource, changes: Mapping[str, Any], refs: RefIndex) -> Any:
+    def update(self, conn, existing: Resource, changes: Mapping[str, Any], refs: RefIndex, *,
+               source: Any = None) -> Any:
         """Update ``existing`` with the changed updatable params; returns the SDK object."""
         return self._update_sdk(conn, existing.sdk, self.update_body(changes, refs))
 

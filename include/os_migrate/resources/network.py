@@ -266,21 +266,21 @@ class RouterInterface(Resource):
                     out.append(cls(record, sdk=port))
         return sorted(out, key=lambda r: r.identity)
 
-    def create(self, conn, refs):
+    def create(self, conn, refs, *, source=None):
         router_id = refs.id("router", self.params["router"])
         subnet = refs.find("subnet", self.params["subnet"])
         ip = self.params["ip_address"]
         if ip == subnet.gateway_ip:
-            return conn.network.add_interface_to_router(router_id, subnet_id=subnet.id)
+            return conn.network.add_interface_to_router(router_id, subnet=subnet.id)
         port = conn.network.create_port(network_id=subnet.network_id,
                                         fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
         try:
-            return conn.network.add_interface_to_router(router_id, port_id=port.id)
+            return conn.network.add_interface_to_router(router_id, port=port.id)
         except sdk_exc.SDKException:
             conn.network.delete_port(port, ignore_missing=True)
             raise
 
-    def update(self, conn, existing, changes, refs):
+    def update(self, conn, existing, changes, refs, *, source=None):
         raise ConflictError(f"{self.describe()}: cannot change {', '.join(changes)} of an interface")
 
 

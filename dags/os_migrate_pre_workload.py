@@ -1,0 +1,174 @@
+"""
+### OS Migrate: pre-workload resources
+
+Copies one tenant's networking and security resources, images (with their data) and keypairs
+from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
+update in dependency order. Re-running is safe: unchanged resources are left alone.
+
+**Flow**: `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
+listing every problem) → `import_networks` → `import_subnets` → `import_routers` →
+`import_router_interfaces`; `import_security_groups` → `import_security_group_rules`;
+`import_images` (data streamed from the source, verified by checksum); `import_keypairs` → `summary`.
+
+**Params**
+
+| name | meaning |
+|---|---|
+| `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
+| `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
+| `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
+| `resource_types` | types to migrate; tasks of other types succeed without doing anything |
+| `filters` | `{"networks": ["exact-name", {"regex": "^app-"}]}`; a missing type means all |
+| `dry_run` | log the import plan without changing the destination |
+
+Runs of this DAG share the staging root, so only one runs at a time (`max_active_runs=1`).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG, Param, chain, task
+
+from os_migrate_airflow.dag_support import (
+    TENANT_PATTERN,
+    filters_schema,
+    selected_types_template,
+    summarize_run,
+    tenant_data_dir,
+)
+from os_migrate_airflow.operators import (
+    OpenStackExportOperator,
+    OpenStackImportOperator,
+    OpenStackValidateOperator,
+)
+
+DAG_ID = "os_migrate_pre_workload"
+#: Import order: each tuple is a dependency chain; the chains are independent of each other.
+IMPORT_CHAINS = (
+    ("networks", "subnets", "routers", "router_interfaces"),
+    ("security_groups", "security_group_rules"),
+    ("images",),
+    ("keypairs",),
+)
+#: Types whose import streams data from the source cloud.
+DATA_TYPES = ("images",)
+RESOURCE_TYPES = tuple(type_key for chain_ in IMPORT_CHAINS for type_key in chain_)
+DEFAULT_ARGS = {
+    "owner": "os-migrate",
+    "retries": 2,
+    "retry_delay": datetime.timedelta(seconds=30),
+}
+#: Rendered on the worker when a task runs (staging root comes from the worker's environment).
+DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"
+SRC_CONN_ID = "{{ params.src_conn_id }}"
+DST_CONN_ID = "{{ params.dst_conn_id }}"
+FILTERS = "{{ params.filters }}"
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Export, validate and import a tenant's networks, routers, security groups, "
+    "images and keypairs",
+    doc_md=__doc__,
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["os-migrate", "openstack", "pre-workload"],
+    render_template_as_native_obj=True,
+    user_defined_macros={"os_migrate_data_dir": tenant_data_dir},
+    params={
+        "tenant": Param(
+            "demo",
+            type="string",
+            pattern=TENANT_PATTERN,
+            title="Tenant",
+            description="Tenant name (letters, digits, '_', '.', '-'; max 64); names the data dir.",
+        ),
+        "src_conn_id": Param(
+            "openstack_src",
+            type="string",
+            minLength=1,
+            title="Source connection",
+            description="Airflow Connection id of the source cloud (conn_type openstack).",
+        ),
+        "dst_conn_id": Param(
+            "openstack_dst",
+            type="string",
+            minLength=1,
+            title="Destination connection",
+            description="Airflow Connection id of the destination cloud (conn_type openstack).",
+        ),
+        "data_dir": Param(
+            "",
+            type="string",
+            title="Data dir",
+            description="Directory for the exported YAML. Empty: $OS_MIGRATE_STAGING_ROOT/<tenant> "
+            "(default root $AIRFLOW_HOME/staging), resolved on the worker.",
+        ),
+        "resource_types": Param(
+            list(RESOURCE_TYPES),
+            type="array",
+            items={"type": "string", "enum": list(RESOURCE_TYPES)},
+            uniqueItems=True,
+            minItems=1,
+            examples=list(RESOURCE_TYPES),
+            title="Resource types",
+            description="Types to migrate. Tasks of the other types succeed without doing anything.",
+        ),
+        "filters": Param(
+            {},
+            **filters_schema(RESOURCE_TYPES),
+            title="Name filters",
+            description='Per type, a list of exact names or {"regex": "..."} items, e.g. '
+            '{"networks": ["db-net", {"regex": "^app-"}]}. A missing type means all.',
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Export and validate, then only log what the import would change.",
+        ),
+    },
+) as dag:
+    exports = {
+        type_key: OpenStackExportOperator(
+            task_id=f"export_{type_key}",
+            types=selected_types_template(type_key),
+            filters=FILTERS,
+            data_dir=DATA_DIR,
+            openstack_conn_id=SRC_CONN_ID,
+        )
+        for type_key in RESOURCE_TYPES
+    }
+
+    validate = OpenStackValidateOperator(
+        task_id="validate",
+        types="{{ params.resource_types }}",
+        filters=FILTERS,
+        data_dir=DATA_DIR,
+        openstack_conn_id=DST_CONN_ID,
+    )
+    list(exports.values()) >> validate
+
+    imports = {
+        type_key: OpenStackImportOperator(
+            task_id=f"import_{type_key}",
+            types=selected_types_template(type_key),
+            filters=FILTERS,
+            data_dir=DATA_DIR,
+            dry_run="{{ params.dry_run }}",
+            openstack_conn_id=DST_CONN_ID,
+            source_conn_id=SRC_CONN_ID if type_key in DATA_TYPES else None,
+        )
+        for type_key in RESOURCE_TYPES
+    }
+    for chain_ in IMPORT_CHAINS:
+        chain(validate, *(imports[type_key] for type_key in chain_))
+
+    task(task_id="summary")(summarize_run)(
+        exports={type_key: op.output for type_key, op in exports.items()},
+        imports={type_key: op.output for type_key, op in imports.items()},
+        tenant="{{ params.tenant }}",
+        dry_run="{{ params.dry_run }}",
+    )

@@ -1,0 +1,203 @@
+"""Glance images: metadata as params, data streamed source -> destination and verified.
+
+Params use Glance's attribute names for the core fields (``disk_format``, ``min_disk``,
+``visibility``, openstacksdk's ``is_protected``/``is_hidden``) and keep every other property
+(``architecture``, ``os_*``, ``hw_*``, custom keys) under ``properties`` with its Glance name.
+Read-only and location fields (``stores``, ``self``, ``file``, ``direct_url``, ``locations``,
+``os_hash_*``, ``checksum``, ``size``...) are never params; the hashes and size go to ``_info`` and
+are used to verify the copy.
+
+Data copy (``create``): the image is created queued, then its data is uploaded from a
+:class:`~os_migrate.transfer.HashingReader` over the source download stream (or over a staged file
+in the data dir, ``_migration_params.data_file``). After upload, the destination's own
+``os_hash_value``/``checksum`` (computed by Glance on the bytes it received) must equal the
+source's; otherwise the new image is deleted and the import fails. A failed or interrupted upload
+leaves no active image: on error the new image is deleted, and a re-run first deletes any
+non-active image of the same name in the project (a killed upload stays ``queued``/``saving``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from openstack import exceptions as sdk_exc
+from openstack.image.v2.image import Image as SdkImage
+
+from os_migrate.exceptions import DataError
+from os_migrate.references import RefIndex
+from os_migrate.resources.base import REF_SCHEMA, Resource
+from os_migrate.transfer import CHUNK_SIZE, HashingReader, file_chunks, progress_bar
+
+LOG = logging.getLogger(__name__)
+
+#: Glance fields that are not user properties (server-side names).
+CORE_FIELDS = frozenset({
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",
+    "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk", "disk_format",
+    "container_format", "created_at", "updated_at", "tags", "direct_url", "locations", "self",
+    "file", "schema", "stores", "kernel_id", "ramdisk_id", "location", "url", "store",
+    "metadata", "properties", "owner_id", "os_glance_failed_import", "os_glance_importing_to_stores",
+})
+#: Properties that carry source-cloud identifiers; kept as facts in ``_info``.
+SOURCE_FACT_PROPERTIES = frozenset({
+    "instance_uuid", "base_image_ref", "user_id", "image_location", "image_state",
+    "owner_user_name", "owner_project_name", "image_type", "boot_roles", "block_device_mapping",
+    "bdm_v2", "root_device_name", "owner_specified.openstack.object",
+    "owner_specified.openstack.md5", "owner_specified.openstack.sha256", "os_glance_import_task",
+})
+
+
+def image_properties(obj: SdkImage) -> dict[str, Any]:
+    """All user properties of an image, by Glance name (known and unknown to openstacksdk)."""
+    body = obj.to_dict(body=True, headers=False, computed=False, ignore_none=True,
+                       original_names=True)
+    props = {k: v for k, v in body.items() if k not in CORE_FIELDS}
+    props.update(obj.properties or {})
+    return props
+
+
+class Image(Resource):
+    """A Glance image owned by the project, with its data."""
+
+    type = "openstack.image.Image"
+    type_key = "images"
+    ref_kind = "image"
+    params_from_sdk = ("name", "disk_format", "container_format", "min_disk", "min_ram",
+                       "visibility", "is_protected", "is_hidden", "tags")
+    info_from_sdk = ("id", "owner", "status", "size", "virtual_size", "checksum", "hash_algo",
+                     "hash_value", "created_at", "updated_at")
+    ref_params = {"kernel": "image", "ramdisk": "image"}
+    create_only = ("disk_format", "container_format", "kernel", "ramdisk")
+    unordered = ("tags",)
+    omit_defaults = {"is_hidden": False}
+    required_params = ("name", "disk_format", "container_format")
+    migration_param_defaults = {"data_file": None}
+    params_schema = {
+        "name": {"type": "string"}, "disk_format": {"type": "string"},
+        "container_format": {"type": "string"},
+        "min_disk": {"type": "integer", "minimum": 0}, "min_ram": {"type": "integer", "minimum": 0},
+        "visibility": {"enum": ["public", "private", "shared", "community"]},
+        "is_protected": {"type": "boolean"}, "is_hidden": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "properties": {"type": "object"},
+        "kernel": REF_SCHEMA, "ramdisk": REF_SCHEMA,
+    }
+
+    @classmethod
+    def list_sdk(cls, conn, refs):
+        return conn.image.images(owner=refs.project_id)
+
+    @classmethod
+    def _refs_from_sdk(cls, obj, refs):
+        props = image_properties(obj)
+        out = {"properties": {k: v for k, v in props.items()
+                              if k not in SOURCE_FACT_PROPERTIES}}
+        for p in ("kernel", "ramdisk"):
+            if getattr(obj, f"{p}_id", None):
+                out[p] = refs.ref("image", getattr(obj, f"{p}_id"))
+        return out
+
+    @classmethod
+    def _extra_info(cls, obj):
+        props = image_properties(obj)
+        return {"source_properties": {k: v for k, v in props.items()
+                                      if k in SOURCE_FACT_PROPERTIES}}
+
+    # -- plan ----------------------------------------------------------------------------------
+    def compare(self, twin: Resource) -> tuple[str, dict, list[str]]:
+        if twin.info.get("status") != "active":
+            return "create", {}, []  # interrupted upload: replaced by create()
+        src_hash, dst_hash = self.info.get("hash_value"), twin.info.get("hash_value")
+        if src_hash and dst_hash and src_hash != dst_hash:
+            return "conflict", {}, [
+                f"params.name: an active image {self.name!r} with different data "
+                f"(os_hash_value {dst_hash[:12]}...) exists in the destination"]
+        return super().compare(twin)
+
+    # -- import --------------------------------------------------------------------------------
+    def create_body(self, refs: RefIndex) -> dict:
+        body = super().create_body(refs)
+        body.update(body.pop("properties", None) or {})
+        return body
+
+    def update_body(self, changes, refs):
+        body = super().update_body(changes, refs)
+        if "properties" in changes:
+            body.pop("properties", None)
+            want = changes["properties"]["to"] or {}
+            have = changes["properties"]["from"] or {}
+            body.update({k: v for k, v in want.items() if have.get(k) != v})
+        return body
+
+    def _delete_interrupted(self, conn, refs: RefIndex) -> None:
+        for img in conn.image.images(owner=refs.project_id, name=self.name):
+            if img.status != "active":
+                LOG.info("deleting interrupted upload of %s (%s, status %s)", self.describe(),
+                         img.id, img.status)
+                conn.image.delete_image(img, ignore_missing=True)
+
+    def _data_reader(self, source, progress) -> HashingReader:
+        size = self.info.get("size")
+        algos = ("md5", self.info.get("hash_algo") or "sha512")
+        data_file = self.migration_params.get("data_file")
+        if data_file:
+            path = Path(source.data_dir) / data_file
+            if not path.exists():
+                raise DataError(f"staged data file {path} not found", resource=self.describe(),
+                                field="_migration_params.data_file")
+            return HashingReader(file_chunks(path), path.stat().st_size, algos, progress)
+        if source is None or source.conn is None:
+            raise DataError("image data needs the source cloud connection or a staged "
+                            "_migration_params.data_file", resource=self.describe())
+        resp = source.conn.image.download_image(self.source_id, stream=True)
+        return HashingReader(resp.iter_content(chunk_size=CHUNK_SIZE), size, algos, progress)
+
+    def create(self, conn, refs, *, source=None):
+        self._delete_interrupted(conn, refs)
+        image = SdkImage.new(**self.create_body(refs)).create(conn.image)
+        try:
+            with progress_bar(self.info.get("size"), f"image {self.name}") as bar:
+                reader = self._data_reader(source, bar)
+                image.upload(conn.image, data=reader, size=reader.size)
+            stats = reader.stats()
+            uploaded = conn.image.get_image(image.id)
+            self._verify(uploaded, stats)
+        except BaseException:
+            LOG.error("upload of %s failed; deleting the incomplete image %s", self.describe(),
+                      image.id)
+            try:
+                conn.image.delete_image(image.id, ignore_missing=True)
+            except sdk_exc.SDKException as e:  # pragma: no cover - best effort cleanup
+                LOG.error("could not delete %s: %s", image.id, e)
+            raise
+        LOG.info("%s: %d bytes in %.1f s (%.1f MB/s), %s verified", self.describe(),
+                 stats["bytes"], stats["seconds"], stats["mb_per_s"], uploaded.hash_algo)
+        refs.add("image", uploaded)
+        self.transfer_stats = stats
+        return uploaded
+
+    def _verify(self, uploaded: SdkImage, stats: dict) -> None:
+        """Compare source-reported, sent and destination-computed hashes; raise on mismatch."""
+        problems = []
+        if uploaded.status != "active":
+            problems.append(f"destination status is {uploaded.status!r}, not 'active'")
+        algo = self.info.get("hash_algo") or "sha512"
+        expected = {"checksum": self.info.get("checksum"), "hash_value": self.info.get("hash_value")}
+        sent = {"checksum": stats.get("md5"), "hash_value": stats.get(algo)}
+        got = {"checksum": uploaded.checksum,
+               "hash_value": uploaded.hash_value if uploaded.hash_algo == algo else sent["hash_value"]}
+        for key in ("checksum", "hash_value"):
+            if expected[key] and expected[key] != sent[key]:
+                problems.append(f"{key}: source reports {expected[key]}, bytes read hash to "
+                                f"{sent[key]}")
+            if got[key] != sent[key]:
+                problems.append(f"{key}: destination computed {got[key]}, bytes sent hash to "
+                                f"{sent[key]}")
+        if problems:
+            raise DataError("image data verification failed: " + "; ".join(problems),
+                            resource=self.describe())
+
+    def update(self, conn, existing, changes, refs, *, source=None):
+        return conn.image.update_image(existing.sdk, **self.update_body(changes, refs))

@@ -1,0 +1,136 @@
+"""Helpers that keep the DAG files declarative.
+
+Nothing here touches a cloud or the metadata DB; the functions run at task runtime (as Jinja macros
+or inside a ``@task``), except the ``*_template``/``*_schema`` builders, which only return data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Environment variable naming the staging root; default ``$AIRFLOW_HOME/staging``.
+STAGING_ROOT_ENV = "OS_MIGRATE_STAGING_ROOT"
+#: A tenant name is used as a directory name under the staging root.
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def staging_root() -> str:
+    """Root of the per-tenant data dirs, read from the worker's environment at call time.
+
+    :returns: ``$OS_MIGRATE_STAGING_ROOT``, else ``$AIRFLOW_HOME/staging`` (``AIRFLOW_HOME``
+        defaulting to ``~/airflow`` as in Airflow itself).
+    """
+    root = os.environ.get(STAGING_ROOT_ENV)
+    if not root:
+        root = os.path.join(os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"), "staging")
+    return os.path.expanduser(root)
+
+
+def tenant_data_dir(tenant: str, data_dir: str | None = "") -> str:
+    """Data dir of one tenant's migration.
+
+    Used as the DAG macro ``os_migrate_data_dir(params.tenant, params.data_dir)`` so the staging root
+    is resolved on the worker when the task runs, not when the DAG file is parsed.
+
+    :param tenant: tenant name, also the directory name under the staging root.
+    :param data_dir: explicit directory; when set it wins over ``<staging root>/<tenant>``.
+    :returns: the directory path (not created here; the export creates it).
+    :raises ValueError: ``tenant`` is not a safe directory name (only reachable without Param validation).
+    """
+    if data_dir:
+        return os.path.expanduser(str(data_dir))
+    tenant = str(tenant)
+    if not re.match(TENANT_PATTERN, tenant):
+        raise ValueError(f"tenant {tenant!r} does not match {TENANT_PATTERN}")
+    return os.path.join(staging_root(), tenant)
+
+
+def selected_types_template(type_key: str, param: str = "resource_types") -> str:
+    """Jinja template rendering to ``[type_key]`` if the run selected ``type_key``, else ``[]``.
+
+    With ``render_template_as_native_obj=True`` it renders to a real list; the operators treat ``[]`` as
+    "nothing to do" and succeed, so per-type tasks can stay in the DAG and downstream tasks still run.
+    """
+    if not re.fullmatch(r"[a-z0-9_]+", type_key):
+        raise ValueError(f"not a resource type key: {type_key!r}")
+    return "{{ params.%s | select('equalto', '%s') | list }}" % (param, type_key)
+
+
+def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
+    """JSON schema of the ``filters`` Param (OS Migrate vocabulary).
+
+    ``{"networks": ["exact-name", {"regex": "^app-"}], ...}``: keys must be resource type keys,
+    values lists of non-empty names or ``{"regex": <pattern>}`` objects whose pattern must compile
+    (``format: regex``, enforced by Airflow's Param validation with a format checker).
+    """
+    item = {
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
+                "required": ["regex"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    return {
+        "type": "object",
+        "propertyNames": {"enum": list(resource_types)},
+        "additionalProperties": {"type": "array", "items": item},
+    }
+
+
+def summarize_run(
+    exports: Mapping[str, Any],
+    imports: Mapping[str, Any],
+    *,
+    tenant: Any = None,
+    dry_run: Any = False,
+) -> dict[str, Any]:
+    """Log and return the counts of a pre-workload run.
+
+    :param exports: ``{type: export task result}`` (see ``OpenStackExportOperator``); results with
+        ``skipped`` mark types not selected in this run.
+    :param imports: ``{type: import task result}`` (see ``OpenStackImportOperator``).
+    :returns: ``{"tenant", "dry_run", "exported": {type: n}, "imported": {type: {action: n}},
+        "totals": {action: n}, "not_selected": [type, ...]}``.
+    """
+    exported: dict[str, int] = {}
+    imported: dict[str, dict[str, int]] = {}
+    totals: dict[str, int] = {}
+    not_selected: list[str] = []
+    for type_key, result in exports.items():
+        if not result or result.get("skipped"):
+            not_selected.append(type_key)
+            continue
+        exported[type_key] = int((result.get("counts") or {}).get(type_key, 0))
+    for type_key, result in imports.items():
+        if not result or result.get("skipped"):
+            continue
+        counts = {k: int(v) for k, v in (result.get("counts") or {}).items()}
+        imported[type_key] = counts
+        for action, n in counts.items():
+            totals[action] = totals.get(action, 0) + n
+    summary = {
+        "tenant": None if tenant is None else str(tenant),
+        "dry_run": dry_run is True or str(dry_run).lower() == "true",
+        "exported": exported,
+        "imported": imported,
+        "totals": totals,
+        "not_selected": not_selected,
+    }
+    log.info("Tenant %s%s", summary["tenant"], " (dry run: nothing was changed)" if summary["dry_run"] else "")
+    for type_key in exports:
+        if type_key in not_selected:
+            log.info("  %-22s not selected", type_key)
+        else:
+            log.info("  %-22s exported %d, import %s", type_key, exported[type_key], imported.get(type_key, {}))
+    log.info("Totals: %s", totals)
+    return summary

@@ -1,0 +1,1 @@
+"""Hooks of the OS Migrate Airflow adapter (import from the submodule: ``hooks.openstack``)."""

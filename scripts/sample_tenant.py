@@ -1,0 +1,168 @@
+"""Seed (and clean) a sample tenant's networking in a project: used by the demo and the tests.
+
+Contents (idempotent: existing resources found by name are kept):
+
+- networks ``app-net`` and ``db-net``;
+- subnets ``app-subnet`` (pools, DNS servers and host routes given in unsorted order),
+  ``app-subnet-b`` and ``db-subnet`` (no DHCP);
+- router ``edge-router`` with its gateway on the external network ``public``, an interface on
+  ``app-subnet`` at the gateway IP, one on ``db-subnet`` at a non-gateway IP (through a port),
+  and a static route;
+- security groups ``web``, ``db`` (ingress from group ``web``) and ``ssh`` (its default egress
+  rules replaced by one egress rule), with ingress and egress rules.
+
+Usage: ``python scripts/sample_tenant.py seed|clean --cloud devcloud-src [--clouds-yaml PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import openstack
+import openstack.config
+import openstack.connection
+
+EXTERNAL_NETWORK = "public"
+
+NETWORKS = [
+    {"name": "app-net", "description": "application tier"},
+    {"name": "db-net", "description": "database tier"},
+]
+SUBNETS = [
+    {"name": "app-subnet", "network": "app-net", "cidr": "10.10.1.0/24", "ip_version": 4,
+     "gateway_ip": "10.10.1.1",
+     "allocation_pools": [{"start": "10.10.1.100", "end": "10.10.1.150"},
+                          {"start": "10.10.1.10", "end": "10.10.1.50"}],
+     "dns_nameservers": ["8.8.8.8", "1.1.1.1"],
+     "host_routes": [{"destination": "192.168.20.0/24", "nexthop": "10.10.1.254"},
+                     {"destination": "192.168.10.0/24", "nexthop": "10.10.1.253"}]},
+    {"name": "app-subnet-b", "network": "app-net", "cidr": "10.10.2.0/24", "ip_version": 4,
+     "allocation_pools": [{"start": "10.10.2.20", "end": "10.10.2.90"}],
+     "dns_nameservers": ["9.9.9.9"],
+     "host_routes": [{"destination": "172.16.0.0/16", "nexthop": "10.10.2.254"}]},
+    {"name": "db-subnet", "network": "db-net", "cidr": "10.20.1.0/24", "ip_version": 4,
+     "is_dhcp_enabled": False, "gateway_ip": "10.20.1.1",
+     "allocation_pools": [{"start": "10.20.1.50", "end": "10.20.1.99"}],
+     "dns_nameservers": ["10.20.1.2", "10.20.1.3"],
+     "host_routes": [{"destination": "10.99.0.0/16", "nexthop": "10.20.1.254"}]},
+]
+ROUTER = {"name": "edge-router", "description": "north-south",
+          "interfaces": [("app-subnet", None), ("db-subnet", "10.20.1.5")],
+          "routes": [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}]}
+SECURITY_GROUPS = {
+    "web": {"description": "web servers", "keep_default_egress": True, "rules": [
+        {"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80,
+         "remote_ip_prefix": "0.0.0.0/0"},
+        {"direction": "ingress", "protocol": "tcp", "port_range_min": 443,
+         "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0", "description": "https"},
+    ]},
+    "db": {"description": "database servers", "keep_default_egress": True, "rules": [
+        {"direction": "ingress", "protocol": "tcp", "port_range_min": 5432,
+         "port_range_max": 5432, "remote_group": "web"},
+    ]},
+    "ssh": {"description": "bastion access", "keep_default_egress": False, "rules": [
+        {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
+         "remote_ip_prefix": "203.0.113.0/24"},
+        {"direction": "ingress", "protocol": "icmp", "remote_ip_prefix": "203.0.113.0/24"},
+        {"direction": "egress", "protocol": "tcp", "port_range_min": 443, "port_range_max": 443,
+         "remote_ip_prefix": "0.0.0.0/0"},
+    ]},
+}
+
+
+def seed(conn) -> None:
+    """Create the sample tenant in the project of ``conn`` (idempotent)."""
+    net = conn.network
+    pid = conn.current_project_id
+    nets = {}
+    for spec in NETWORKS:
+        nets[spec["name"]] = (net.find_network(spec["name"], project_id=pid)
+                              or net.create_network(**spec))
+    subnets = {}
+    for spec in SUBNETS:
+        spec = dict(spec)
+        network = nets[spec.pop("network")]
+        subnets[spec["name"]] = (net.find_subnet(spec["name"], project_id=pid)
+                                 or net.create_subnet(network_id=network.id, **spec))
+    public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
+    router = net.find_router(ROUTER["name"], project_id=pid)
+    if router is None:
+        router = net.create_router(name=ROUTER["name"], description=ROUTER["description"],
+                                   external_gateway_info={"network_id": public.id})
+    attached = {fip["subnet_id"] for port in net.ports(device_id=router.id,
+                                                       device_owner="network:router_interface")
+                for fip in port.fixed_ips}
+    for subnet_name, ip in ROUTER["interfaces"]:
+        subnet = subnets[subnet_name]
+        if subnet.id in attached:
+            continue
+        if ip is None:
+            net.add_interface_to_router(router, subnet=subnet.id)
+        else:
+            port = net.create_port(network_id=subnet.network_id,
+                                   fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
+            net.add_interface_to_router(router, port=port.id)
+    net.update_router(router, routes=ROUTER["routes"])
+    groups = {}
+    for name, spec in SECURITY_GROUPS.items():
+        group = net.find_security_group(name, project_id=pid)
+        if group is None:
+            group = net.create_security_group(name=name, description=spec["description"])
+            if not spec["keep_default_egress"]:
+                for rule in group.security_group_rules:
+                    net.delete_security_group_rule(rule["id"])
+            for rule in spec["rules"]:
+                rule = dict(rule)
+                remote = rule.pop("remote_group", None)
+                if remote:
+                    rule["remote_group_id"] = groups[remote].id
+                net.create_security_group_rule(security_group_id=group.id, ether_type="IPv4",
+                                               **rule)
+        groups[name] = group
+
+
+def clean(conn) -> None:
+    """Delete every floating IP, router, port, subnet, network and non-default security group of the
+    project of ``conn`` (for tests and demo re-runs). Never touches other projects."""
+    net = conn.network
+    pid = conn.current_project_id
+    for fip in list(net.ips(project_id=pid)):
+        net.delete_ip(fip, ignore_missing=True)
+    for router in list(net.routers(project_id=pid)):
+        if router.routes:
+            net.update_router(router, routes=[])
+        for port in list(net.ports(device_id=router.id)):
+            if port.device_owner.startswith("network:router_interface") or \
+                    port.device_owner == "network:ha_router_replicated_interface":
+                net.remove_interface_from_router(router, port=port.id)
+        net.delete_router(router)
+    for port in list(net.ports(project_id=pid)):
+        # router ports went with their routers; servers' ports are not ours to delete
+        if not (port.device_owner or "").startswith(("network:", "compute:")):
+            net.delete_port(port, ignore_missing=True)
+    for subnet in list(net.subnets(project_id=pid)):
+        net.delete_subnet(subnet, ignore_missing=True)
+    for network in list(net.networks(project_id=pid)):
+        net.delete_network(network, ignore_missing=True)
+    for group in list(net.security_groups(project_id=pid)):
+        if group.name != "default":
+            net.delete_security_group(group, ignore_missing=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["seed", "clean"])
+    parser.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
+    parser.add_argument("--clouds-yaml", help="path of clouds.yaml")
+    args = parser.parse_args(argv)
+    config = openstack.config.OpenStackConfig(
+        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False)
+    conn = openstack.connection.Connection(config=config.get_one(cloud=args.cloud))
+    (seed if args.action == "seed" else clean)(conn)
+    print(f"{args.action}: done in project {conn.current_project_id} ({args.cloud})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Print the networking content of a project: what a migration created there.
+
+Usage: ``python scripts/show_project.py --cloud devcloud-dst [--clouds-yaml PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import openstack.config
+import openstack.connection
+
+
+def show(conn) -> None:
+    net, pid = conn.network, conn.current_project_id
+    subnets = {s.id: s for s in net.subnets(project_id=pid)}
+    print(f"project {pid}")
+    for n in sorted(net.networks(project_id=pid), key=lambda x: x.name):
+        print(f"  network {n.name}")
+        for sid in n.subnet_ids:
+            s = subnets[sid]
+            pools = ", ".join(f"{p['start']}-{p['end']}" for p in s.allocation_pools)
+            print(f"    subnet {s.name:<14} {s.cidr:<15} gw {s.gateway_ip} dhcp {s.is_dhcp_enabled}"
+                  f" pools [{pools}] dns {s.dns_nameservers} routes "
+                  f"{[(r['destination'], r['nexthop']) for r in s.host_routes]}")
+    for r in sorted(net.routers(project_id=pid), key=lambda x: x.name):
+        gw = (r.external_gateway_info or {}).get("network_id")
+        gw_name = net.get_network(gw).name if gw else None
+        print(f"  router {r.name} gateway {gw_name} routes "
+              f"{[(x['destination'], x['nexthop']) for x in r.routes]}")
+        for p in net.ports(device_id=r.id, device_owner="network:router_interface"):
+            for ip in p.fixed_ips:
+                print(f"    interface {subnets[ip['subnet_id']].name} {ip['ip_address']}")
+    groups = list(net.security_groups(project_id=pid))
+    names = {g.id: g.name for g in groups}
+    for g in sorted(groups, key=lambda x: x.name):
+        print(f"  security group {g.name}")
+        for rule in sorted(g.security_group_rules, key=lambda x: (x["direction"], str(x["protocol"]))):
+            remote = rule.get("remote_ip_prefix") or (
+                f"group {names.get(rule.get('remote_group_id'), '?')}"
+                if rule.get("remote_group_id") else "any")
+            ports = (f"{rule['port_range_min']}-{rule['port_range_max']}"
+                     if rule.get("port_range_min") is not None else "all")
+            print(f"    {rule['direction']:<7} {rule['ethertype']} {rule['protocol'] or 'any':<5}"
+                  f" ports {ports:<9} from/to {remote}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cloud", required=True)
+    parser.add_argument("--clouds-yaml")
+    args = parser.parse_args(argv)
+    config = openstack.config.OpenStackConfig(
+        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False)
+    show(openstack.connection.Connection(config=config.get_one(cloud=args.cloud)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

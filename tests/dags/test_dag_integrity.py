@@ -1,0 +1,116 @@
+"""Every DAG file imports cleanly and follows the project's DAG policies.
+
+Policies for migration DAGs: triggered by hand (``schedule=None``, ``catchup=False``), documented
+(``doc_md``), tagged, every task retried at least twice, and Params validated before a run starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import ParamValidationError
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(p for p in DAGS_FOLDER.rglob("*.py") if not p.name.startswith("_"))
+
+
+def _file_id(path: Path) -> str:
+    return str(path.relative_to(DAGS_FOLDER))
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_dags_folder_has_dag_files():
+    assert DAG_FILES, f"no DAG files in {DAGS_FOLDER}"
+
+
+def test_dagbag_has_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=_file_id)
+def test_dag_file_imports_and_defines_a_dag(dag_file):
+    bag = DagBag(dag_folder=str(dag_file))
+
+    assert bag.import_errors == {}
+    assert bag.dags, f"{_file_id(dag_file)} defines no DAG"
+
+
+def _all_dags():
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    return [pytest.param(dag, id=dag_id) for dag_id, dag in sorted(bag.dags.items())]
+
+
+@pytest.mark.parametrize("dag", _all_dags())
+class TestPolicies:
+    def test_is_triggered_by_hand_without_catchup(self, dag):
+        assert dag.schedule is None
+        assert type(dag.timetable).__name__ == "NullTimetable"
+        assert dag.catchup is False
+
+    def test_is_documented_and_tagged(self, dag):
+        assert dag.doc_md and dag.doc_md.strip()
+        assert dag.tags
+
+    def test_every_task_is_retried_at_least_twice(self, dag):
+        assert dag.default_args.get("retries", 0) >= 2
+        assert {t.task_id: t.retries for t in dag.tasks if t.retries < 2} == {}
+
+    def test_params_have_descriptions(self, dag):
+        assert {k: p.description for k, p in dag.params.items() if not p.description} == {}
+
+    def test_default_params_are_valid(self, dag):
+        copy.deepcopy(dag.params).validate()
+
+
+def _validate(dag, conf):
+    params = copy.deepcopy(dag.params)
+    params.update(conf)
+    return params.validate()
+
+
+@pytest.fixture(scope="module")
+def pre_workload(dagbag):
+    return dagbag.dags["os_migrate_pre_workload"]  # get_dag() would query the metadata DB
+
+
+@pytest.mark.parametrize(
+    ("conf", "param", "reason"),
+    [
+        pytest.param({"tenant": "BAD NAME"}, "tenant", "does not match", id="tenant-with-space"),
+        pytest.param({"tenant": "../etc"}, "tenant", "does not match", id="tenant-path-traversal"),
+        pytest.param({"tenant": "x" * 65}, "tenant", "does not match", id="tenant-too-long"),
+        pytest.param({"filters": {"networks": [{"regex": "(unclosed"}]}}, "filters", "regex", id="bad-regex"),
+        pytest.param({"filters": {"networks": "app-net"}}, "filters", "not of type 'array'", id="filter-not-a-list"),
+        pytest.param({"filters": {"networks": [{"glob": "app-*"}]}}, "filters", "oneOf|not valid", id="filter-unknown-key"),
+        pytest.param({"filters": {"servers": ["vm1"]}}, "filters", "servers", id="filter-unknown-type"),
+        pytest.param({"resource_types": ["networks", "servers"]}, "resource_types", "servers", id="unknown-type"),
+        pytest.param({"resource_types": []}, "resource_types", "short|non-empty", id="no-resource-type"),
+        pytest.param({"dry_run": "yes"}, "dry_run", "boolean", id="dry-run-not-boolean"),
+    ],
+)
+def test_pre_workload_rejects_bad_conf(pre_workload, conf, param, reason):
+    with pytest.raises(ParamValidationError, match=f"param {param}:") as excinfo:
+        _validate(pre_workload, conf)
+    assert re.search(reason, str(excinfo.value)), str(excinfo.value)
+
+
+def test_pre_workload_accepts_a_full_conf(pre_workload):
+    conf = {
+        "tenant": "acme.prod-1",
+        "src_conn_id": "os_src",
+        "dst_conn_id": "os_dst",
+        "data_dir": "/srv/staging/acme",
+        "resource_types": ["networks", "subnets"],
+        "filters": {"networks": ["db-net", {"regex": "^app-"}], "subnets": []},
+        "dry_run": True,
+    }
+
+    assert _validate(pre_workload, conf) == conf

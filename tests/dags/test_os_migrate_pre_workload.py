@@ -1,0 +1,222 @@
+"""The pre-workload DAG: task graph, what each task receives for a given run conf, and the summary."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from os_migrate_airflow.dag_support import STAGING_ROOT_ENV, summarize_run
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "os_migrate_pre_workload.py"
+ALL_TYPES = ["networks", "subnets", "routers", "router_interfaces", "security_groups",
+             "security_group_rules", "images", "keypairs"]
+
+
+@pytest.fixture(scope="module")
+def dag():
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag.dags["os_migrate_pre_workload"]
+
+
+def render(dag, task_id, **conf):
+    """Render one task's template fields as a run with ``conf`` would (Params validated first)."""
+    params = copy.deepcopy(dag.params)
+    params.update(conf)
+    task = copy.deepcopy(dag.get_task(task_id))
+    task.render_template_fields({"params": params.validate()}, jinja_env=dag.get_template_env())
+    return task
+
+
+def test_resource_types_match_the_core(dag):
+    import os_migrate
+
+    assert dag.params["resource_types"] == list(os_migrate.RESOURCE_TYPES) == ALL_TYPES
+
+
+def test_task_graph(dag):
+    edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+
+    for type_key in ALL_TYPES:
+        assert edges[f"export_{type_key}"] == ["summary", "validate"]
+    assert edges["validate"] == ["import_images", "import_keypairs", "import_networks",
+                                 "import_security_groups"]
+    assert edges["import_networks"] == ["import_subnets", "summary"]
+    assert edges["import_subnets"] == ["import_routers", "summary"]
+    assert edges["import_routers"] == ["import_router_interfaces", "summary"]
+    assert edges["import_router_interfaces"] == ["summary"]
+    assert edges["import_security_groups"] == ["import_security_group_rules", "summary"]
+    assert edges["import_security_group_rules"] == ["summary"]
+    assert edges["import_images"] == ["summary"]
+    assert edges["import_keypairs"] == ["summary"]
+    assert edges["summary"] == []
+    assert dag.max_active_runs == 1
+
+
+def test_parsing_makes_no_connection_lookup():
+    with mock.patch("airflow.sdk.BaseHook.get_connection", side_effect=AssertionError("lookup at parse")):
+        bag = DagBag(dag_folder=str(DAG_FILE))
+
+    assert bag.import_errors == {}
+
+
+def test_exports_read_the_source_and_imports_write_the_destination(dag):
+    conf = {"src_conn_id": "cloud_a", "dst_conn_id": "cloud_b"}
+
+    assert render(dag, "export_networks", **conf).openstack_conn_id == "cloud_a"
+    assert render(dag, "validate", **conf).openstack_conn_id == "cloud_b"
+    assert render(dag, "import_networks", **conf).openstack_conn_id == "cloud_b"
+    # image data is streamed from the source: only that import task gets the source connection
+    assert render(dag, "import_images", **conf).source_conn_id == "cloud_a"
+    assert render(dag, "import_networks", **conf).source_conn_id is None
+
+
+def test_templated_params_arrive_as_native_objects(dag):
+    filters = {"networks": ["db-net", {"regex": "^app-"}]}
+
+    task = render(dag, "import_networks", filters=filters, dry_run=True)
+
+    assert task.types == ["networks"]
+    assert task.filters == filters
+    assert task.dry_run is True
+    assert render(dag, "validate", resource_types=["subnets", "networks"]).types == ["subnets", "networks"]
+
+
+def test_unselected_types_render_to_an_empty_selection(dag):
+    conf = {"resource_types": ["security_groups", "security_group_rules"]}
+
+    assert render(dag, "export_networks", **conf).types == []
+    assert render(dag, "import_routers", **conf).types == []
+    assert render(dag, "export_security_groups", **conf).types == ["security_groups"]
+    assert render(dag, "import_security_group_rules", **conf).types == ["security_group_rules"]
+
+
+def test_data_dir_defaults_to_staging_root_read_at_run_time(dag, monkeypatch, tmp_path):
+    monkeypatch.setenv(STAGING_ROOT_ENV, str(tmp_path / "staging"))  # after the DAG was parsed
+
+    assert render(dag, "export_networks", tenant="acme").data_dir == str(tmp_path / "staging" / "acme")
+
+
+def test_data_dir_falls_back_to_airflow_home(dag, monkeypatch, tmp_path):
+    monkeypatch.delenv(STAGING_ROOT_ENV, raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+
+    assert render(dag, "validate", tenant="acme").data_dir == str(tmp_path / "staging" / "acme")
+
+
+def test_explicit_data_dir_wins(dag):
+    assert render(dag, "import_subnets", tenant="acme", data_dir="/srv/x").data_dir == "/srv/x"
+
+
+def test_summary_adds_up_counts_and_names_unselected_types():
+    exports = {
+        "networks": {"data_dir": "/d", "counts": {"networks": 3}, "changed": {"networks": True}},
+        "subnets": {"data_dir": "/d", "counts": {"subnets": 2}, "changed": {"subnets": False}},
+        "routers": {"skipped": True, "reason": "resource type not selected", "data_dir": "/d"},
+    }
+    imports = {
+        "networks": {"dry_run": False, "counts": {"create": 2, "update": 1, "unchanged": 0, "skip": 0}},
+        "subnets": {"dry_run": False, "counts": {"create": 0, "update": 0, "unchanged": 2, "skip": 0}},
+        "routers": {"skipped": True, "reason": "resource type not selected", "data_dir": "/d"},
+    }
+
+    summary = summarize_run(exports, imports, tenant="acme", dry_run="False")
+
+    assert summary == {
+        "tenant": "acme",
+        "dry_run": False,
+        "exported": {"networks": 3, "subnets": 2},
+        "imported": {
+            "networks": {"create": 2, "update": 1, "unchanged": 0, "skip": 0},
+            "subnets": {"create": 0, "update": 0, "unchanged": 2, "skip": 0},
+        },
+        "totals": {"create": 2, "update": 1, "unchanged": 2, "skip": 0},
+        "not_selected": ["routers"],
+    }
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_run_with_unknown_connection_fails_cleanly_at_connection_lookup(dag, tmp_path):
+    """End to end without a cloud: Params pass, unselected types succeed, the lookup fails without retries."""
+    dr = dag.test(
+        run_conf={
+            "tenant": "acme",
+            "src_conn_id": "no_such_src",
+            "dst_conn_id": "no_such_dst",
+            "data_dir": str(tmp_path),
+            "resource_types": ["networks"],
+        }
+    )
+
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert dr.state == "failed"
+    assert states["export_networks"] == "failed"
+    assert {t: s for t, s in states.items() if t.startswith("export_") and t != "export_networks"} == {
+        f"export_{t}": "success" for t in ALL_TYPES if t != "networks"
+    }
+    assert states["validate"] == "upstream_failed"
+    ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "export_networks")
+    assert ti.try_number == 1  # a missing Connection is not retried
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_path, create_connection_without_db):
+    """A whole run in-process, with the core replaced: wiring, rendering, XCom and the summary."""
+    import json
+
+    from airflow.sdk import Connection
+
+    from os_migrate_airflow.hooks import openstack as hook_module
+    from os_migrate_airflow.operators import openstack as op_module
+
+    for conn_id in ("cloud_a", "cloud_b"):
+        create_connection_without_db(
+            Connection(conn_id=conn_id, conn_type="openstack", host=f"https://{conn_id}:5000/v3",
+                       login="u", password="p", extra=json.dumps({"project_name": "acme",
+                       "project_domain_name": "Default", "user_domain_name": "Default"}))
+        )
+
+    def fake_export(conn, data_dir, *, types, filters):
+        return {"data_dir": data_dir, "counts": {types[0]: 2}, "files": {}, "changed": {types[0]: True}}
+
+    def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None):
+        return {"dry_run": dry_run, "counts": {"create": 2, "update": 0, "unchanged": 0, "skip": 0},
+                "plan_files": {}, "actions": [{"type": types[0], "name": "x", "action": "create"}]}
+
+    with (
+        mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]),
+        mock.patch.object(op_module, "export_resources", side_effect=fake_export) as export,
+        mock.patch.object(op_module, "validate_data_dir", return_value=[]) as validate,
+        mock.patch.object(op_module, "import_resources", side_effect=fake_import) as import_,
+    ):
+        dr = dag.test(
+            run_conf={
+                "tenant": "acme",
+                "src_conn_id": "cloud_a",
+                "dst_conn_id": "cloud_b",
+                "data_dir": str(tmp_path),
+                "resource_types": ["networks", "subnets"],
+                "filters": {"networks": [{"regex": "^app-"}]},
+                "dry_run": True,
+            }
+        )
+
+    assert dr.state == "success"
+    assert sorted(c.kwargs["types"] for c in export.call_args_list) == [["networks"], ["subnets"]]
+    assert {c.args[0] for c in export.call_args_list} == {"https://cloud_a:5000/v3"}
+    assert validate.call_args.kwargs == {
+        "conn": "https://cloud_b:5000/v3",
+        "types": ["networks", "subnets"],
+        "filters": {"networks": [{"regex": "^app-"}]},
+    }
+    assert [c.kwargs["types"] for c in import_.call_args_list] == [["networks"], ["subnets"]]
+    assert all(c.kwargs["dry_run"] is True for c in import_.call_args_list)
+    summary = next(ti for ti in dr.get_task_instances() if ti.task_id == "summary").xcom_pull(task_ids="summary")
+    assert summary["exported"] == {"networks": 2, "subnets": 2}
+    assert summary["totals"]["create"] == 4
+    assert summary["dry_run"] is True
+    assert len(summary["not_selected"]) == 6

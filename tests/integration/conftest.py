@@ -1,0 +1,60 @@
+"""Fixtures for integration tests: connections to the real local cloud (devcloud).
+
+The cloud is started by ``devcloud/devcloud.sh up`` (``make test`` does it). Its clouds.yaml is
+``$DEVCLOUD_CLOUDS_YAML`` or ``<repo>/.devcloud/clouds.yaml``; without it these tests fail (they
+are never skipped).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import openstack.config
+import openstack.connection
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+import sample_tenant  # noqa: E402
+
+CLOUDS_YAML = Path(os.environ.get("DEVCLOUD_CLOUDS_YAML", REPO_ROOT / ".devcloud" / "clouds.yaml"))
+
+
+def connect(cloud: str):
+    """A fresh openstacksdk connection to a devcloud cloud (no OS_* env, no other files)."""
+    if not CLOUDS_YAML.exists():
+        pytest.fail(f"{CLOUDS_YAML} not found: start the local cloud with "
+                    "`devcloud/devcloud.sh up` (or `make test`)")
+    config = openstack.config.OpenStackConfig(config_files=[str(CLOUDS_YAML)],
+                                              load_envvars=False)
+    return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+
+
+@pytest.fixture(scope="session")
+def src():
+    """Connection of the source tenant (member of project src)."""
+    return connect("devcloud-src")
+
+
+@pytest.fixture(scope="session")
+def dst():
+    """Connection of the destination tenant (member of project dst)."""
+    return connect("devcloud-dst")
+
+
+@pytest.fixture(scope="session")
+def seeded_src(src):
+    """The source project holds exactly the sample tenant."""
+    sample_tenant.clean(src)
+    sample_tenant.seed(src)
+    return src
+
+
+@pytest.fixture
+def empty_dst(dst):
+    """The destination project holds no networking resources (except its default group)."""
+    sample_tenant.clean(dst)
+    return dst

@@ -1,0 +1,422 @@
+"""OpenStackHook: Airflow Connection -> exact openstacksdk Connection arguments.
+
+The SDK entry point is patched where the hook module imports it (``SDKConnection``); the clouds.yaml
+path uses the real ``OpenStackConfig`` on a temporary file.
+"""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowFailException
+
+from os_migrate_airflow.hooks import openstack as hook_module
+from os_migrate_airflow.hooks.openstack import APP_NAME, OpenStackConnectionError, OpenStackHook
+
+AUTH_URL = "https://keystone.src.example:5000/v3"
+SECRET = "s3cret-password"
+
+#: A developer's or CI worker's ambient cloud: none of it may reach the SDK.
+LEAKY_ENV = {
+    "OS_AUTH_URL": "https://evil.example:5000/v3",
+    "OS_USERNAME": "evil-user",
+    "OS_PASSWORD": "evil-password",
+    "OS_PROJECT_NAME": "evil-project",
+    "OS_REGION_NAME": "EvilRegion",
+    "OS_CLOUD": "evilcloud",
+    "OS_CLIENT_CONFIG_FILE": "/nonexistent/evil-clouds.yaml",
+    "OS_CACERT": "/nonexistent/evil-ca.pem",
+}
+
+
+@pytest.fixture(autouse=True)
+def leaky_os_env(monkeypatch):
+    for name, value in LEAKY_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def sdk_connection():
+    with mock.patch.object(hook_module, "SDKConnection") as patched:
+        yield patched
+
+
+def openstack_connection(conn_id="openstack_src", *, host=AUTH_URL, login="admin", password=SECRET, extra=None):
+    return Connection(
+        conn_id=conn_id,
+        conn_type="openstack",
+        host=host,
+        login=login,
+        password=password,
+        extra=json.dumps(extra if extra is not None else {}),
+    )
+
+
+PASSWORD_EXTRA = {
+    "project_name": "tenant-a",
+    "project_domain_name": "Default",
+    "user_domain_name": "Default",
+    "region_name": "RegionOne",
+}
+
+
+def test_password_auth_builds_exact_connection_kwargs(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+
+    conn = OpenStackHook("openstack_src").get_conn()
+
+    assert conn is sdk_connection.return_value
+    sdk_connection.assert_called_once_with(
+        app_name=APP_NAME,
+        auth_type="password",
+        interface="public",
+        identity_api_version="3",
+        region_name="RegionOne",
+        auth={
+            "auth_url": AUTH_URL,
+            "username": "admin",
+            "password": SECRET,
+            "project_name": "tenant-a",
+            "project_domain_name": "Default",
+            "user_domain_name": "Default",
+        },
+    )
+
+
+def test_get_conn_is_cached(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+    hook = OpenStackHook("openstack_src")
+
+    assert hook.get_conn() is hook.get_conn()
+    assert sdk_connection.call_count == 1
+
+
+def test_clouds_yaml_auth_block_in_extra_is_merged_below_fields_and_flat_keys(
+    create_connection_without_db, sdk_connection
+):
+    extra = {
+        "auth": {
+            "auth_url": "https://ignored.example/v3",
+            "username": "ignored",
+            "project_name": "from-block",
+            "project_domain_name": "Default",
+            "user_domain_name": "Default",
+        },
+        "project_name": "flat-wins",
+        "interface": "internal",
+        "identity_api_version": 3,
+        "network_api_version": "2",
+    }
+    create_connection_without_db(openstack_connection(extra=extra))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["auth"] == {
+        "auth_url": AUTH_URL,
+        "username": "admin",
+        "password": SECRET,
+        "project_name": "flat-wins",
+        "project_domain_name": "Default",
+        "user_domain_name": "Default",
+    }
+    assert kwargs["interface"] == "internal"
+    assert kwargs["identity_api_version"] == 3
+    assert kwargs["network_api_version"] == "2"
+
+
+def test_constructor_arguments_override_connection_fields_and_extra(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+
+    OpenStackHook(
+        "openstack_src",
+        auth_url="https://override.example/v3",
+        username="other",
+        password="other-pw",
+        project_name="other-project",
+        region_name="RegionTwo",
+        interface="admin",
+    ).get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["auth"]["auth_url"] == "https://override.example/v3"
+    assert kwargs["auth"]["username"] == "other"
+    assert kwargs["auth"]["password"] == "other-pw"
+    assert kwargs["auth"]["project_name"] == "other-project"
+    assert (kwargs["region_name"], kwargs["interface"]) == ("RegionTwo", "admin")
+
+
+def test_application_credential_with_secret_in_password_field(create_connection_without_db, sdk_connection):
+    create_connection_without_db(
+        openstack_connection(
+            login=None, password="app-cred-secret", extra={"application_credential_id": "ac-123"}
+        )
+    )
+
+    OpenStackHook("openstack_src").get_conn()
+
+    sdk_connection.assert_called_once_with(
+        app_name=APP_NAME,
+        auth_type="v3applicationcredential",
+        interface="public",
+        identity_api_version="3",
+        auth={
+            "auth_url": AUTH_URL,
+            "application_credential_id": "ac-123",
+            "application_credential_secret": "app-cred-secret",
+        },
+    )
+
+
+def test_application_credential_fully_in_extra(create_connection_without_db, sdk_connection):
+    extra = {
+        "auth_type": "v3applicationcredential",
+        "auth": {"application_credential_id": "ac-123", "application_credential_secret": "in-extra"},
+    }
+    create_connection_without_db(openstack_connection(login=None, password=None, extra=extra))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["auth_type"] == "v3applicationcredential"
+    assert kwargs["auth"] == {
+        "auth_url": AUTH_URL,
+        "application_credential_id": "ac-123",
+        "application_credential_secret": "in-extra",
+    }
+
+
+def test_ca_bundle_is_passed_as_cacert(create_connection_without_db, sdk_connection, tmp_path):
+    ca_bundle = tmp_path / "keystone-ca.pem"
+    ca_bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    create_connection_without_db(openstack_connection(extra={**PASSWORD_EXTRA, "cacert": str(ca_bundle)}))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["cacert"] == str(ca_bundle)
+    assert "verify" not in kwargs
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(False, False), ("false", False), ("True", True)])
+def test_verify_flag_is_normalised_to_bool(create_connection_without_db, sdk_connection, raw, expected):
+    create_connection_without_db(openstack_connection(extra={**PASSWORD_EXTRA, "verify": raw}))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    assert sdk_connection.call_args.kwargs["verify"] is expected
+
+
+def test_real_sdk_connection_ignores_os_environment(create_connection_without_db, tmp_path):
+    """Unpatched openstacksdk: the built config holds only the Airflow Connection's values."""
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+
+    config = OpenStackHook("openstack_src").get_conn().config
+
+    assert config.config["auth"]["auth_url"] == AUTH_URL
+    assert config.config["auth"]["username"] == "admin"
+    assert config.config["auth"]["project_name"] == "tenant-a"
+    assert config.get_region_name() == "RegionOne"
+    assert not config.config.get("cacert")
+    assert "evil" not in json.dumps(config.config, default=str).lower()
+
+
+CLOUDS_YAML = """
+clouds:
+  src:
+    auth:
+      auth_url: https://keystone.file.example:5000/v3
+      username: file-user
+      password: file-password
+      project_name: file-project
+      project_domain_name: Default
+      user_domain_name: Default
+    region_name: FileRegion
+    interface: internal
+"""
+
+
+def test_named_cloud_from_clouds_yaml(create_connection_without_db, sdk_connection, tmp_path):
+    clouds_yaml = tmp_path / "clouds.yaml"
+    clouds_yaml.write_text(CLOUDS_YAML)
+    create_connection_without_db(
+        openstack_connection(
+            host=None, login=None, password=None, extra={"cloud": "src", "clouds_yaml": str(clouds_yaml)}
+        )
+    )
+
+    OpenStackHook("openstack_src").get_conn()
+
+    region = sdk_connection.call_args.kwargs["config"]
+    assert sdk_connection.call_args.args == ()
+    assert region.name == "src"
+    assert region.get_region_name() == "FileRegion"
+    assert region.config["interface"] == "internal"
+    assert region.config["auth"]["auth_url"] == "https://keystone.file.example:5000/v3"
+    assert region.config["auth"]["username"] == "file-user"
+    assert region.config["auth"]["project_name"] == "file-project"
+    assert "evil" not in json.dumps(region.config, default=str).lower()
+
+
+def test_connection_fields_override_named_cloud(create_connection_without_db, sdk_connection, tmp_path):
+    clouds_yaml = tmp_path / "clouds.yaml"
+    clouds_yaml.write_text(CLOUDS_YAML)
+    create_connection_without_db(
+        openstack_connection(
+            login="airflow-user",
+            password="airflow-password",
+            extra={"cloud": "src", "clouds_yaml": str(clouds_yaml), "interface": "public"},
+        )
+    )
+
+    OpenStackHook("openstack_src").get_conn()
+
+    region = sdk_connection.call_args.kwargs["config"]
+    assert region.config["auth"]["auth_url"] == AUTH_URL
+    assert region.config["auth"]["username"] == "airflow-user"
+    assert region.config["auth"]["password"] == "airflow-password"
+    assert region.config["auth"]["project_name"] == "file-project"
+    assert region.config["interface"] == "public"
+    assert region.get_region_name() == "FileRegion"
+
+
+def test_single_cloud_clouds_yaml_does_not_replace_explicit_credentials(
+    create_connection_without_db, sdk_connection, tmp_path, monkeypatch
+):
+    """openstacksdk pitfall: a lone cloud in a clouds.yaml is picked as default; we never load one without ``cloud``."""
+    (tmp_path / "clouds.yaml").write_text(CLOUDS_YAML)
+    monkeypatch.chdir(tmp_path)  # ./clouds.yaml is one of openstacksdk's default locations
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    assert sdk_connection.call_args.kwargs["auth"]["username"] == "admin"
+    assert "config" not in sdk_connection.call_args.kwargs
+
+
+@pytest.mark.parametrize(
+    ("host", "login", "password", "extra", "message"),
+    [
+        pytest.param(None, "admin", SECRET, PASSWORD_EXTRA, "missing auth_url", id="missing-auth-url"),
+        pytest.param(
+            "keystone.example:5000/v3", "admin", SECRET, PASSWORD_EXTRA, "must be a full URL", id="auth-url-no-scheme"
+        ),
+        pytest.param(AUTH_URL, None, SECRET, PASSWORD_EXTRA, "needs a username", id="missing-username"),
+        pytest.param(AUTH_URL, "admin", None, PASSWORD_EXTRA, "needs a password", id="missing-password"),
+        pytest.param(
+            AUTH_URL,
+            "admin",
+            None,
+            {"auth_type": "password", "password": "pw", "application_credential_id": "ac"},
+            "conflicting credentials",
+            id="password-auth-with-app-cred-keys",
+        ),
+        pytest.param(
+            AUTH_URL,
+            None,
+            SECRET,
+            {"application_credential_id": "ac", "application_credential_secret": "other"},
+            "conflicting credentials",
+            id="password-field-and-app-cred-secret",
+        ),
+        pytest.param(
+            AUTH_URL,
+            None,
+            None,
+            {"application_credential_id": "ac", "application_credential_secret": "x", "password": "pw"},
+            "conflicting credentials",
+            id="app-cred-with-extra-password",
+        ),
+        pytest.param(
+            AUTH_URL,
+            None,
+            SECRET,
+            {"application_credential_id": "ac", "project_name": "p"},
+            "bound to their project",
+            id="app-cred-with-project-scope",
+        ),
+        pytest.param(
+            AUTH_URL, "admin", SECRET, {"cacert": "/nonexistent/ca.pem"}, "cacert file not found", id="missing-ca-file"
+        ),
+        pytest.param(AUTH_URL, "admin", SECRET, {"verify": "maybe"}, "verify must be true or false", id="bad-verify"),
+    ],
+)
+def test_invalid_connections_fail_with_clear_message_and_no_secret(
+    create_connection_without_db, sdk_connection, host, login, password, extra, message
+):
+    create_connection_without_db(openstack_connection(host=host, login=login, password=password, extra=extra))
+
+    with pytest.raises(OpenStackConnectionError, match=message) as excinfo:
+        OpenStackHook("openstack_src").get_conn()
+
+    assert str(excinfo.value).startswith("OpenStack connection 'openstack_src': ")
+    assert SECRET not in str(excinfo.value)
+    assert isinstance(excinfo.value, AirflowFailException)  # configuration errors are not retried
+    sdk_connection.assert_not_called()
+
+
+def test_every_problem_is_reported_at_once(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(host=None, login=None, password=None, extra={}))
+
+    with pytest.raises(OpenStackConnectionError) as excinfo:
+        OpenStackHook("openstack_src").get_conn()
+
+    text = str(excinfo.value)
+    assert "missing auth_url" in text
+    assert "needs a username" in text
+    assert "needs a password" in text
+
+
+def test_unknown_cloud_name_is_a_clear_error(create_connection_without_db, sdk_connection, tmp_path):
+    clouds_yaml = tmp_path / "clouds.yaml"
+    clouds_yaml.write_text(CLOUDS_YAML)
+    create_connection_without_db(
+        openstack_connection(host=None, extra={"cloud": "nope", "clouds_yaml": str(clouds_yaml)})
+    )
+
+    with pytest.raises(OpenStackConnectionError, match=r"cloud 'nope' from .*clouds.yaml"):
+        OpenStackHook("openstack_src").get_conn()
+    sdk_connection.assert_not_called()
+
+
+def test_missing_clouds_yaml_file_is_a_clear_error(create_connection_without_db, sdk_connection):
+    create_connection_without_db(
+        openstack_connection(extra={"cloud": "src", "clouds_yaml": "/nonexistent/clouds.yaml"})
+    )
+
+    with pytest.raises(OpenStackConnectionError, match="clouds_yaml file not found: /nonexistent/clouds.yaml"):
+        OpenStackHook("openstack_src").get_conn()
+
+
+def test_test_connection_reports_success_without_secrets(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+    sdk = sdk_connection.return_value
+    sdk.config = mock.Mock(config={"auth": {"auth_url": AUTH_URL, "password": SECRET}})
+    sdk.current_project_id = "p-123"
+
+    ok, message = OpenStackHook("openstack_src").test_connection()
+
+    assert ok is True
+    sdk.authorize.assert_called_once_with()
+    assert message == f"Authenticated to {AUTH_URL} (project id p-123)"
+
+
+def test_test_connection_reports_failure_with_secret_redacted(create_connection_without_db, sdk_connection):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+    sdk_connection.return_value.authorize.side_effect = RuntimeError(f"refused {SECRET}")
+
+    ok, message = OpenStackHook("openstack_src").test_connection()
+
+    assert ok is False
+    assert message == "RuntimeError: refused ***"
+
+
+def test_hook_metadata_matches_provider_conventions():
+    assert OpenStackHook.conn_name_attr == "openstack_conn_id"
+    assert OpenStackHook.default_conn_name == "openstack_default"
+    assert OpenStackHook.conn_type == "openstack"
+    assert OpenStackHook.hook_name == "OpenStack"
+    assert OpenStackHook().openstack_conn_id == "openstack_default"
