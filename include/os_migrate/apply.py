@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 
 from os_migrate.cloud import check_connection
@@ -64,7 +65,7 @@ def apply_plan(conn, refs: RefIndex, plan: list[Action], source: DataSource | No
         try:
             _apply_one(conn, refs, action, source)
             LOG.info("%s: done", what)
-        except (sdk_exc.SDKException, OsMigrateError) as e:
+        except (sdk_exc.SDKException, ksa_exc.ClientException, OsMigrateError, OSError) as e:
             LOG.error("%s: failed: %s", what, e)
             errors.append(f"{location(action.resource)}: {action.action} failed: {e}")
     if errors:

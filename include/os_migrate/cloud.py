@@ -52,6 +52,12 @@ def _is_auth_failure(exc: BaseException | None) -> bool:
     return False
 
 
+def is_admin(conn) -> bool:
+    """True if the connection's token carries the ``admin`` role (read from the token, no call)."""
+    access = conn.session.auth.get_access(conn.session)
+    return "admin" in (access.role_names or [])
+
+
 class RequestCounter:
     """Count requests made through a connection's keystoneauth session.
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from os_migrate.cloud import is_admin
 from os_migrate.const import AUTH_PROJECT
 from os_migrate.dataset import load_dataset, location, resolve_types
 from os_migrate.exceptions import AmbiguousReference, ValidationError
@@ -84,14 +85,21 @@ def reference_errors(chosen: Mapping[str, list[Resource]], all_data: Mapping[str
 
 
 def capability_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
-    """Errors for non-empty params that need a Neutron extension the destination lacks."""
+    """Errors for params the destination cannot accept: values that need a Neutron extension
+    it lacks, or values that need an admin when the connection is not one."""
+    errors = []
+    needs_admin = [(r, p) for rs in chosen.values() for r in rs for p in r.admin_params()]
+    if needs_admin and not is_admin(conn):
+        errors += [f"{location(r)}: params.{p}: {r.params[p]!r} needs an admin in the destination "
+                   "(this connection has no admin role); use an admin connection or change the "
+                   "value" for r, p in needs_admin]
     wanted = [(r, p, alias) for rs in chosen.values() for r in rs
               for p, alias in r.required_extensions().items()]
-    if not wanted:
-        return []
-    have = {ext.alias for ext in conn.network.extensions()}
-    return [f"{location(r)}: params.{p}: needs the Neutron extension {alias!r}, which the "
-            "destination does not offer" for r, p, alias in wanted if alias not in have]
+    if wanted:
+        have = {ext.alias for ext in conn.network.extensions()}
+        errors += [f"{location(r)}: params.{p}: needs the Neutron extension {alias!r}, which the "
+                   "destination does not offer" for r, p, alias in wanted if alias not in have]
+    return errors
 
 
 class CheckResult(NamedTuple):

@@ -128,6 +128,8 @@ class Resource:
     omit_defaults: ClassVar[Mapping[str, Any]] = {}
     #: params that need a Neutron extension (alias) when set to a non-default, non-empty value.
     param_extensions: ClassVar[Mapping[str, str]] = {}
+    #: params whose listed values only an admin may set (checked by validation before any write).
+    admin_values: ClassVar[Mapping[str, tuple]] = {}
     #: params applied in a later phase (e.g. router routes after the router's interfaces exist).
     deferred: ClassVar[tuple[str, ...]] = ()
     #: params that must be present and non-empty.
@@ -345,6 +347,10 @@ class Resource:
             },
             "additionalProperties": False,
         }
+
+    def admin_params(self) -> list[str]:
+        """The params set to a value that needs an admin (see :attr:`admin_values`)."""
+        return [k for k, values in self.admin_values.items() if self.params.get(k) in values]
 
     def required_extensions(self) -> dict[str, str]:
         """``{param: extension alias}`` for params set to a value that needs an extension."""

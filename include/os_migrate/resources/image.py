@@ -53,9 +53,8 @@ def image_properties(obj: SdkImage) -> dict[str, Any]:
     """All user properties of an image, by Glance name (known and unknown to openstacksdk)."""
     body = obj.to_dict(body=True, headers=False, computed=False, ignore_none=True,
                        original_names=True)
-    props = {k: v for k, v in body.items() if k not in CORE_FIELDS}
-    props.update(obj.properties or {})
-    return props
+    merged = {**body, **(obj.properties or {})}
+    return {k: v for k, v in merged.items() if k not in CORE_FIELDS}
 
 
 class Image(Resource):
@@ -72,6 +71,7 @@ class Image(Resource):
     create_only = ("disk_format", "container_format", "kernel", "ramdisk")
     unordered = ("tags",)
     omit_defaults = {"is_hidden": False}
+    admin_values = {"visibility": ("public", "community")}
     required_params = ("name", "disk_format", "container_format")
     migration_param_defaults = {"data_file": None}
     params_schema = {

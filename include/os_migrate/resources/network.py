@@ -58,6 +58,7 @@ class Network(Resource):
     omit_defaults = {"is_shared": False, "is_router_external": False,
                      "is_port_security_enabled": True, "is_admin_state_up": True,
                      "is_vlan_transparent": False}
+    admin_values = {"is_shared": (True,), "is_router_external": (True,)}
     param_extensions = {"dns_domain": "dns-integration",
                         "availability_zone_hints": "network_availability_zone",
                         "is_port_security_enabled": "port-security",

@@ -1,0 +1,476 @@
+"""Benchmark of the migration core against the local cloud (issue 3, item 6): a script, not a test.
+
+Seeds project ``bench-src`` with 500 network-layer resources (idempotent: a re-run reuses them):
+
+- 60 networks, 60 subnets (two allocation pools, two DNS servers, one host route each);
+- 10 routers with an external gateway on ``public`` and 60 interfaces (50 at the subnet's
+  gateway IP, 10 at another IP through a pre-created port);
+- 40 security groups (their automatic egress rules removed) with 270 rules, 39 of them with a
+  remote group.
+
+Then, each timed, with HTTP requests counted by :class:`os_migrate.RequestCounter` on the
+connection used (a fresh connection per phase, so its token request is included):
+
+1. ``export``   -- ``export_resources`` of ``bench-src`` into a fresh data dir;
+2. ``floor``    -- a bare openstacksdk loop creating the same 500 resources in ``bench-floor``
+   (cleaned first): what any tool must at least spend on this cloud;
+3. ``import``   -- ``import_resources`` into ``bench-dst`` (cleaned first);
+4. ``reimport`` -- the same import again (must plan no change and write nothing).
+
+Projects ``bench-src``, ``bench-dst`` and ``bench-floor`` (users ``<project>-member``, role
+``member``, network quotas raised to 1000) are created as the devcloud admin; the integration tests
+use ``src``/``dst`` and never touch them. Needs a running devcloud (``devcloud/devcloud.sh up``).
+
+Usage: ``PYTHONPATH=include .venv/bin/python scripts/bench.py [--repeat N] [--json PATH]
+[--by-url] [--reseed] [--clouds-yaml PATH]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import openstack.config
+import openstack.connection
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "include"))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402
+
+import sample_tenant  # noqa: E402  (clean())
+
+# ------------------------------------------------------------------ the tenant
+
+PROJECTS = ("bench-src", "bench-dst", "bench-floor")
+PASSWORD = "devcloud-bench"
+QUOTAS = dict(network=1000, subnet=1000, router=1000, port=1000, security_group=1000,
+              security_group_rule=1000)
+EXTERNAL_NETWORK = "public"
+TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups",
+         "security_group_rules")
+#: Neutron gives every project a ``default`` group; it is not part of the 500.
+FILTERS = {"security_groups": [{"regex": "^bench-sg-"}]}
+
+N_NETWORKS = 60          # one subnet each
+N_ROUTERS = 10           # 6 interfaces each
+IFACES_PER_ROUTER = N_NETWORKS // N_ROUTERS
+N_GROUPS = 40
+GROUPS_WITH_7_RULES = 30  # 30 * 7 + 10 * 6 = 270
+EXPECTED = {"networks": 60, "subnets": 60, "routers": 10, "router_interfaces": 60,
+            "security_groups": 40, "security_group_rules": 270}
+TOTAL = sum(EXPECTED.values())
+assert TOTAL == 500
+
+
+def network_specs() -> list[dict]:
+    return [{"name": f"bench-net-{i:02d}", "description": f"bench network {i}"}
+            for i in range(N_NETWORKS)]
+
+
+def subnet_specs() -> list[dict]:
+    out = []
+    for i in range(N_NETWORKS):
+        p = f"10.100.{i}"
+        out.append({
+            "name": f"bench-subnet-{i:02d}", "network": f"bench-net-{i:02d}",
+            "cidr": f"{p}.0/24", "ip_version": 4, "gateway_ip": f"{p}.1",
+            "is_dhcp_enabled": i % 3 != 0,
+            "allocation_pools": [{"start": f"{p}.100", "end": f"{p}.150"},
+                                 {"start": f"{p}.10", "end": f"{p}.50"}],
+            "dns_nameservers": ["8.8.8.8", f"{p}.2"],
+            "host_routes": [{"destination": f"192.168.{i}.0/24", "nexthop": f"{p}.254"}],
+        })
+    return out
+
+
+def router_specs() -> list[dict]:
+    out = []
+    for r in range(N_ROUTERS):
+        ifaces = []
+        for j in range(IFACES_PER_ROUTER):
+            i = r * IFACES_PER_ROUTER + j
+            # the last interface of each router sits on a non-gateway IP (port first)
+            ifaces.append((f"bench-subnet-{i:02d}",
+                           f"10.100.{i}.5" if j == IFACES_PER_ROUTER - 1 else None))
+        out.append({"name": f"bench-router-{r}", "description": f"bench router {r}",
+                    "interfaces": ifaces})
+    return out
+
+
+def group_specs() -> list[dict]:
+    out = []
+    for g in range(N_GROUPS):
+        prev = f"bench-sg-{g - 1:02d}" if g else None
+        rules = [
+            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
+             "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.0.0.0/8"},
+            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
+             "port_range_min": 8000 + g, "port_range_max": 8000 + g,
+             "remote_ip_prefix": "0.0.0.0/0", "description": f"app port {8000 + g}"},
+            {"direction": "ingress", "ether_type": "IPv4", "protocol": "icmp",
+             "remote_ip_prefix": "0.0.0.0/0"},
+            {"direction": "egress", "ether_type": "IPv4", "protocol": "tcp",
+             "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},
+            {"direction": "ingress", "ether_type": "IPv6", "protocol": "tcp",
+             "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "::/0"},
+            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
+             "port_range_min": 5432, "port_range_max": 5432, "remote_group": prev} if prev else
+            {"direction": "ingress", "ether_type": "IPv4", "protocol": "udp",
+             "port_range_min": 53, "port_range_max": 53, "remote_ip_prefix": "10.0.0.0/8"},
+            {"direction": "egress", "ether_type": "IPv4", "protocol": "udp",
+             "port_range_min": 123, "port_range_max": 123, "remote_ip_prefix": "0.0.0.0/0"},
+        ]
+        out.append({"name": f"bench-sg-{g:02d}", "description": f"bench group {g}",
+                    "rules": rules[:7 if g < GROUPS_WITH_7_RULES else 6]})
+    return out
+
+
+def _rule_key(rule: dict, group_ids: dict[str, str]) -> tuple:
+    remote = rule.get("remote_group")
+    return (rule["direction"], rule["ether_type"], rule.get("protocol"),
+            rule.get("port_range_min"), rule.get("port_range_max"),
+            rule.get("remote_ip_prefix"), group_ids.get(remote) if remote else None)
+
+
+def _sdk_rule_key(rule) -> tuple:
+    return (rule.direction, rule.ether_type, rule.protocol, rule.port_range_min,
+            rule.port_range_max, rule.remote_ip_prefix, rule.remote_group_id)
+
+
+def build_tenant(conn, *, reuse: bool) -> int:
+    """Create the 500 resources in the project of ``conn``; returns the number created.
+
+    With ``reuse`` the project is listed first (one list per type) and existing resources, found
+    by name, are kept. Without it this is the bare-SDK floor: nothing but the create calls (and
+    the one lookup of the external network any tool needs).
+    """
+    net = conn.network
+    pid = conn.current_project_id
+    created = 0
+
+    def by_name(items):
+        return {x.name: x for x in items} if reuse else {}
+
+    nets = by_name(net.networks(project_id=pid))
+    for spec in network_specs():
+        if spec["name"] not in nets:
+            nets[spec["name"]] = net.create_network(**spec)
+            created += 1
+    subnets = by_name(net.subnets(project_id=pid))
+    for spec in subnet_specs():
+        if spec["name"] not in subnets:
+            spec = dict(spec)
+            network = nets[spec.pop("network")]
+            subnets[spec["name"]] = net.create_subnet(network_id=network.id, **spec)
+            created += 1
+    public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
+    routers = by_name(net.routers(project_id=pid))
+    attached = set()
+    if reuse:
+        attached = {(p.device_id, f["subnet_id"])
+                    for p in net.ports(project_id=pid, device_owner="network:router_interface")
+                    for f in p.fixed_ips}
+    for spec in router_specs():
+        router = routers.get(spec["name"])
+        if router is None:
+            router = net.create_router(name=spec["name"], description=spec["description"],
+                                       external_gateway_info={"network_id": public.id})
+            created += 1
+        for subnet_name, ip in spec["interfaces"]:
+            subnet = subnets[subnet_name]
+            if (router.id, subnet.id) in attached:
+                continue
+            if ip is None:
+                net.add_interface_to_router(router, subnet=subnet.id)
+            else:
+                port = net.create_port(network_id=subnet.network_id,
+                                       fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
+                net.add_interface_to_router(router, port=port.id)
+            created += 1
+    groups = by_name(net.security_groups(project_id=pid))
+    have_rules: dict[str, set] = {}
+    if reuse:
+        for rule in net.security_group_rules(project_id=pid):
+            have_rules.setdefault(rule.security_group_id, set()).add(_sdk_rule_key(rule))
+    group_ids: dict[str, str] = {}
+    for spec in group_specs():
+        group = groups.get(spec["name"])
+        if group is None:
+            group = net.create_security_group(name=spec["name"], description=spec["description"])
+            for rule in group.security_group_rules or []:
+                net.delete_security_group_rule(rule["id"])
+            created += 1
+        group_ids[spec["name"]] = group.id
+        have = have_rules.get(group.id, set())
+        for rule in spec["rules"]:
+            if _rule_key(rule, group_ids) in have:
+                continue
+            body = {k: v for k, v in rule.items() if k != "remote_group"}
+            if rule.get("remote_group"):
+                body["remote_group_id"] = group_ids[rule["remote_group"]]
+            net.create_security_group_rule(security_group_id=group.id, **body)
+            created += 1
+    return created
+
+
+def count_tenant(conn) -> dict[str, int]:
+    """What the project holds, in the benchmark's terms (bench-* resources only)."""
+    net, pid = conn.network, conn.current_project_id
+    groups = {g.id for g in net.security_groups(project_id=pid) if g.name.startswith("bench-sg-")}
+    ifaces = sum(len(p.fixed_ips) for p in net.ports(project_id=pid,
+                                                      device_owner="network:router_interface"))
+    return {
+        "networks": sum(1 for _ in net.networks(project_id=pid)),
+        "subnets": sum(1 for _ in net.subnets(project_id=pid)),
+        "routers": sum(1 for _ in net.routers(project_id=pid)),
+        "router_interfaces": ifaces,
+        "security_groups": len(groups),
+        "security_group_rules": sum(1 for r in net.security_group_rules(project_id=pid)
+                                    if r.security_group_id in groups),
+    }
+
+
+# ------------------------------------------------------------------ projects and connections
+
+def load_admin(clouds_yaml: Path, cloud: str):
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)],
+                                              load_envvars=False)
+    region = config.get_one(cloud=cloud)
+    return openstack.connection.Connection(config=region), region
+
+
+def ensure_projects(admin) -> None:
+    """Projects, users (role member), admin role for the admin user, raised quotas (idempotent)."""
+    ident = admin.identity
+    domain = ident.find_domain("Default", ignore_missing=False)
+    member = ident.find_role("member", ignore_missing=False)
+    admin_role = ident.find_role("admin", ignore_missing=False)
+    admin_user = ident.find_user("admin", domain_id=domain.id, ignore_missing=False)
+    for name in PROJECTS:
+        project = ident.find_project(name, domain_id=domain.id) or ident.create_project(
+            name=name, domain_id=domain.id, description="OS Migrate benchmark")
+        user = ident.find_user(f"{name}-member", domain_id=domain.id) or ident.create_user(
+            name=f"{name}-member", domain_id=domain.id, password=PASSWORD,
+            default_project_id=project.id)
+        for u, role in ((user, member), (admin_user, admin_role)):
+            if not ident.validate_user_has_project_role(project, u, role):
+                ident.assign_project_role_to_user(project, u, role)
+        admin.set_network_quotas(project.id, **QUOTAS)
+
+
+def connect(region, project: str):
+    """A fresh connection of ``<project>-member`` (explicit auth; never OS_* variables)."""
+    auth = region.config["auth"]
+    return openstack.connection.Connection(
+        auth_type="password",
+        auth={"auth_url": auth["auth_url"], "username": f"{project}-member",
+              "password": PASSWORD, "project_name": project,
+              "user_domain_name": "Default", "project_domain_name": "Default"},
+        region_name=region.region_name, interface="public", identity_api_version="3")
+
+
+# ------------------------------------------------------------------ measuring
+
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+
+
+class UrlCounter:
+    """Requests by ``METHOD path`` (ids replaced by ``{id}``, query keys kept): for profiling."""
+
+    def __init__(self, conn):
+        self.session = conn.session
+        self.by_url: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __enter__(self):
+        self._orig = self.session.request
+        orig = self._orig
+
+        def counting(url, method, *args, **kwargs):
+            parts = urlsplit(str(url))
+            query = "&".join(sorted(q.split("=")[0] for q in parts.query.split("&") if q))
+            key = f"{method.upper()} {_UUID.sub('{id}', parts.path)}" + (f"?{query}" if query else "")
+            with self._lock:
+                self.by_url[key] += 1
+            return orig(url, method, *args, **kwargs)
+
+        self.session.request = counting
+        return self
+
+    def __exit__(self, *exc):
+        self.session.request = self._orig
+
+
+def measure(name: str, conn, fn) -> dict:
+    with RequestCounter(conn) as rc, UrlCounter(conn) as uc:
+        t0 = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - t0
+    return {"phase": name, "seconds": round(seconds, 3), "requests": rc.total,
+            "reads": rc.reads, "writes": rc.writes, "auth": rc.by_method["AUTH"],
+            "by_method": dict(rc.by_method), "by_url": dict(uc.by_url.most_common()),
+            "result": result}
+
+
+def clean(conn, label: str) -> None:
+    t0 = time.perf_counter()
+    sample_tenant.clean(conn)
+    print(f"  cleaned {label} in {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def run_once(region, data_dir: Path) -> dict:
+    phases = {}
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    conn = connect(region, "bench-src")
+    phases["export"] = measure("export", conn, lambda: export_resources(
+        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+    if phases["export"]["result"] != EXPECTED:
+        raise SystemExit(f"export counted {phases['export']['result']}, expected {EXPECTED}")
+
+    clean(connect(region, "bench-floor"), "bench-floor")
+    conn = connect(region, "bench-floor")
+    phases["floor"] = measure("floor", conn, lambda: build_tenant(conn, reuse=False))
+
+    clean(connect(region, "bench-dst"), "bench-dst")
+    conn = connect(region, "bench-dst")
+    phases["import"] = measure("import", conn, lambda: import_resources(
+        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+    if phases["import"]["result"]["create"] != TOTAL:
+        raise SystemExit(f"import planned {phases['import']['result']}, expected {TOTAL} creates")
+    got = count_tenant(conn)
+    if got != EXPECTED:
+        raise SystemExit(f"bench-dst holds {got} after import, expected {EXPECTED}")
+
+    conn = connect(region, "bench-dst")
+    phases["reimport"] = measure("reimport", conn, lambda: import_resources(
+        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+    r = phases["reimport"]["result"]
+    if r["create"] or r["update"] or phases["reimport"]["writes"]:
+        raise SystemExit(f"re-import was not a no-op: {r}, {phases['reimport']['writes']} writes")
+    return phases
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Median over runs per phase (each phase's figures from its median-time run)."""
+    out = {}
+    for phase in ("export", "floor", "import", "reimport"):
+        samples = sorted((run[phase] for run in runs), key=lambda p: p["seconds"])
+        med = dict(samples[(len(samples) - 1) // 2])
+        med["all_seconds"] = [s["seconds"] for s in (run[phase] for run in runs)]
+        med["resources"] = TOTAL
+        med["resources_per_s"] = round(TOTAL / med["seconds"], 1)
+        med["requests_per_resource"] = round(med["requests"] / TOTAL, 3)
+        med["writes_per_resource"] = round(med["writes"] / TOTAL, 3)
+        out[phase] = med
+    floor = out["floor"]["seconds"]
+    for phase in out.values():
+        phase["vs_floor"] = round(phase["seconds"] / floor, 2)
+    return out
+
+
+def print_table(phases: dict) -> None:
+    head = (f"{'phase':<9} {'wall s':>8} {'res/s':>7} {'req':>5} {'req/res':>8} "
+            f"{'writes':>6} {'wr/res':>7} {'reads':>5} {'auth':>4} {'vs floor':>8}")
+    print(head)
+    print("-" * len(head))
+    for name, p in phases.items():
+        print(f"{name:<9} {p['seconds']:>8.2f} {p['resources_per_s']:>7.1f} {p['requests']:>5} "
+              f"{p['requests_per_resource']:>8.3f} {p['writes']:>6} "
+              f"{p['writes_per_resource']:>7.3f} {p['reads']:>5} {p['auth']:>4} "
+              f"{p['vs_floor']:>7.2f}x")
+
+
+def check_targets(phases: dict) -> dict:
+    exp, imp, re_ = phases["export"], phases["import"], phases["reimport"]
+    per_resource_get = any(k.startswith("GET ") and "{id}" in k.split("?")[0] and n > 2
+                           for k, n in exp["by_url"].items())
+    return {
+        "export_under_10s": exp["seconds"] < 10,
+        "export_no_get_per_resource": exp["writes"] == 0 and not per_resource_get,
+        "import_within_1.3x_floor": imp["seconds"] <= 1.3 * phases["floor"]["seconds"],
+        "reimport_zero_writes": re_["writes"] == 0,
+        "reimport_under_10s": re_["seconds"] < 10,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_yaml = os.environ.get("DEVCLOUD_CLOUDS_YAML", str(REPO / ".devcloud" / "clouds.yaml"))
+    parser.add_argument("--clouds-yaml", default=default_yaml, help="devcloud clouds.yaml")
+    parser.add_argument("--admin-cloud", default="devcloud-admin")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of export/floor/import/reimport; medians are reported")
+    parser.add_argument("--data-dir", default=str(REPO / "bench-out" / "data"),
+                        help="data dir of the export (emptied first)")
+    parser.add_argument("--json", default=str(REPO / "bench-out" / "bench.json"),
+                        help="write the figures here")
+    parser.add_argument("--by-url", action="store_true",
+                        help="also print the requests of each phase by method and path")
+    parser.add_argument("--reseed", action="store_true",
+                        help="clean bench-src and seed it from scratch")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    admin, region = load_admin(Path(args.clouds_yaml), args.admin_cloud)
+    ensure_projects(admin)
+    src = connect(region, "bench-src")
+    if args.reseed:
+        clean(src, "bench-src")
+    t0 = time.perf_counter()
+    created = build_tenant(src, reuse=True)
+    have = count_tenant(src)
+    print(f"seed bench-src: {created} created, {TOTAL - created} reused "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    if have != EXPECTED:
+        raise SystemExit(f"bench-src holds {have}, expected {EXPECTED}: re-run with --reseed")
+
+    runs = []
+    for i in range(args.repeat):
+        print(f"run {i + 1}/{args.repeat}", flush=True)
+        runs.append(run_once(region, Path(args.data_dir)))
+    phases = summarize(runs)
+    print()
+    print(f"{TOTAL} resources ({', '.join(f'{n} {t}' for t, n in EXPECTED.items())}); "
+          f"median of {args.repeat} run(s); vs floor = wall time / floor wall time")
+    print_table(phases)
+    targets = check_targets(phases)
+    print()
+    for name, ok in targets.items():
+        print(f"  {'ok  ' if ok else 'MISS'} {name}")
+    if args.by_url:
+        for name, p in phases.items():
+            print(f"\n{name}: requests by URL")
+            for key, n in p["by_url"].items():
+                print(f"  {n:>5}  {key}")
+    doc = {
+        "date": datetime.date.today().isoformat(),
+        "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "resources": EXPECTED, "total": TOTAL, "repeat": args.repeat,
+        "phases": phases, "targets": targets,
+    }
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    print(f"\nfigures: {path}")
+    return 0 if all(targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
