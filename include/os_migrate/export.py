@@ -19,14 +19,19 @@ def merge_records(existing: list[dict], exported: list[dict]) -> list[dict]:
     """Update records in place matched by source id (``_info.id``), append the new ones.
 
     Records of resources that no longer exist in the source are kept (the file may have been
-    written by an earlier export of a larger selection).
+    written by an earlier export of a larger selection). A refreshed record keeps the
+    ``_migration_params`` already in the file (they are the operator's knobs), over defaults.
     """
     by_id = {r["_info"]["id"]: r for r in exported if r.get("_info", {}).get("id")}
     out, seen = [], set()
     for rec in existing:
         sid = (rec.get("_info") or {}).get("id") if isinstance(rec, dict) else None
         if sid in by_id:
-            out.append(by_id[sid])
+            fresh = dict(by_id[sid])
+            kept = rec.get("_migration_params") or {}
+            fresh["_migration_params"] = {**(fresh.get("_migration_params") or {}),
+                                          **{k: v for k, v in kept.items() if v is not None}}
+            out.append(fresh)
             seen.add(sid)
         else:
             out.append(rec)
@@ -34,7 +39,8 @@ def merge_records(existing: list[dict], exported: list[dict]) -> list[dict]:
     return out
 
 
-def export_resources(conn, data_dir: str | Path, *, types=None, filters=None) -> dict:
+def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
+                     stage_image_data: bool = False) -> dict:
     """Export the resources of the connection's project to ``<data_dir>/<type>.yml``.
 
     Reads only: a constant number of list requests per type (plus one lookup per foreign project
@@ -45,6 +51,10 @@ def export_resources(conn, data_dir: str | Path, *, types=None, filters=None) ->
     :param data_dir: folder for the data files (created if missing).
     :param types: type keys to export (default all).
     :param filters: per-type name filters (see :mod:`os_migrate.filters`).
+    :param stage_image_data: also download each exported image's data into
+        ``<data_dir>/image_data/`` (verified against the source hash) and point
+        ``_migration_params.data_file`` at it, for moves where the destination cannot reach the
+        source.
     :returns: ``{"data_dir": str, "counts": {type: int}, "files": {type: str},
         "changed": {type: bool}}``.
     :raises ValidationError: unknown type or bad filter.
@@ -58,8 +68,11 @@ def export_resources(conn, data_dir: str | Path, *, types=None, filters=None) ->
     summary = {"data_dir": str(data_dir), "counts": {}, "files": {}, "changed": {}}
     for type_key in types:
         cls = REGISTRY[type_key]
-        exported = [r.record for r in cls.export(conn, refs)
-                    if flt.selects(type_key, r.name, r.params)]
+        selected = [r for r in cls.export(conn, refs) if flt.selects(type_key, r.name, r.params)]
+        if stage_image_data and type_key == "images":
+            for res in selected:
+                res.stage_data(conn, data_dir)
+        exported = [r.record for r in selected]
         path = data_file(data_dir, type_key)
         records = merge_records(load_resources(path), exported)
         changed = write_resources(path, records)

@@ -113,7 +113,9 @@ def make_plan(conn, refs: RefIndex, chosen: Mapping[str, list[Resource]], types:
     existing_by_type: dict[str, dict[str, Resource]] = {}
     for type_key in types:
         cls = REGISTRY[type_key]
-        existing_by_type[type_key] = {r.identity: r for r in cls.export(conn, refs)}
+        desired = chosen.get(type_key, [])
+        existing_by_type[type_key] = {r.identity: r
+                                      for r in cls.existing(conn, refs, desired)}
         plan.extend(_plan_type(type_key, chosen.get(type_key, []),
                                existing_by_type[type_key], flt, errors))
     if "router_interfaces" in types:

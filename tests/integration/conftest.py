@@ -33,6 +33,14 @@ def connect(cloud: str):
     return openstack.connection.Connection(config=config.get_one(cloud=cloud))
 
 
+def connect_admin(project_name: str):
+    """Admin user of devcloud, scoped to ``project_name`` (admin holds the admin role there)."""
+    admin = connect("devcloud-admin")
+    auth = dict(admin.config.auth, project_name=project_name)
+    return openstack.connection.Connection(auth_type="password", auth=auth,
+                                           region_name=admin.config.region_name)
+
+
 @pytest.fixture(scope="session")
 def src():
     """Connection of the source tenant (member of project src)."""

@@ -166,3 +166,46 @@ def test_keypairs_migrate_and_rerun_is_idempotent(src, dst, src_keypair, tmp_pat
         again = import_resources(dst, tmp_path, types=["keypairs"])
     assert counter.writes == 0
     assert again["counts"]["unchanged"] == 1
+
+
+def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(
+        src, dst, src_keypair, tmp_path):
+    from .conftest import connect_admin
+
+    admin_src, admin_dst = connect_admin("src"), connect_admin("dst")
+    export_resources(admin_src, tmp_path, types=["keypairs"], filters={"keypairs": [KEYPAIR]})
+    doc = yaml.safe_load((tmp_path / "keypairs.yml").read_text())
+    (record,) = [r for r in doc["resources"] if r["params"].get("user")]
+    assert record["params"]["user"] == {"name": "src-member", "domain_name": "Default"}
+    # The operator maps the user to its destination twin by editing the YAML.
+    record["params"]["user"]["name"] = "dst-member"
+    record["params"]["name"] = "osm-admin-copied"
+    doc["resources"] = [record]
+    (tmp_path / "keypairs.yml").write_text(yaml.safe_dump(doc))
+    if dst.compute.find_keypair("osm-admin-copied"):
+        dst.compute.delete_keypair("osm-admin-copied")
+    result = import_resources(admin_dst, tmp_path, types=["keypairs"])
+    assert result["counts"]["create"] == 1
+    assert dst.compute.get_keypair("osm-admin-copied").public_key == src_keypair.public_key
+    again = import_resources(admin_dst, tmp_path, types=["keypairs"])
+    assert again["counts"] == {"create": 0, "update": 0, "unchanged": 1, "skip": 0}
+    # A tenant cannot import another user's keypair: refused up front.
+    with pytest.raises(os_migrate.ValidationError, match="params.user.*needs an admin"):
+        import_resources(dst, tmp_path, types=["keypairs"])
+
+
+def test_staged_image_data_imports_without_the_source_cloud(src, dst, src_image, tmp_path):
+    export_resources(src, tmp_path, types=["images"], filters={"images": [IMAGE_NAME]},
+                     stage_image_data=True)
+    (record,) = yaml.safe_load((tmp_path / "images.yml").read_text())["resources"]
+    staged = tmp_path / record["_migration_params"]["data_file"]
+    assert hashlib.sha512(staged.read_bytes()).hexdigest() == src_image.hash_value
+    # a plain re-export keeps the operator's knob
+    export_resources(src, tmp_path, types=["images"], filters={"images": [IMAGE_NAME]})
+    (again,) = yaml.safe_load((tmp_path / "images.yml").read_text())["resources"]
+    assert again["_migration_params"]["data_file"] == record["_migration_params"]["data_file"]
+    delete_images(dst, IMAGE_NAME)
+    result = import_resources(dst, tmp_path, types=["images"], src_conn=None)
+    assert result["counts"]["create"] == 1
+    (image,) = list(dst.image.images(owner=dst.current_project_id, name=IMAGE_NAME))
+    assert image.hash_value == src_image.hash_value

@@ -193,6 +193,11 @@ class Resource:
         return sorted(out, key=lambda r: r.identity)
 
     @classmethod
+    def existing(cls, conn, refs: RefIndex, desired: list[Resource]) -> list[Resource]:
+        """The destination resources that ``desired`` ones may match (default: :meth:`export`)."""
+        return cls.export(conn, refs)
+
+    @classmethod
     def from_sdk(cls, obj: Any, refs: RefIndex) -> Resource:
         """Build a record from an SDK object, turning IDs into name references."""
         params = {k: getattr(obj, k, None) for k in cls.params_from_sdk}

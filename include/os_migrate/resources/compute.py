@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
+from openstack import exceptions as sdk_exc
+
+from os_migrate.cloud import is_admin
+from os_migrate.exceptions import ReferenceNotFound
 from os_migrate.resources.base import Resource
+
+LOG = logging.getLogger(__name__)
+
+#: JSON schema of a user reference (users live in a domain, not a project).
+USER_REF_SCHEMA = {
+    "type": "object", "required": ["name"],
+    "properties": {"name": {"type": "string"}, "domain_name": {"type": ["string", "null"]}},
+    "additionalProperties": False,
+}
 
 
 class Keypair(Resource):
-    """An SSH keypair of the authenticated user (public part only; Nova never returns the
-    private key of an existing keypair, and none is ever written to the data dir).
+    """An SSH keypair (public part only; Nova never returns the private key of an existing
+    keypair, and none is ever written to the data dir).
 
-    The public key and type cannot be changed in place: a keypair of that name with another key
-    in the destination is a conflict, reported before any write.
+    With a tenant connection, the authenticated user's keypairs are exported and imported for the
+    importing user. With an admin connection, export also covers the keypairs of every user with a
+    role on the project, recorded with ``params.user`` (``{name, domain_name}``), and import
+    recreates them for the user of that name in the destination (Nova API microversion 2.10,
+    ``user_id`` on list and create). The public key and type cannot be changed in place: a keypair
+    of that name with another key in the destination is a conflict, reported before any write.
     """
 
     type = "openstack.compute.Keypair"
@@ -18,25 +37,84 @@ class Keypair(Resource):
     ref_kind = "keypair"
     params_from_sdk = ("name", "public_key", "type")
     info_from_sdk = ("id", "user_id", "fingerprint", "created_at")
-    create_only = ("public_key", "type")
+    create_only = ("public_key", "type", "user")
     required_params = ("name", "public_key")
     params_schema = {"name": {"type": "string"}, "public_key": {"type": "string"},
-                     "type": {"enum": ["ssh", "x509"]}}
+                     "type": {"enum": ["ssh", "x509"]}, "user": USER_REF_SCHEMA}
+
+    @property
+    def identity(self):
+        user = self.params.get("user")
+        return f"{user['name']}/{self.name}" if user else (self.name or "")
 
     @property
     def source_id(self):
-        return self.info.get("id") or self.name
+        return self.info.get("id")
 
     @classmethod
-    def list_sdk(cls, conn, refs):
-        return conn.compute.keypairs()
-
-    @classmethod
-    def from_sdk(cls, obj, refs):
+    def from_sdk(cls, obj, refs, user: dict | None = None):
         res = super().from_sdk(obj, refs)
-        # Nova keypairs have no id of their own: the name is the id (per user).
-        res.record["_info"].setdefault("id", obj.name)
+        # A keypair's id is its name, unique per user only.
+        res.record["_info"]["id"] = f"{obj.user_id or 'self'}/{obj.name}" if user else obj.name
+        if user:
+            res.record["params"]["user"] = user
         return res
 
+    @classmethod
+    def export(cls, conn, refs):
+        out = [cls.from_sdk(k, refs) for k in conn.compute.keypairs()]
+        if is_admin(conn):
+            me = conn.current_user_id
+            user_ids = {a.user["id"] for a in conn.identity.role_assignments(
+                scope_project_id=refs.project_id) if a.user}
+            for uid in sorted(user_ids - {me}):
+                user = conn.identity.get_user(uid)
+                domain = conn.identity.get_domain(user.domain_id)
+                ref = {"name": user.name, "domain_name": domain.name}
+                out += [cls.from_sdk(k, refs, ref) for k in conn.compute.keypairs(user_id=uid)]
+        return sorted(out, key=lambda r: r.identity)
+
+    @classmethod
+    def existing(cls, conn, refs, desired):
+        out = [cls.from_sdk(k, refs) for k in conn.compute.keypairs()]
+        users = {(r.params["user"]["name"], r.params["user"].get("domain_name"))
+                 for r in desired if r.params.get("user")}
+        for name, domain_name in sorted(users, key=str):
+            uid = _user_id(conn, name, domain_name)
+            if uid:
+                ref = {"name": name, "domain_name": domain_name}
+                out += [cls.from_sdk(k, refs, ref) for k in conn.compute.keypairs(user_id=uid)]
+        return out
+
+    def admin_params(self):
+        return ["user"] if self.params.get("user") else []
+
+    def create_body(self, refs):
+        body = super().create_body(refs)
+        body.pop("user", None)
+        return body
+
     def _create_sdk(self, conn, body):
+        user = self.params.get("user")
+        if user:
+            uid = _user_id(conn, user["name"], user.get("domain_name"))
+            if uid is None:
+                raise ReferenceNotFound(f"user {user['name']!r} (domain "
+                                        f"{user.get('domain_name')!r}) not found in the destination")
+            body["user_id"] = uid
         return conn.compute.create_keypair(**body)
+
+
+def _user_id(conn, name: str, domain_name: str | None) -> str | None:
+    """ID of the user ``name`` in ``domain_name`` (any domain if None), or None."""
+    try:
+        domain_id = None
+        if domain_name:
+            domain = conn.identity.find_domain(domain_name, ignore_missing=True)
+            if domain is None:
+                return None
+            domain_id = domain.id
+        user = conn.identity.find_user(name, domain_id=domain_id, ignore_missing=True)
+        return user.id if user else None
+    except sdk_exc.ForbiddenException:
+        return None

@@ -105,6 +105,44 @@ class Image(Resource):
         return {"source_properties": {k: v for k, v in props.items()
                                       if k in SOURCE_FACT_PROPERTIES}}
 
+    # -- staging (air-gapped moves) --------------------------------------------------------------
+    def stage_data(self, conn, data_dir: str | Path) -> str:
+        """Download the image data into ``<data_dir>/image_data/<source id>`` (verified).
+
+        An existing staged file whose hash equals the source's is kept (no second download). The
+        record's ``_migration_params.data_file`` is set to the path relative to ``data_dir``.
+
+        :returns: that relative path.
+        :raises DataError: the downloaded bytes do not hash to the source's ``os_hash_value``.
+        """
+        rel = f"image_data/{self.source_id}"
+        path = Path(data_dir) / rel
+        algo = self.info.get("hash_algo") or "sha512"
+        expected = self.info.get("hash_value")
+        if path.exists() and expected:
+            reader = HashingReader(file_chunks(path), None, (algo,))
+            while reader.read(CHUNK_SIZE):
+                pass
+            if reader.hexdigest(algo) == expected:
+                self.record.setdefault("_migration_params", {})["data_file"] = rel
+                return rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        resp = conn.image.download_image(self.source_id, stream=True)
+        with progress_bar(self.info.get("size"), f"stage {self.name}") as bar, \
+                open(tmp, "wb") as fh:
+            reader = HashingReader(resp.iter_content(chunk_size=CHUNK_SIZE),
+                                   self.info.get("size"), (algo,), bar)
+            while chunk := reader.read(CHUNK_SIZE):
+                fh.write(chunk)
+        if expected and reader.hexdigest(algo) != expected:
+            tmp.unlink()
+            raise DataError(f"staged data hashes to {reader.hexdigest(algo)}, source reports "
+                            f"{expected}", resource=self.describe(), field="_info.hash_value")
+        tmp.replace(path)
+        self.record.setdefault("_migration_params", {})["data_file"] = rel
+        return rel
+
     # -- plan ----------------------------------------------------------------------------------
     def compare(self, twin: Resource) -> tuple[str, dict, list[str]]:
         if twin.info.get("status") != "active":
