@@ -12,6 +12,7 @@ clouds.yaml or ``OS_*`` variables.
 """
 
 import argparse
+import datetime
 import hashlib
 import os
 import random
@@ -130,9 +131,36 @@ def cmd_wait_compute(args):
                 sys.exit("timed out waiting for %s" % what)
             time.sleep(2)
 
-    wait("nova-compute service up",
-         lambda: any(s.state == "up" and s.status == "enabled"
-                     for s in conn.compute.services(binary="nova-compute")))
+    # A service's "up" state comes from its last heartbeat, which may be a
+    # stale one from before a restart.  Services started by this run must
+    # have reported since --since (their first report comes after init, when
+    # their RPC consumers exist), or a request could reach them too early.
+    def fresh(service):
+        if service.binary not in args.started:
+            return True
+        if not service.updated_at:
+            return False
+        updated = datetime.datetime.fromisoformat(
+            service.updated_at.replace("Z", "")).replace(
+                tzinfo=datetime.timezone.utc)
+        return updated.timestamp() >= int(args.since)
+
+    def nova_up(binary):
+        return lambda: any(
+            s.state == "up" and s.status == "enabled" and fresh(s)
+            for s in conn.compute.services(binary=binary))
+
+    def cinder_up(binary):
+        return lambda: any(
+            s.state == "up" and s.status == "enabled" and fresh(s)
+            for s in conn.block_storage.services(binary=binary))
+
+    wait("nova-compute service up", nova_up("nova-compute"))
+    for name in args.started:
+        if name in ("nova-conductor", "nova-scheduler"):
+            wait(name + " service reporting", nova_up(name))
+        elif name in ("cinder-scheduler", "cinder-volume"):
+            wait(name + " service reporting", cinder_up(name))
     if args.discover:
         subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), "nova-manage"),
@@ -272,6 +300,10 @@ def main():
     p.add_argument("--discover", type=int, default=1)
     p.add_argument("--nova-conf", required=True)
     p.add_argument("--timeout", type=int, default=240)
+    p.add_argument("--since", type=float, default=0,
+                   help="epoch seconds before the services were started")
+    p.add_argument("--started", nargs="*", default=[],
+                   help="daemons started by this run")
     p.set_defaults(func=cmd_wait_compute)
     p = sub.add_parser("seed")
     p.add_argument("--clouds-yaml", required=True)

@@ -117,7 +117,12 @@ install_venv() {
     else
         log "venv: pip install (no constraints.txt yet: will freeze the result)"
     fi
-    "$VENV/bin/pip" install -q "${cons[@]}" "${OS_PACKAGES[@]}" "$HERE/devcloud_fakemech"
+    # build the local package from a copy: setuptools leaves build/ and
+    # *.egg-info next to the sources it builds
+    rm -rf "$DC/build" && mkdir -p "$DC/build"
+    cp -r "$HERE/devcloud_fakemech" "$DC/build/devcloud_fakemech"
+    "$VENV/bin/pip" install -q "${cons[@]}" "${OS_PACKAGES[@]}" "$DC/build/devcloud_fakemech"
+    rm -rf "$DC/build"
     if [[ ! -f $HERE/constraints.txt ]]; then
         "$VENV/bin/pip" freeze --exclude-editable | grep -v -i '^devcloud-fakemech' \
             > "$HERE/constraints.txt"
@@ -745,13 +750,19 @@ cmd_start() {
     local a n
     for a in "${APIS[@]}"; do start_api "${a%%:*}"; done
     wait_rabbitmq
-    for n in "${DAEMONS[@]}"; do start_daemon "$n"; done
+    local since started=()
+    since=$(date +%s)
+    for n in "${DAEMONS[@]}"; do
+        proc_pid "$n" >/dev/null || started+=("$n")
+        start_daemon "$n"
+    done
     for a in "${APIS[@]}"; do wait_api "${a%%:*}"; done
     for n in "${DAEMONS[@]}"; do proc_pid "$n" >/dev/null || die "$n exited; see $DC/logs/$n.*"; done
     local discover=1
     [[ -f $DC/state/hosts-discovered ]] && discover=0
     "$VENV/bin/python" "$HERE/dcadmin.py" wait-compute --discover "$discover" \
-        --nova-conf "$DC/etc/nova/nova.conf" || die "nova-compute did not come up; see $DC/logs/nova-*.log"
+        --nova-conf "$DC/etc/nova/nova.conf" --since "$since" --started "${started[@]}" \
+        || die "compute/volume services did not come up; see $DC/logs/{nova,cinder}-*.log"
     touch "$DC/state/hosts-discovered"
     for n in "${DAEMONS[@]}"; do proc_pid "$n" >/dev/null || die "$n exited; see $DC/logs/$n.*"; done
     log "start: all up in $((SECONDS - t0))s"
