@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv cloud demo test test-unit stop clean-state bench compose-check
+.PHONY: venv cloud demo test test-unit stop bench compose-tool compose-check
 
 venv: .venv/.installed
 .venv/.installed: requirements.txt constraints.txt
@@ -23,13 +23,16 @@ demo: venv
 test-unit: venv
 	PYTHONPATH=include:plugins $(PY) -m pytest tests/unit tests/plugins tests/dags -q $(PYTEST_ARGS)
 
-test: venv cloud
+test: venv cloud compose-tool
 	PYTHONPATH=include:plugins $(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 bench: venv cloud
 	PYTHONPATH=include $(PY) scripts/bench.py
 
-compose-check:
+compose-tool:
+	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+compose-check: compose-tool
 	docker-compose -f docker-compose.yaml config -q
 
 stop:

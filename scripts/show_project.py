@@ -1,4 +1,4 @@
-"""Print the networking content of a project: what a migration created there.
+"""Print the networking content, images and keypairs of a project: what a migration created.
 
 Usage: ``python scripts/show_project.py --cloud devcloud-dst [--clouds-yaml PATH]``
 """
@@ -44,6 +44,11 @@ def show(conn) -> None:
                      if rule.get("port_range_min") is not None else "all")
             print(f"    {rule['direction']:<7} {rule['ethertype']} {rule['protocol'] or 'any':<5}"
                   f" ports {ports:<9} from/to {remote}")
+    for img in sorted(conn.image.images(owner=pid), key=lambda x: x.name or ""):
+        print(f"  image {img.name} {img.disk_format}/{img.container_format} {img.size} bytes "
+              f"{img.status} {img.hash_algo}:{(img.hash_value or '')[:16]}...")
+    for kp in sorted(conn.compute.keypairs(), key=lambda x: x.name):
+        print(f"  keypair {kp.name} ({kp.type}) {kp.fingerprint}")
 
 
 def main(argv=None) -> int:
