@@ -16,6 +16,9 @@ from os_migrate import RequestCounter, export_resources, import_resources
 
 from .conftest import connect
 
+NETWORK_TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups",
+                 "security_group_rules")
+
 
 def params_by_identity(data_dir):
     """``{type: {identity: params}}`` of a data dir."""
@@ -57,8 +60,8 @@ def migrated(seeded_src, tmp_path_factory):
 
     clean(dst)
     data_dir = tmp_path_factory.mktemp("tenant")
-    export = export_resources(seeded_src, data_dir)
-    result = import_resources(dst, data_dir)
+    export = export_resources(seeded_src, data_dir, types=NETWORK_TYPES)
+    result = import_resources(dst, data_dir, types=NETWORK_TYPES)
     return {"data_dir": data_dir, "export": export, "import": result, "dst": dst}
 
 
@@ -74,10 +77,10 @@ def test_export_counts_the_sample_tenant(migrated):
 
 def test_every_param_of_every_resource_equals_the_source(migrated, tmp_path):
     assert migrated["import"]["counts"]["create"] > 0
-    export_resources(migrated["dst"], tmp_path)
+    export_resources(migrated["dst"], tmp_path, types=NETWORK_TYPES)
     source = params_by_identity(migrated["data_dir"])
     dest = params_by_identity(tmp_path)
-    for type_key in os_migrate.RESOURCE_TYPES:
+    for type_key in NETWORK_TYPES:
         assert dest[type_key] == source[type_key], type_key
     # spot checks of what users were bitten by
     app = dest["subnets"]["app-subnet"]
@@ -115,7 +118,7 @@ def test_second_import_makes_no_write(migrated):
 def test_reexport_of_unchanged_tenant_is_byte_identical(migrated, seeded_src):
     data_dir = migrated["data_dir"]
     before = {p.name: p.read_bytes() for p in data_dir.glob("*.yml")}
-    summary = export_resources(seeded_src, data_dir)
+    summary = export_resources(seeded_src, data_dir, types=NETWORK_TYPES)
     assert not any(summary["changed"].values())
     assert {p.name: p.read_bytes() for p in data_dir.glob("*.yml")} == before
 
@@ -208,3 +211,33 @@ def test_editing_one_field_updates_exactly_that_resource(migrated, tmp_path):
     assert changed == {("subnet", "db-subnet")}
     subnet = dst.network.find_subnet("db-subnet", project_id=dst.current_project_id)
     assert subnet.description == "edited by an operator"
+
+
+def test_five_mistakes_give_one_report_and_the_destination_is_untouched(migrated, tmp_path):
+    data_dir = tmp_path / "five"
+    shutil.copytree(migrated["data_dir"], data_dir)
+    nets = yaml.safe_load((data_dir / "networks.yml").read_text())
+    nets["resources"].append(dict(nets["resources"][0]))               # 1 duplicate name
+    nets["resources"][1]["params"]["name"] = ""                        # 2 empty name
+    (data_dir / "networks.yml").write_text(yaml.safe_dump(nets))
+    subnets = yaml.safe_load((data_dir / "subnets.yml").read_text())
+    del subnets["resources"][0]["params"]["cidr"]                      # 3 missing required param
+    subnets["resources"][1]["params"]["network"]["name"] = "no-such-net"  # 4 unresolved ref
+    (data_dir / "subnets.yml").write_text(yaml.safe_dump(subnets))
+    routers = yaml.safe_load((data_dir / "routers.yml").read_text())
+    routers["resources"][0]["params"]["external_gateway_info"]["network"]["name"] = "nowhere"  # 5
+    (data_dir / "routers.yml").write_text(yaml.safe_dump(routers))
+    dst = migrated["dst"]
+    before = revisions(dst)
+    dst.authorize()
+    with RequestCounter(dst) as counter, pytest.raises(os_migrate.ValidationError) as e:
+        import_resources(dst, data_dir)
+    assert counter.writes == 0
+    assert revisions(dst) == before
+    text = "\n".join(e.value.errors)
+    assert len(e.value.errors) == 5, text
+    assert "duplicate networks identity" in text
+    assert "params.name: is required and must not be empty" in text
+    assert "params.cidr: is required" in text
+    assert "'no-such-net' does not resolve" in text
+    assert "params.external_gateway_info.network: network 'nowhere' does not resolve" in text
