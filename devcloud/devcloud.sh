@@ -569,6 +569,9 @@ osapi_volume_workers = 1
 enabled_backends = nfs
 default_volume_type = __DEFAULT__
 image_conversion_dir = $DC/data/cinder/conversion
+# Lets a tenant upload an attached volume to an image: the only API path to read the root volume
+# of a boot-from-volume server here (the NFS driver has no snapshot support by default).
+enable_force_upload = true
 
 [database]
 connection = $(db_url cinder)

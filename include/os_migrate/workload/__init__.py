@@ -7,7 +7,8 @@ Pure Python over openstacksdk; never imports Airflow. The public surface::
     prepare_server(src, dst, data_dir, name, overrides=...)         -> {"action": ...}
     copy_server_disks(src, dst, data_dir, name, overrides=...)      -> {"disks": [...]}
     create_destination_server(src, dst, data_dir, name, overrides=...) -> {...}
-    finalize_server(src, dst, data_dir, name, overrides=...)        -> {"result": ...} | MigrationFailed
+    finalize_server(src, dst, data_dir, name, overrides=...)        -> {"result": ...}
+                                                                       (or MigrationFailed)
     migrate_server(src, dst, data_dir, name, overrides=...)         -> all four in order
     summarize_workloads([finalize results or None, ...])            -> counts
 
@@ -41,7 +42,7 @@ from os_migrate.workload.migrate import (
     migrate_server,
     prepare_server,
 )
-from os_migrate.workload.preflight import preflight
+from os_migrate.workload.checks import preflight
 from os_migrate.workload.records import (
     FLOATING_IP_MODES,
     MIGRATION_PARAM_DEFAULTS,

@@ -28,7 +28,8 @@ GIB = 1024 ** 3
 #: HTTP statuses of a restarting or overloaded API (worth retrying a read after).
 TRANSIENT_STATUSES = (502, 503, 504)
 #: Terminal failure states of Cinder volumes and snapshots.
-VOLUME_FAILURES = ("error", "error_restoring", "error_extending", "error_deleting", "error_managing")
+VOLUME_FAILURES = ("error", "error_restoring", "error_extending", "error_deleting",
+                   "error_managing")
 #: Prefix of every temporary resource (``osm-tmp-<source id>``): deterministic, so a re-run finds
 #: and reuses or removes what an interrupted run left.
 TMP_PREFIX = "osm-tmp-"

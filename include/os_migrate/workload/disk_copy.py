@@ -168,11 +168,11 @@ class SourceJournal(Protocol):
 class NullJournal:
     """A journal that records nothing (detached volumes, tests)."""
 
-    def record_detach(self, volume_id: str, server_id: str, device: str | None) -> None:  # noqa: D102
-        pass
+    def record_detach(self, volume_id: str, server_id: str, device: str | None) -> None:
+        """Record nothing."""
 
-    def record_reattach(self, volume_id: str) -> None:  # noqa: D102
-        pass
+    def record_reattach(self, volume_id: str) -> None:
+        """Record nothing."""
 
 
 class DiskCopier(ABC):
@@ -238,7 +238,7 @@ class ImageDiskCopier(DiskCopier):
             for service in ("image", "block_storage"):
                 try:
                     getattr(conn, service).get_endpoint()
-                except (sdk_exc.SDKException, Exception) as e:  # noqa: BLE001 - any catalog error
+                except Exception as e:  # noqa: BLE001 - any catalog/discovery error
                     problems.append(f"copy method 'image': the {side} cloud has no usable "
                                     f"{service} endpoint ({type(e).__name__}: {e})")
         if problems:
@@ -282,7 +282,9 @@ class ImageDiskCopier(DiskCopier):
             if img.status in ("queued", "saving", "importing", "uploading") and \
                     self._upload_in_progress(source):
                 LOG.info("an upload of %s into %s is in progress; waiting", source.label, img.id)
-                return self._wait_source_image(img.id, source), "reused"
+                volume = cloudops.get_volume(self.src, source.id)
+                return self._wait_source_image(img.id, source, getattr(volume, "size", 1)), \
+                    "reused"
             cloudops.delete_image(self.src, img, what="interrupted temporary image")
         if source.kind == "server_disk":
             return self._server_snapshot(source), "server_snapshot"
@@ -388,9 +390,10 @@ class ImageDiskCopier(DiskCopier):
             snap = self.src.block_storage.create_snapshot(
                 volume_id=volume.id, name=name, force=True,
                 description="os-migrate temporary snapshot")
-            snap = cloudops.wait_until(lambda: cloudops.get_snapshot(self.src, snap.id),
-                                       lambda s: s is not None and s.status in ("available", "error"),
-                                       what=f"temporary snapshot {snap.id}", timeout=timeout)
+            snap = cloudops.wait_until(
+                lambda: cloudops.get_snapshot(self.src, snap.id),
+                lambda s: s is not None and s.status in ("available", "error"),
+                what=f"temporary snapshot {snap.id}", timeout=timeout)
             if snap.status != "available":
                 LOG.warning("the source cannot snapshot %s (snapshot %s is %s); trying the next "
                             "way to read it", volume.id, snap.id, snap.status)
@@ -441,21 +444,21 @@ class ImageDiskCopier(DiskCopier):
                 return img, {"bytes": img.size, "sha256": sha, "reused": True}
             cloudops.delete_image(self.dst, img, what="unverified destination image")
         algo = src_image.hash_algo or "sha512"
-        image = SdkImage.new(name=name, disk_format=src_image.disk_format or "raw",
-                             container_format=src_image.container_format or "bare",
-                             visibility="private").create(self.dst.image)
+        image = create_queued_image(self.dst, name=name,
+                                    disk_format=src_image.disk_format or "raw",
+                                    container_format=src_image.container_format or "bare")
         response = None
         try:
             response = self.src.image.download_image(src_image, stream=True)
             with progress_bar(src_image.size, f"copy {source.label or source.id}", LOG) as bar:
                 reader = HashingReader(response.iter_content(chunk_size=self.chunk_size),
                                        src_image.size, ("sha256", algo, "md5"), bar)
-                image.upload(self.dst.image, data=reader, size=src_image.size)
+                upload_image_data(self.dst, image, reader, src_image.size)
             stats = reader.stats()
             uploaded = cloudops.wait_image_active(self.dst, image.id, what="destination image",
                                                   timeout=300, error=CopyError)
             _verify(src_image, uploaded, stats, algo)
-            self.dst.image.update_image(uploaded, **{SHA256_KEY: stats["sha256"]})
+            set_image_property(self.dst, uploaded.id, SHA256_KEY, stats["sha256"])
         except BaseException:
             LOG.error("streaming %s failed; deleting the incomplete destination image %s",
                       source.label or source.id, image.id)
@@ -534,6 +537,28 @@ def reattach_volume(conn, volume_id: str, server_id: str, device: str | None, *,
     cloudops.wait_volume(conn, volume_id, "in-use", what="re-attached source volume",
                          timeout=timeout)
     return True
+
+
+def create_queued_image(conn, *, name: str, disk_format: str, container_format: str):
+    """Create a private image record without data (status ``queued``)."""
+    return SdkImage.new(name=name, disk_format=disk_format, container_format=container_format,
+                        visibility="private").create(conn.image)
+
+
+def upload_image_data(conn, image, reader, size: int | None) -> None:
+    """``PUT /v2/images/{id}/file`` from a file-like ``reader`` (streamed, never buffered whole).
+
+    :raises openstack.exceptions.HttpException: Glance refused the data.
+    """
+    sdk_exc.raise_from_response(image.upload(conn.image, data=reader, size=size))
+
+
+def set_image_property(conn, image_id: str, key: str, value: str) -> None:
+    """Add (or replace) one property of an image with a JSON-patch request."""
+    resp = conn.image.patch(
+        f"/images/{image_id}", json=[{"op": "add", "path": f"/{key}", "value": value}],
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+    sdk_exc.raise_from_response(resp)
 
 
 def _guest_properties(image) -> dict[str, str]:

@@ -1,6 +1,8 @@
 """Export servers (with ports, floating IPs, volumes) and detached volumes to the data dir.
 
-Reads only. Per run: one server list, one floating IP list, one volume list, plus per server
+Reads only (the cloud; the data dir's state files tell which servers are being migrated: their
+records are frozen until the migration finishes or is rolled back). Per run: one server list,
+one floating IP list, one volume list, plus per server
 one port list and one volume attachment list, and the name lookups of
 :class:`~os_migrate.references.RefIndex` (each kind listed once).
 
@@ -14,6 +16,7 @@ bootable one in attachment order (``_info.boot_index_source`` says which rule de
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -32,6 +35,7 @@ from os_migrate.workload.records import (
     WORKLOADS,
     DetachedVolume,
     Server,
+    state_dir,
     workload_file,
 )
 
@@ -61,9 +65,16 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     pid = conn.current_project_id
     volumes = {v.id: v for v in cloudops.project_volumes(conn)}
     fips = list(cloudops.call(lambda: list(conn.network.ips(project_id=pid))))
+    path = workload_file(data_dir, WORKLOADS)
+    existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path)
+                if isinstance(r, dict)}
     exported = []
     for srv in cloudops.call(lambda: list(conn.compute.servers(details=True))):
         if not flt.selects(WORKLOADS, srv.name):
+            continue
+        if srv.id in existing and migration_in_progress(data_dir, srv.id):
+            LOG.info("%s: migration in progress; its record is kept as it is", srv.name)
+            exported.append(existing[srv.id])
             continue
         exported.append(server_record(conn, refs, srv, fips, volumes))
     exported.sort(key=lambda r: (r["params"]["name"], r["_info"]["id"]))
@@ -83,6 +94,20 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
         summary["files"][stem] = str(path)
         summary["changed"][stem] = changed
     return summary
+
+
+def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
+    """True while a migration of the server is unfinished and changed its source (stopped it,
+    detached a volume): its record must not change under the running migration."""
+    path = state_dir(data_dir) / f"{server_id}.json"
+    if not path.exists():
+        return False
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return True
+    return state.get("result") is None and bool(state.get("stopped_by_os_migrate")
+                                                or state.get("detached"))
 
 
 def merge_keeping_migration_params(existing: list[dict], exported: list[dict],

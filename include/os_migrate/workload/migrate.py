@@ -104,11 +104,11 @@ def skip_reason(dst, server: Server) -> str | None:
     return None
 
 
-# -- the disk plan -----------------------------------------------------------------------------------
+# -- the disk plan ---------------------------------------------------------------------------------
 
 def _mapped_type(server: Server, volume_type: str | None) -> str | None:
     mapping = server.migration_params.get("volume_type_map") or {}
-    return mapping.get(volume_type, volume_type) if volume_type else mapping.get("", None)
+    return mapping.get(volume_type, volume_type) if volume_type else None
 
 
 def _volume_metadata(metadata: Mapping[str, Any] | None, source_id: str) -> dict[str, str]:
@@ -181,7 +181,7 @@ def _flavor_disk(dst, server: Server) -> int:
     return int(getattr(flavor, "disk", 0) or 0)
 
 
-# -- step 1: prepare ---------------------------------------------------------------------------------
+# -- step 1: prepare -------------------------------------------------------------------------------
 
 def prepare_server(src, dst, data_dir: str | Path, name: str, *,
                    overrides: Mapping[str, Any] | None = None) -> dict:
@@ -209,7 +209,14 @@ def prepare_server(src, dst, data_dir: str | Path, name: str, *,
     source = cloudops.get_server(src, server.source_id)
     if source is None:
         raise SourceStateError(f"source server {name!r} ({server.source_id}) not found")
-    if state.get("source_status_before") is None or state.get("result") in (MIGRATED, ROLLED_BACK):
+    if state.get("result") == MIGRATED:
+        # Finished before; the destination lost a piece since (e.g. a floating IP): complete it
+        # without touching the source again.
+        LOG.info("%s was migrated by an earlier run; completing %s", name,
+                 "; ".join(missing_pieces(dst, server, existing)) if existing else "it")
+        return {"server": name, "action": MIGRATE, "source_status": source.status,
+                "source_status_before": state.get("source_status_before")}
+    if state.get("source_status_before") is None or state.get("result") == ROLLED_BACK:
         state.set(source_status_before=source.status, result=None)
     mp = server.migration_params
     if mp["stop_before_migration"]:
@@ -229,7 +236,7 @@ def prepare_server(src, dst, data_dir: str | Path, name: str, *,
             "source_status_before": state.get("source_status_before")}
 
 
-# -- step 2: copy disks ------------------------------------------------------------------------------
+# -- step 2: copy disks ----------------------------------------------------------------------------
 
 def copy_server_disks(src, dst, data_dir: str | Path, name: str, *,
                       overrides: Mapping[str, Any] | None = None,
@@ -317,7 +324,7 @@ def set_volume_image_metadata(dst, volume_id: str, want: Mapping[str, str]) -> N
         dst.block_storage.delete_volume_image_metadata(volume, keys=extra)
 
 
-# -- step 3: create the destination server ----------------------------------------------------------
+# -- step 3: create the destination server ---------------------------------------------------------
 
 def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
                               overrides: Mapping[str, Any] | None = None) -> dict:
@@ -347,7 +354,7 @@ def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
         cloudops.wait_server_gone(dst, existing.id, what=f"destination server {name}")
         existing = None
     if existing is None:
-        networks, port_ids = _networks(dst, server, refs, warnings)
+        networks = _networks(dst, server, refs, warnings)
         body = _server_body(dst, server, refs, networks)
         LOG.info("creating destination server %s (%d NICs, %d block devices)", name,
                  len(networks), len(body.get("block_device_mapping", [])))
@@ -369,9 +376,10 @@ def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
             "floating_ips": fips, "warnings": warnings}
 
 
-def _networks(dst, server: Server, refs: RefIndex, warnings: list[str]) -> tuple[list, list]:
+def _networks(dst, server: Server, refs: RefIndex, warnings: list[str]) -> list[dict]:
+    """The ``networks`` of the server create request, in NIC order."""
     mode = server.migration_params["port_creation_mode"]
-    networks, port_ids = [], []
+    networks = []
     for i, port in enumerate(server.ports):
         net = refs.find("network", port["network"])
         if mode == "nova":
@@ -385,10 +393,8 @@ def _networks(dst, server: Server, refs: RefIndex, warnings: list[str]) -> tuple
                                 + ", ".join(f["ip_address"] for f in fixed[1:]))
             networks.append(nic)
         else:
-            p = ensure_port(dst, server, i, port, net, refs)
-            port_ids.append(p.id)
-            networks.append({"port": p.id})
-    return networks, port_ids
+            networks.append({"port": ensure_port(dst, server, i, port, net, refs).id})
+    return networks
 
 
 def ensure_port(dst, server: Server, index: int, port: Mapping[str, Any], net, refs: RefIndex):
@@ -564,7 +570,7 @@ def missing_pieces(dst, server: Server, dst_server) -> list[str]:
     return missing
 
 
-# -- step 4: finalize --------------------------------------------------------------------------------
+# -- step 4: finalize ------------------------------------------------------------------------------
 
 def finalize_server(src, dst, data_dir: str | Path, name: str, *,
                     overrides: Mapping[str, Any] | None = None) -> dict:
@@ -575,7 +581,9 @@ def finalize_server(src, dst, data_dir: str | Path, name: str, *,
       attached again, the source restarted only with ``restart_source_after``;
     - anything else: our destination server, ports, allocated floating IPs and volumes are
       deleted, temporaries removed, source volumes attached again, the source started again if
-      we stopped it; then :class:`MigrationFailed` is raised.
+      we stopped it; then :class:`MigrationFailed` is raised. Except after an earlier run had
+      finished the server: then nothing is deleted and :class:`WorkloadError` names what the
+      destination lacks.
 
     :returns: ``{"server", "result": "migrated"|"skipped", "destination_id"?, "source_status",
         "cleaned": [...]}``.
@@ -597,6 +605,10 @@ def finalize_server(src, dst, data_dir: str | Path, name: str, *,
         LOG.info("%s migrated: destination server %s ACTIVE; source %s", name, existing.id, status)
         return {"server": name, "result": MIGRATED, "destination_id": existing.id,
                 "source_status": status, "cleaned": cleaned}
+    if state.get("result") == MIGRATED:
+        raise WorkloadError(
+            f"{name}: migrated by an earlier run, but the destination now lacks: "
+            f"{'; '.join(missing)}. Nothing was rolled back; fix it or run again.")
     LOG.error("%s: migration unfinished (%s); rolling back the destination", name,
               "; ".join(missing))
     rolled = rollback_destination(dst, server, state, existing)
@@ -672,7 +684,7 @@ def rollback_destination(dst, server: Server, state: ServerState, dst_server) ->
     return done
 
 
-# -- everything --------------------------------------------------------------------------------------
+# -- everything ------------------------------------------------------------------------------------
 
 def migrate_server(src, dst, data_dir: str | Path, name: str, *,
                    overrides: Mapping[str, Any] | None = None) -> dict:

@@ -190,8 +190,8 @@ class Server(Resource):
     def json_schema(cls) -> dict:
         """Record schema, with ``_migration_params`` checked too."""
         schema = copy.deepcopy(super().json_schema())
-        schema["properties"]["_migration_params"] = {
-            "oneOf": [{"type": "null"}, MIGRATION_PARAMS_SCHEMA]}
+        schema["properties"]["_migration_params"] = {**MIGRATION_PARAMS_SCHEMA,
+                                                     "type": ["object", "null"]}
         return schema
 
     # -- convenient views ----------------------------------------------------------------------

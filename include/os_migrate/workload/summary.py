@@ -15,11 +15,14 @@ def summarize_workloads(results: Iterable[Mapping[str, Any] | None], *,
 
     :param results: finalize results (``{"server", "result", ...}``); None for a server whose
         finalize failed (its migration was rolled back) or did not run.
-    :param preflight: the pre-flight report, to name the failed servers (those it selected with no
-        result) and the skipped ones.
-    :returns: ``{"migrated": [names], "skipped": [{"server", "reason"}], "failed": [names],
-        "already_done": [names], "counts": {"migrated", "skipped", "failed"}}``.
+    :param preflight: the pre-flight report, to name the failed servers (those it selected to
+        migrate, that ran (``run``, default all) and have no result) and the skipped ones.
+    :returns: ``{"migrated": [names migrated by this run], "skipped": [{"server", "reason"}],
+        "failed": [names], "already_done": [names migrated by an earlier run], "counts":
+        {"migrated", "skipped", "failed"}}``.
     """
+    report = dict(preflight or {})
+    reasons = {s["server"]: s.get("reason", "") for s in report.get("skip", [])}
     migrated, skipped, seen = [], [], set()
     for r in results:
         if not r:
@@ -28,9 +31,11 @@ def summarize_workloads(results: Iterable[Mapping[str, Any] | None], *,
         if r.get("result") == "migrated":
             migrated.append(r["server"])
         elif r.get("result") == "skipped":
-            skipped.append({"server": r["server"], "reason": r.get("reason", "")})
-    report = dict(preflight or {})
-    failed = [n for n in report.get("migrate", []) if n not in seen]
+            skipped.append({"server": r["server"],
+                            "reason": r.get("reason") or reasons.get(r["server"], "")})
+    migrated = [n for n in migrated if n not in report.get("done", [])]
+    ran = set(report.get("run", report.get("servers", report.get("migrate", []))))
+    failed = [n for n in report.get("migrate", []) if n in ran and n not in seen]
     for s in report.get("skip", []):
         if s["server"] not in seen:
             skipped.append(dict(s))

@@ -155,7 +155,7 @@ class _Checker:
                 lambda: list(self.dst.network.ports(network_id=network_id))))
         return self._ports[network_id]
 
-    # -- checks -------------------------------------------------------------------------------------
+    # -- checks ------------------------------------------------------------------------------------
     def error(self, server: Server, message: str) -> None:
         self.errors.append(f"server {server.name!r}: {message}")
 

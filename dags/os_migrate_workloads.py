@@ -1,0 +1,148 @@
+"""
+### OS Migrate: workloads (cold migration of servers)
+
+Moves servers with their Cinder volumes, ports and floating IPs from a **source** to a
+**destination** OpenStack project, after the pre-workload content (networks, security groups,
+images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
+dir, pre-flight every reference and quota, then one mapped task group per server.
+
+**Flow**: `set_copy_pool` → `export_workloads` (source) → `preflight` (both clouds, reads only;
+fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
+`prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`; verified
+streamed copies of the boot/data volumes) → `create_server` (ports, block device mapping, wait
+ACTIVE, floating IPs) → `finalize` (always: clean temporaries; on failure roll the destination
+back and restore the source) → `summary`.
+
+**Params**
+
+| name | meaning |
+|---|---|
+| `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
+| `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
+| `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
+| `servers` | the wave: exact names and `{"regex": "..."}` items; empty = nothing |
+| `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
+| `copy_pool_size` | slots of pool `conversion_hosts` (concurrent copies); empty = leave as is |
+| `airflow_api_conn_id` | HTTP Connection of the Airflow API, used only to set `copy_pool_size` |
+| `dry_run` | export and pre-flight only |
+
+Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
+not create is skipped; finished servers are not touched again; interrupted ones resume. Runs
+share the data dir, so one runs at a time.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG, Param, task_group
+
+from os_migrate.workload.records import MIGRATION_PARAMS_SCHEMA
+from os_migrate_airflow.dag_support import TENANT_PATTERN, tenant_data_dir
+from os_migrate_airflow.operators.workload import (
+    ServerCopyDisksOperator,
+    ServerCreateOperator,
+    ServerFinalizeOperator,
+    ServerPrepareOperator,
+    SetPoolSlotsOperator,
+    WorkloadExportOperator,
+    WorkloadPreflightOperator,
+    WorkloadSummaryOperator,
+)
+
+DAG_ID = "os_migrate_workloads"
+#: Pool capping concurrent disk copies (created by scripts/airflow.sh; size set per run).
+COPY_POOL = "conversion_hosts"
+DEFAULT_ARGS = {
+    "owner": "os-migrate",
+    "retries": 2,
+    "retry_delay": datetime.timedelta(seconds=30),
+}
+#: Rendered on the worker when a task runs.
+DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"
+COMMON = {
+    "data_dir": DATA_DIR,
+    "src_conn_id": "{{ params.src_conn_id }}",
+    "dst_conn_id": "{{ params.dst_conn_id }}",
+    "overrides": "{{ params.migration_params }}",
+}
+_SERVER_FILTER_ITEM = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
+            "required": ["regex"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Cold-migrate servers with their volumes, ports and floating IPs",
+    doc_md=__doc__,
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["os-migrate", "openstack", "workloads"],
+    render_template_as_native_obj=True,
+    user_defined_macros={"os_migrate_data_dir": tenant_data_dir},
+    params={
+        "tenant": Param("demo", type="string", pattern=TENANT_PATTERN, title="Tenant",
+                        description="Tenant name (letters, digits, '_', '.', '-'; max 64); names "
+                        "the data dir."),
+        "src_conn_id": Param("openstack_src", type="string", minLength=1,
+                             title="Source connection",
+                             description="Airflow Connection id of the source cloud."),
+        "dst_conn_id": Param("openstack_dst", type="string", minLength=1,
+                             title="Destination connection",
+                             description="Airflow Connection id of the destination cloud."),
+        "data_dir": Param("", type="string", title="Data dir",
+                          description="Directory of the YAML data. Empty: "
+                          "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker."),
+        "servers": Param([], type="array", items=_SERVER_FILTER_ITEM, title="Servers",
+                         description='The wave: exact server names and {"regex": "..."} items, '
+                         'e.g. ["web-1", {"regex": "^db-"}]. Empty: nothing is migrated.'),
+        "migration_params": Param({}, **MIGRATION_PARAMS_SCHEMA, title="Migration params",
+                                  description="Overrides of each server's _migration_params for "
+                                  'this run, e.g. {"boot_disk_copy": true, '
+                                  '"floating_ip_mode": "new"}.'),
+        "copy_pool_size": Param(None, type=["null", "integer"], minimum=1,
+                                title="Concurrent copies",
+                                description=f"Slots of the Airflow pool {COPY_POOL} (disk copies "
+                                "running at once). Empty: leave the pool as configured."),
+        "airflow_api_conn_id": Param("airflow_api", type="string", minLength=1,
+                                     title="Airflow API connection",
+                                     description="HTTP Connection (host = API base URL, login, "
+                                     "password) used to set the pool size."),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Export and pre-flight only; no server is touched."),
+    },
+) as dag:
+    set_pool = SetPoolSlotsOperator(
+        task_id="set_copy_pool",
+        pool_name=COPY_POOL,
+        slots="{{ params.copy_pool_size }}",
+        airflow_api_conn_id="{{ params.airflow_api_conn_id }}",
+    )
+    export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}",
+                                    **COMMON)
+    check = WorkloadPreflightOperator(task_id="preflight", servers="{{ params.servers }}",
+                                      dry_run="{{ params.dry_run }}", **COMMON)
+
+    @task_group(group_id="migrate_server")
+    def migrate_server(server_name: str):
+        """One server: prepare -> copy_disks -> create_server -> finalize (always)."""
+        prepare = ServerPrepareOperator(task_id="prepare", server_name=server_name, **COMMON)
+        copy_disks = ServerCopyDisksOperator(task_id="copy_disks", server_name=server_name,
+                                             pool=COPY_POOL, **COMMON)
+        create = ServerCreateOperator(task_id="create_server", server_name=server_name, **COMMON)
+        finalize = ServerFinalizeOperator(task_id="finalize", server_name=server_name, **COMMON)
+        prepare >> copy_disks >> create >> finalize
+
+    servers = migrate_server.expand(server_name=check.output)
+    summary = WorkloadSummaryOperator(task_id="summary", preflight_task_id="preflight",
+                                      finalize_task_id="migrate_server.finalize")
+    set_pool >> export >> check >> servers >> summary

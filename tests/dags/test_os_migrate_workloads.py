@@ -1,0 +1,282 @@
+"""The workloads DAG: graph, Params, rendering, and whole runs with the core replaced.
+
+The core functions are patched where the operator module imports them; the hook is real and
+reads ``AIRFLOW_CONN_*`` connections, with the openstacksdk ``Connection`` patched at the hook's
+import site. Runs go through ``dag.test()`` (mapping, trigger rules, XCom, skips for real).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+
+from os_migrate.exceptions import ValidationError
+from os_migrate.workload import MigrationFailed
+from os_migrate_airflow.operators import workload as op_module
+
+DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "os_migrate_workloads.py"
+GROUP = ("prepare", "copy_disks", "create_server", "finalize")
+
+
+@pytest.fixture(scope="module")
+def dag():
+    bag = DagBag(dag_folder=str(DAG_FILE))
+    assert bag.import_errors == {}
+    return bag.dags["os_migrate_workloads"]
+
+
+def render(dag, task_id, **conf):
+    params = copy.deepcopy(dag.params)
+    params.update(conf)
+    task = copy.deepcopy(dag.get_task(task_id))
+    task.render_template_fields({"params": params.validate()}, jinja_env=dag.get_template_env())
+    return task
+
+
+def test_task_graph(dag):
+    edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+
+    assert edges["set_copy_pool"] == ["export_workloads"]
+    assert edges["export_workloads"] == ["preflight"]
+    assert edges["migrate_server.prepare"] == ["migrate_server.copy_disks"]
+    assert edges["migrate_server.copy_disks"] == ["migrate_server.create_server"]
+    assert edges["migrate_server.create_server"] == ["migrate_server.finalize"]
+    assert edges["migrate_server.finalize"] == ["summary"]
+    assert dag.max_active_runs == 1
+
+
+def test_per_server_tasks_are_mapped_labelled_by_server_and_copies_use_the_pool(dag):
+    for step in GROUP:
+        task = dag.get_task(f"migrate_server.{step}")
+        assert task.map_index_template == "{{ task.server_name }}"
+    assert dag.get_task("migrate_server.copy_disks").pool == "conversion_hosts"
+    assert {dag.get_task(f"migrate_server.{s}").pool for s in GROUP if s != "copy_disks"} == {
+        "default_pool"}
+    assert dag.get_task("migrate_server.finalize").trigger_rule == "all_done"
+    assert dag.get_task("summary").trigger_rule == "all_done"
+
+
+def test_params_render_as_native_objects(dag):
+    conf = {"src_conn_id": "a", "dst_conn_id": "b", "servers": ["web", {"regex": "^db-"}],
+            "migration_params": {"boot_disk_copy": True}, "dry_run": True}
+
+    check = render(dag, "preflight", **conf)
+    assert (check.src_conn_id, check.dst_conn_id) == ("a", "b")
+    assert check.servers == ["web", {"regex": "^db-"}]
+    assert check.overrides == {"boot_disk_copy": True}
+    assert check.dry_run is True
+    assert render(dag, "set_copy_pool", copy_pool_size=3).slots == 3
+
+
+@pytest.mark.parametrize(("conf", "param"), [
+    pytest.param({"servers": [{"glob": "web*"}]}, "servers", id="bad-filter"),
+    pytest.param({"servers": [{"regex": "(open"}]}, "servers", id="bad-regex"),
+    pytest.param({"migration_params": {"port_creation_mode": "magic"}}, "migration_params",
+                 id="bad-mode"),
+    pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params",
+                 id="unknown-knob"),
+    pytest.param({"copy_pool_size": 0}, "copy_pool_size", id="pool-zero"),
+])
+def test_bad_conf_is_refused_before_the_run(dag, conf, param):
+    params = copy.deepcopy(dag.params)
+    with pytest.raises(ParamValidationError, match=f"param {param}:"):
+        params.update(conf)
+        params.validate()
+
+
+# -- whole runs with the core patched --------------------------------------------------------------
+
+@pytest.fixture
+def connections(create_connection_without_db):
+    from airflow.sdk import Connection
+
+    for conn_id in ("cloud_a", "cloud_b"):
+        create_connection_without_db(Connection(
+            conn_id=conn_id, conn_type="openstack", host=f"https://{conn_id}:5000/v3",
+            login="u", password="p", extra=json.dumps({"project_name": "acme"})))
+
+
+@pytest.fixture
+def core(connections):
+    """The core functions replaced by fakes recording their calls."""
+    from os_migrate_airflow.hooks import openstack as hook_module
+
+    calls = []
+
+    def record(name, result):
+        def fake(*args, **kwargs):
+            calls.append((name, args[-1] if name not in ("export", "preflight") else None,
+                          kwargs))
+            if isinstance(result, Exception):
+                raise result
+            return result(*args, **kwargs) if callable(result) else result
+        return fake
+
+    fakes = {
+        "export_workloads": record("export", {"data_dir": "/d", "servers": ["web", "db"],
+                                              "counts": {"workloads": 2, "detached_volumes": 0},
+                                              "files": {}, "changed": {}}),
+        "preflight": record("preflight", {"servers": ["web", "db", "old"],
+                                          "migrate": ["web", "db"],
+                                          "skip": [{"server": "old", "reason": "name taken"}],
+                                          "done": [], "needs": {}, "warnings": []}),
+        "prepare_server": record("prepare", lambda s, d, dd, name, overrides: {
+            "server": name, "action": "skip" if name == "old" else "migrate",
+            "reason": "name taken", "source_status": "SHUTOFF"}),
+        "copy_server_disks": record("copy", lambda s, d, dd, name, overrides: {
+            "server": name, "action": "migrate", "disks": []}),
+        "create_destination_server": record("create", lambda s, d, dd, name, overrides: {
+            "server": name, "destination_id": f"dst-{name}"}),
+        "finalize_server": record("finalize", lambda s, d, dd, name, overrides: {
+            "server": name, "result": "skipped" if name == "old" else "migrated",
+            "reason": "name taken" if name == "old" else None}),
+    }
+    patches = [mock.patch.object(op_module, n, side_effect=f) for n, f in fakes.items()]
+    patches.append(mock.patch.object(hook_module, "SDKConnection",
+                                     side_effect=lambda **kw: kw["auth"]["auth_url"]))
+    for p in patches:
+        p.start()
+    yield SimpleCalls(calls, fakes)
+    for p in patches:
+        p.stop()
+
+
+class SimpleCalls(list):
+    def __init__(self, calls, fakes):
+        super().__init__()
+        self.calls, self.fakes = calls, fakes
+
+    def steps(self, name):
+        return sorted(server for step, server, _ in self.calls if step == name)
+
+
+CONF = {"tenant": "acme", "src_conn_id": "cloud_a", "dst_conn_id": "cloud_b",
+        "servers": ["web", "db", "old"], "migration_params": {"boot_disk_copy": True}}
+
+
+def states(run):
+    return {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+
+
+def summary_of(run):
+    ti = next(ti for ti in run.get_task_instances() if ti.task_id == "summary")
+    return ti.xcom_pull(task_ids="summary")
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_path):
+    run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path)})
+
+    assert run.state == "success"
+    s = states(run)
+    assert s[("migrate_server.prepare", 2)] == "skipped"
+    assert s[("migrate_server.copy_disks", 2)] == "skipped"
+    assert s[("migrate_server.finalize", 2)] == "success"
+    assert core.steps("copy") == ["db", "web"]
+    assert core.steps("finalize") == ["db", "old", "web"]
+    assert all(kw["overrides"] == {"boot_disk_copy": True}
+               for step, _, kw in core.calls if step in ("prepare", "copy", "finalize"))
+    labels = {ti.rendered_map_index for ti in run.get_task_instances()
+              if ti.task_id == "migrate_server.prepare"}
+    assert labels == {"web", "db", "old"}
+    summary = summary_of(run)
+    assert summary["migrated"] == ["db", "web"]
+    assert summary["skipped"] == [{"server": "old", "reason": "name taken"}]
+    assert summary["failed"] == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
+    from os_migrate.workload import SourceDiskUnreadable
+
+    def copy_disks(s, d, dd, name, overrides):
+        if name == "db":
+            raise SourceDiskUnreadable("cannot read the boot volume of db")
+        return {"server": name, "disks": []}
+
+    def finalize(s, d, dd, name, overrides):
+        if name == "db":
+            raise MigrationFailed("db: rolled back")
+        return {"server": name, "result": "skipped" if name == "old" else "migrated"}
+
+    with mock.patch.object(op_module, "copy_server_disks", side_effect=copy_disks), \
+            mock.patch.object(op_module, "finalize_server", side_effect=finalize):
+        run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path)})
+
+    assert run.state == "failed"
+    s = states(run)
+    assert s[("migrate_server.copy_disks", 1)] == "failed"
+    assert s[("migrate_server.create_server", 1)] == "upstream_failed"
+    assert s[("migrate_server.finalize", 1)] == "failed"
+    assert s[("migrate_server.finalize", 0)] == "success"
+    assert s[("summary", -1)] == "failed"
+    copy_ti = next(ti for ti in run.get_task_instances()
+                   if ti.task_id == "migrate_server.copy_disks" and ti.map_index == 1)
+    assert copy_ti.try_number == 1  # an unreadable disk is not retried
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_failed_preflight_stops_the_wave_before_any_server_step(dag, core, tmp_path):
+    error = ValidationError(["server 'web': params.key_name: keypair 'ops' not found"])
+    with mock.patch.object(op_module, "preflight", side_effect=error):
+        run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path)})
+
+    assert run.state == "failed"
+    assert states(run)[("preflight", -1)] == "failed"
+    assert core.steps("prepare") == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_dry_run_exports_and_checks_only(dag, core, tmp_path):
+    run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path), "dry_run": True})
+
+    assert run.state == "success"
+    assert core.steps("prepare") == []
+    assert summary_of(run)["dry_run"] is True
+
+
+# -- the pool size operator ------------------------------------------------------------------------
+
+def test_pool_size_is_left_alone_without_a_value():
+    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots=None)
+    assert task.execute({}) == {"pool": "conversion_hosts", "slots": None, "changed": False}
+
+
+def test_pool_size_is_patched_through_the_api(create_connection_without_db):
+    from airflow.sdk import Connection
+
+    create_connection_without_db(Connection(conn_id="airflow_api", conn_type="http",
+                                            host="http://127.0.0.1", port=18080,
+                                            login="admin", password="admin"))
+    session = mock.MagicMock()
+    session.post.return_value = mock.Mock(status_code=201, json=lambda: {"access_token": "T"})
+    session.get.return_value = mock.Mock(status_code=200, json=lambda: {
+        "name": "conversion_hosts", "slots": 2, "description": "copies",
+        "include_deferred": False})
+    session.patch.return_value = mock.Mock(status_code=200)
+    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots="4")
+
+    with mock.patch.object(op_module.requests, "Session", return_value=session):
+        assert task.execute({}) == {"pool": "conversion_hosts", "slots": 4, "changed": True}
+
+    session.post.assert_called_once_with("http://127.0.0.1:18080/auth/token",
+                                          json={"username": "admin", "password": "admin"},
+                                          timeout=30.0)
+    args, kwargs = session.patch.call_args
+    assert args == ("http://127.0.0.1:18080/api/v2/pools/conversion_hosts",)
+    assert kwargs["params"] == {"update_mask": "slots"}
+    assert kwargs["json"] == {"name": "conversion_hosts", "slots": 4, "description": "copies",
+                              "include_deferred": False}
+    assert kwargs["headers"] == {"Authorization": "Bearer T"}
+
+
+def test_pool_size_must_be_positive():
+    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="x", slots=0)
+    with pytest.raises(AirflowFailException, match="positive integer"):
+        task.execute({})
