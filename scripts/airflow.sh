@@ -28,7 +28,11 @@ connections_devcloud() {
     airflow connections add "openstack_$side" --conn-json \
       "{\"conn_type\": \"openstack\", \"extra\": {\"cloud\": \"devcloud-$side\", \"clouds_yaml\": \"$clouds\"}}" >/dev/null
   done
-  echo "connections openstack_src, openstack_dst -> $clouds"
+  # Used by os_migrate_workloads to size the copy pool per run (dev login, loopback only).
+  airflow connections delete airflow_api >/dev/null 2>&1 || true
+  airflow connections add airflow_api --conn-json \
+    "{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$AIRFLOW_API_PORT\", \"login\": \"admin\", \"password\": \"admin\"}" >/dev/null
+  echo "connections openstack_src, openstack_dst -> $clouds; airflow_api -> 127.0.0.1:$AIRFLOW_API_PORT"
 }
 
 start() {
