@@ -185,12 +185,15 @@ def build_tenant(conn, *, reuse: bool) -> int:
         attached = {(p.device_id, f["subnet_id"])
                     for p in net.ports(project_id=pid, device_owner="network:router_interface")
                     for f in p.fixed_ips}
+    # types one after the other, as the import applies them
     for spec in router_specs():
-        router = routers.get(spec["name"])
-        if router is None:
-            router = net.create_router(name=spec["name"], description=spec["description"],
-                                       external_gateway_info={"network_id": public.id})
+        if spec["name"] not in routers:
+            routers[spec["name"]] = net.create_router(
+                name=spec["name"], description=spec["description"],
+                external_gateway_info={"network_id": public.id})
             created += 1
+    for spec in router_specs():
+        router = routers[spec["name"]]
         for subnet_name, ip in spec["interfaces"]:
             subnet = subnets[subnet_name]
             if (router.id, subnet.id) in attached:
@@ -207,23 +210,24 @@ def build_tenant(conn, *, reuse: bool) -> int:
     if reuse:
         for rule in net.security_group_rules(project_id=pid):
             have_rules.setdefault(rule.security_group_id, set()).add(_sdk_rule_key(rule))
-    group_ids: dict[str, str] = {}
     for spec in group_specs():
-        group = groups.get(spec["name"])
-        if group is None:
+        if spec["name"] not in groups:
             group = net.create_security_group(name=spec["name"], description=spec["description"])
             for rule in group.security_group_rules or []:
                 net.delete_security_group_rule(rule["id"])
+            groups[spec["name"]] = group
             created += 1
-        group_ids[spec["name"]] = group.id
-        have = have_rules.get(group.id, set())
+    group_ids = {name: g.id for name, g in groups.items()}
+    for spec in group_specs():
+        group_id = group_ids[spec["name"]]
+        have = have_rules.get(group_id, set())
         for rule in spec["rules"]:
             if _rule_key(rule, group_ids) in have:
                 continue
             body = {k: v for k, v in rule.items() if k != "remote_group"}
             if rule.get("remote_group"):
                 body["remote_group_id"] = group_ids[rule["remote_group"]]
-            net.create_security_group_rule(security_group_id=group.id, **body)
+            net.create_security_group_rule(security_group_id=group_id, **body)
             created += 1
     return created
 
@@ -290,24 +294,37 @@ _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f
 
 
 class UrlCounter:
-    """Requests by ``METHOD path`` (ids replaced by ``{id}``, query keys kept): for profiling."""
+    """Requests by ``METHOD path?query-keys`` (ids replaced by ``{id}``) and the time spent waiting
+    for responses (the rest of a phase's wall time is client-side work): for profiling."""
 
     def __init__(self, conn):
         self.session = conn.session
         self.by_url: Counter[str] = Counter()
+        self.http_seconds = 0.0
+        self.url_seconds: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def __enter__(self):
         self._orig = self.session.request
         orig = self._orig
 
         def counting(url, method, *args, **kwargs):
-            parts = urlsplit(str(url))
-            query = "&".join(sorted(q.split("=")[0] for q in parts.query.split("&") if q))
-            key = f"{method.upper()} {_UUID.sub('{id}', parts.path)}" + (f"?{query}" if query else "")
-            with self._lock:
-                self.by_url[key] += 1
-            return orig(url, method, *args, **kwargs)
+            keys = sorted(kwargs.get("params") or {})
+            path = _UUID.sub("{id}", urlsplit(str(url)).path)
+            key = f"{method.upper()} {path}" + (f"?{'&'.join(keys)}" if keys else "")
+            depth = getattr(self._local, "depth", 0)  # a token request nests in another one
+            self._local.depth = depth + 1
+            t0 = time.perf_counter()
+            try:
+                return orig(url, method, *args, **kwargs)
+            finally:
+                self._local.depth = depth
+                with self._lock:
+                    self.by_url[key] += 1
+                    if not depth:
+                        self.http_seconds += time.perf_counter() - t0
+                        self.url_seconds[key] += time.perf_counter() - t0
 
         self.session.request = counting
         return self
@@ -323,7 +340,9 @@ def measure(name: str, conn, fn) -> dict:
         seconds = time.perf_counter() - t0
     return {"phase": name, "seconds": round(seconds, 3), "requests": rc.total,
             "reads": rc.reads, "writes": rc.writes, "auth": rc.by_method["AUTH"],
-            "by_method": dict(rc.by_method), "by_url": dict(uc.by_url.most_common()),
+            "http_seconds": round(uc.http_seconds, 3),
+            "by_method": dict(rc.by_method), "by_url": {k: {"count": n, "seconds": round(uc.url_seconds[k], 3)}
+                                      for k, n in uc.by_url.most_common()},
             "result": result}
 
 
@@ -333,7 +352,9 @@ def clean(conn, label: str) -> None:
     print(f"  cleaned {label} in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
-def run_once(region, data_dir: Path) -> dict:
+def run_once(region, data_dir: Path, floor_first: bool) -> dict:
+    """export, then floor and import (+ no-op re-import) in the given order, both projects
+    cleaned before either is measured."""
     phases = {}
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -342,27 +363,42 @@ def run_once(region, data_dir: Path) -> dict:
         conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
     if phases["export"]["result"] != EXPECTED:
         raise SystemExit(f"export counted {phases['export']['result']}, expected {EXPECTED}")
-
     clean(connect(region, "bench-floor"), "bench-floor")
-    conn = connect(region, "bench-floor")
-    phases["floor"] = measure("floor", conn, lambda: build_tenant(conn, reuse=False))
-
     clean(connect(region, "bench-dst"), "bench-dst")
-    conn = connect(region, "bench-dst")
-    phases["import"] = measure("import", conn, lambda: import_resources(
-        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
-    if phases["import"]["result"]["create"] != TOTAL:
-        raise SystemExit(f"import planned {phases['import']['result']}, expected {TOTAL} creates")
-    got = count_tenant(conn)
-    if got != EXPECTED:
-        raise SystemExit(f"bench-dst holds {got} after import, expected {EXPECTED}")
 
-    conn = connect(region, "bench-dst")
-    phases["reimport"] = measure("reimport", conn, lambda: import_resources(
-        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
-    r = phases["reimport"]["result"]
-    if r["create"] or r["update"] or phases["reimport"]["writes"]:
-        raise SystemExit(f"re-import was not a no-op: {r}, {phases['reimport']['writes']} writes")
+    def floor():
+        conn = connect(region, "bench-floor")
+        phases["floor"] = measure("floor", conn, lambda: build_tenant(conn, reuse=False))
+        # the floor built the same tenant: a dry-run import into it plans no change (not timed)
+        same = import_resources(conn, data_dir, types=TYPES, filters=FILTERS,
+                                dry_run=True)["counts"]
+        if same["unchanged"] != TOTAL:
+            raise SystemExit(f"bench-floor differs from the export: {same}")
+
+    def import_twice():
+        conn = connect(region, "bench-dst")
+        phases["import"] = measure("import", conn, lambda: import_resources(
+            conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+        if phases["import"]["result"]["create"] != TOTAL:
+            raise SystemExit(f"import planned {phases['import']['result']}, "
+                             f"expected {TOTAL} creates")
+        got = count_tenant(conn)
+        if got != EXPECTED:
+            raise SystemExit(f"bench-dst holds {got} after import, expected {EXPECTED}")
+        conn = connect(region, "bench-dst")
+        phases["reimport"] = measure("reimport", conn, lambda: import_resources(
+            conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+        r = phases["reimport"]["result"]
+        if r["create"] or r["update"] or phases["reimport"]["writes"]:
+            raise SystemExit(f"re-import was not a no-op: {r}, "
+                             f"{phases['reimport']['writes']} writes")
+
+    for step in ((floor, import_twice) if floor_first else (import_twice, floor)):
+        step()
+    for name in ("export", "floor", "import", "reimport"):
+        p = phases[name]
+        print(f"  {name:<9} {p['seconds']:7.2f} s  {p['requests']:4} requests "
+              f"({p['writes']} writes)", flush=True)
     return phases
 
 
@@ -381,29 +417,33 @@ def summarize(runs: list[dict]) -> dict:
     floor = out["floor"]["seconds"]
     for phase in out.values():
         phase["vs_floor"] = round(phase["seconds"] / floor, 2)
+    # import / floor of each run (the two ran back to back), and their median
+    paired = [round(run["import"]["seconds"] / run["floor"]["seconds"], 3) for run in runs]
+    out["import"]["vs_floor_per_run"] = paired
+    out["import"]["vs_floor_paired_median"] = round(statistics.median(paired), 2)
     return out
 
 
 def print_table(phases: dict) -> None:
     head = (f"{'phase':<9} {'wall s':>8} {'res/s':>7} {'req':>5} {'req/res':>8} "
-            f"{'writes':>6} {'wr/res':>7} {'reads':>5} {'auth':>4} {'vs floor':>8}")
+            f"{'writes':>6} {'wr/res':>7} {'reads':>5} {'auth':>4} {'http s':>7} {'vs floor':>8}")
     print(head)
     print("-" * len(head))
     for name, p in phases.items():
         print(f"{name:<9} {p['seconds']:>8.2f} {p['resources_per_s']:>7.1f} {p['requests']:>5} "
               f"{p['requests_per_resource']:>8.3f} {p['writes']:>6} "
               f"{p['writes_per_resource']:>7.3f} {p['reads']:>5} {p['auth']:>4} "
-              f"{p['vs_floor']:>7.2f}x")
+              f"{p['http_seconds']:>7.2f} {p['vs_floor']:>7.2f}x")
 
 
 def check_targets(phases: dict) -> dict:
     exp, imp, re_ = phases["export"], phases["import"], phases["reimport"]
-    per_resource_get = any(k.startswith("GET ") and "{id}" in k.split("?")[0] and n > 2
-                           for k, n in exp["by_url"].items())
+    per_resource_get = any(k.startswith("GET ") and "{id}" in k.split("?")[0] and v["count"] > 2
+                           for k, v in exp["by_url"].items())
     return {
         "export_under_10s": exp["seconds"] < 10,
         "export_no_get_per_resource": exp["writes"] == 0 and not per_resource_get,
-        "import_within_1.3x_floor": imp["seconds"] <= 1.3 * phases["floor"]["seconds"],
+        "import_within_1.3x_floor": imp["vs_floor"] <= 1.3 and imp["vs_floor_paired_median"] <= 1.3,
         "reimport_zero_writes": re_["writes"] == 0,
         "reimport_under_10s": re_["seconds"] < 10,
     }
@@ -443,12 +483,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for i in range(args.repeat):
         print(f"run {i + 1}/{args.repeat}", flush=True)
-        runs.append(run_once(region, Path(args.data_dir)))
+        # alternate the order of floor and import so that drift of the cloud hits both alike
+        runs.append(run_once(region, Path(args.data_dir), floor_first=i % 2 == 0))
     phases = summarize(runs)
     print()
     print(f"{TOTAL} resources ({', '.join(f'{n} {t}' for t, n in EXPECTED.items())}); "
           f"median of {args.repeat} run(s); vs floor = wall time / floor wall time")
     print_table(phases)
+    print(f"import/floor per run: {phases['import']['vs_floor_per_run']} "
+          f"(median {phases['import']['vs_floor_paired_median']})")
     targets = check_targets(phases)
     print()
     for name, ok in targets.items():
@@ -456,8 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.by_url:
         for name, p in phases.items():
             print(f"\n{name}: requests by URL")
-            for key, n in p["by_url"].items():
-                print(f"  {n:>5}  {key}")
+            print(f"  {'count':>5} {'http s':>7}  request")
+            for key, v in p["by_url"].items():
+                print(f"  {v['count']:>5} {v['seconds']:>7.2f}  {key}")
     doc = {
         "date": datetime.date.today().isoformat(),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(),

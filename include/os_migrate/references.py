@@ -107,6 +107,14 @@ class RefIndex:
             self._objs[kind] = {o.id: o for o in LISTERS[kind](self.conn, self.project_id)}
         return self._objs[kind]
 
+    def owned(self, kind: str) -> list:
+        """The listed objects of ``kind`` owned by the connection's project.
+
+        Export and plan list a type through this, so the list the index needs anyway serves both
+        (one list request per kind, not two).
+        """
+        return [o for o in self.objects(kind).values() if owner_of(o) == self.project_id]
+
     def add(self, kind: str, obj) -> None:
         """Record an object created (or found) after the kind was listed."""
         self.objects(kind)[obj.id] = obj

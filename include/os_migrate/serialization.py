@@ -30,6 +30,10 @@ from os_migrate.exceptions import DataError, DataVersionMismatch
 _RECORD_KEY_ORDER = ("type", "params", "_info", "_migration_params")
 
 
+#: libyaml's safe loader when PyYAML has it (same types as SafeLoader, about 6x faster).
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that indents lists under their key and never emits aliases."""
 
@@ -107,7 +111,7 @@ def load_resources(path: str | os.PathLike) -> list[dict]:
     if not path.exists():
         return []
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -71,7 +71,7 @@ class Network(Resource):
 
     @classmethod
     def list_sdk(cls, conn, refs):
-        return conn.network.networks(project_id=refs.project_id)
+        return refs.owned("network")
 
     @classmethod
     def _extra_info(cls, obj):
@@ -122,7 +122,7 @@ class Subnet(Resource):
 
     @classmethod
     def list_sdk(cls, conn, refs):
-        return conn.network.subnets(project_id=refs.project_id)
+        return refs.owned("subnet")
 
     def _create_sdk(self, conn, body):
         return conn.network.create_subnet(**body)
@@ -165,7 +165,7 @@ class Router(Resource):
 
     @classmethod
     def list_sdk(cls, conn, refs):
-        return conn.network.routers(project_id=refs.project_id)
+        return refs.owned("router")
 
     @classmethod
     def _refs_from_sdk(cls, obj, refs):
@@ -303,7 +303,7 @@ class SecurityGroup(Resource):
 
     @classmethod
     def list_sdk(cls, conn, refs):
-        return conn.network.security_groups(project_id=refs.project_id)
+        return refs.owned("security_group")
 
     def _create_sdk(self, conn, body):
         group = conn.network.create_security_group(**body)
