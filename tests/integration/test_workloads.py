@@ -494,8 +494,14 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     assert prepare_server(src, dst, wl.data_dir, VM_IMG,
                           overrides=IMG_OVERRIDES)["source_status"] == "SHUTOFF"
 
-    # 1. The worker dies right after asking Cinder to upload the detached data volume.
-    from os_migrate.workload import disk_copy
+    # 1. On a source without force upload (the detach path), the worker dies right after asking
+    #    Cinder to upload the detached data volume.
+    from os_migrate.workload import disk_copy, migrate
+
+    def detach_only_copier(method, src_conn, dst_conn, *, journal=None):
+        return disk_copy.ImageDiskCopier(src_conn, dst_conn, journal=journal,
+                                         access_order=("detach",))
+
     real_upload = src.block_storage.upload_volume_to_image
 
     def dying_upload(volume, name, force=False, **kwargs):
@@ -508,6 +514,7 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
         raise WorkerKilled()
 
     with monkeypatch.context() as m:
+        m.setattr(migrate, "make_copier", detach_only_copier)
         m.setattr(src.block_storage, "upload_volume_to_image", dying_upload)
         m.setattr(disk_copy, "reattach_volume", dying_reattach)
         with pytest.raises(WorkerKilled):
