@@ -38,7 +38,7 @@ import datetime
 from airflow.sdk import DAG, Param, task_group
 
 from os_migrate.workload.records import MIGRATION_PARAMS_SCHEMA
-from os_migrate_airflow.dag_support import TENANT_PATTERN, tenant_data_dir
+from os_migrate_airflow.dag_support import FILTER_ITEM_SCHEMA, TENANT_PATTERN, tenant_data_dir
 from os_migrate_airflow.operators.workload import (
     ServerCopyDisksOperator,
     ServerCreateOperator,
@@ -66,17 +66,6 @@ COMMON = {
     "dst_conn_id": "{{ params.dst_conn_id }}",
     "overrides": "{{ params.migration_params }}",
 }
-_SERVER_FILTER_ITEM = {
-    "oneOf": [
-        {"type": "string", "minLength": 1},
-        {
-            "type": "object",
-            "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
-            "required": ["regex"],
-            "additionalProperties": False,
-        },
-    ]
-}
 
 with DAG(
     dag_id=DAG_ID,
@@ -102,7 +91,7 @@ with DAG(
         "data_dir": Param("", type="string", title="Data dir",
                           description="Directory of the YAML data. Empty: "
                           "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker."),
-        "servers": Param([], type="array", items=_SERVER_FILTER_ITEM, title="Servers",
+        "servers": Param([], type="array", items=FILTER_ITEM_SCHEMA, title="Servers",
                          description='The wave: exact server names and {"regex": "..."} items, '
                          'e.g. ["web-1", {"regex": "^db-"}]. Empty: nothing is migrated.'),
         "migration_params": Param({}, **MIGRATION_PARAMS_SCHEMA, title="Migration params",

@@ -62,6 +62,20 @@ def selected_types_template(type_key: str, param: str = "resource_types") -> str
     return "{{ params.%s | select('equalto', '%s') | list }}" % (param, type_key)
 
 
+#: JSON schema of one name filter item: an exact name or ``{"regex": <pattern that compiles>}``.
+FILTER_ITEM_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        {
+            "type": "object",
+            "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
+            "required": ["regex"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
 def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
     """JSON schema of the ``filters`` Param (OS Migrate vocabulary).
 
@@ -69,21 +83,10 @@ def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
     values lists of non-empty names or ``{"regex": <pattern>}`` objects whose pattern must compile
     (``format: regex``, enforced by Airflow's Param validation with a format checker).
     """
-    item = {
-        "oneOf": [
-            {"type": "string", "minLength": 1},
-            {
-                "type": "object",
-                "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
-                "required": ["regex"],
-                "additionalProperties": False,
-            },
-        ]
-    }
     return {
         "type": "object",
         "propertyNames": {"enum": list(resource_types)},
-        "additionalProperties": {"type": "array", "items": item},
+        "additionalProperties": {"type": "array", "items": FILTER_ITEM_SCHEMA},
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+from os_migrate.export import merge_records
+
 from os_migrate.serialization import load_resources, write_resources
 from os_migrate.workload import export
 from os_migrate.workload.records import MIGRATION_PARAM_DEFAULTS, Server, state_dir, \
@@ -132,8 +134,7 @@ def test_merge_refreshes_params_but_keeps_edited_migration_params():
     added = {"type": Server.type, "params": {"name": "c"}, "_info": {"id": "3"},
              "_migration_params": dict(MIGRATION_PARAM_DEFAULTS)}
 
-    merged = export.merge_keeping_migration_params([old, gone], [new, added],
-                                                   MIGRATION_PARAM_DEFAULTS)
+    merged = merge_records([old, gone], [new, added])
 
     assert [r["params"]["name"] for r in merged] == ["a2", "b", "c"]
     assert merged[0]["_migration_params"] == {**MIGRATION_PARAM_DEFAULTS, "boot_disk_copy": True}

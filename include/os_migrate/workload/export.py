@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from os_migrate.cloud import check_connection
+from os_migrate.export import merge_records
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import _sort_key
@@ -82,11 +83,9 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     detached.sort(key=lambda r: (r["params"].get("name") or "", r["_info"]["id"]))
     summary = {"data_dir": str(data_dir), "servers": [r["params"]["name"] for r in exported],
                "counts": {}, "files": {}, "changed": {}}
-    for stem, records, defaults in ((WORKLOADS, exported, MIGRATION_PARAM_DEFAULTS),
-                                    (DETACHED_VOLUMES, detached,
-                                     DetachedVolume.migration_param_defaults)):
+    for stem, records in ((WORKLOADS, exported), (DETACHED_VOLUMES, detached)):
         path = workload_file(data_dir, stem)
-        merged = merge_keeping_migration_params(load_resources(path), records, defaults)
+        merged = merge_records(load_resources(path), records)
         changed = write_resources(path, merged)
         LOG.info("exported %d %s to %s (%s)", len(records), stem, path,
                  "changed" if changed else "unchanged")
@@ -108,28 +107,6 @@ def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
         return True
     return state.get("result") is None and bool(state.get("stopped_by_os_migrate")
                                                 or state.get("detached"))
-
-
-def merge_keeping_migration_params(existing: list[dict], exported: list[dict],
-                                   defaults: Mapping[str, Any]) -> list[dict]:
-    """Records updated in place by source id (``_info.id``), new ones appended.
-
-    A re-exported record gets fresh ``params`` and ``_info`` but keeps the ``_migration_params``
-    the user edited (new keys get their defaults). Records no longer in the source are kept.
-    """
-    by_id = {r["_info"]["id"]: r for r in exported}
-    out, seen = [], set()
-    for rec in existing:
-        sid = (rec.get("_info") or {}).get("id") if isinstance(rec, dict) else None
-        if sid in by_id:
-            new = dict(by_id[sid])
-            new["_migration_params"] = {**defaults, **(rec.get("_migration_params") or {})}
-            out.append(new)
-            seen.add(sid)
-        else:
-            out.append(rec)
-    out.extend(r for r in exported if r["_info"]["id"] not in seen)
-    return out
 
 
 def _is_detached(volume) -> bool:
