@@ -174,7 +174,7 @@ def ensure_networking(src) -> dict:
                 for f in p.fixed_ips}
     for subnet in subnets.values():
         if subnet.id not in attached:
-            net.add_interface_to_router(router, subnet_id=subnet.id)
+            net.add_interface_to_router(router, subnet=subnet.id)
     groups = {}
     for name in (SG, BAD_SG):
         group = net.find_security_group(name, project_id=pid)
