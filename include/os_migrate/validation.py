@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from keystoneauth1 import discover
+
 from os_migrate.cloud import is_admin
 from os_migrate.const import AUTH_PROJECT
 from os_migrate.dataset import load_dataset, location, resolve_types
@@ -93,6 +95,7 @@ def capability_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
         errors += [f"{location(r)}: params.{p}: {r.params[p]!r} needs an admin in the destination "
                    "(this connection has no admin role); use an admin connection or change the "
                    "value" for r, p in needs_admin]
+    errors += microversion_errors(chosen, conn)
     wanted = [(r, p, alias) for rs in chosen.values() for r in rs
               for p, alias in r.required_extensions().items()]
     if wanted:
@@ -111,6 +114,22 @@ class CheckResult(NamedTuple):
     chosen: dict[str, list[Resource]]
     #: every problem found.
     errors: list[str]
+
+
+def microversion_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
+    """Errors for params that need a newer API microversion than the destination offers."""
+    wanted = [(r, p, service, version) for rs in chosen.values() for r in rs
+              for p, (service, version) in r.required_microversions().items()]
+    if not wanted:
+        return []
+    offered: dict[str, tuple] = {}
+    for service in {w[2] for w in wanted}:
+        data = getattr(conn, service).get_endpoint_data()
+        offered[service] = discover.normalize_version_number(data.max_microversion or "0")
+    return [f"{location(r)}: params.{p}: needs {service} API microversion {version}, the "
+            f"destination offers up to {'.'.join(map(str, offered[service]))}"
+            for r, p, service, version in wanted
+            if discover.normalize_version_number(version) > offered[service]]
 
 
 def collect_errors(data_dir: str | Path, *, types=None, filters=None, conn=None,

@@ -89,3 +89,22 @@ def test_bad_filter_and_unknown_type_are_errors(tmp_path):
         "filters.networks[0]: invalid regular expression")
     with pytest.raises(ValidationError, match="unknown type 'volumes'"):
         resolve_types(["volumes"])
+
+
+def test_values_needing_a_newer_api_microversion_are_reported():
+    from types import SimpleNamespace
+
+    from os_migrate.resources import Keypair
+    from os_migrate.validation import microversion_errors
+
+    old_nova = SimpleNamespace(compute=SimpleNamespace(
+        get_endpoint_data=lambda: SimpleNamespace(max_microversion="2.1")))
+    x509 = Keypair({"type": Keypair.type, "params": {"name": "k", "public_key": "x",
+                                                      "type": "x509"}})
+    ssh = Keypair({"type": Keypair.type, "params": {"name": "s", "public_key": "x",
+                                                     "type": "ssh"}})
+    errors = microversion_errors({"keypairs": [x509, ssh]}, old_nova)
+    assert len(errors) == 1
+    assert "params.type: needs compute API microversion 2.2" in errors[0]
+    assert "offers up to 2.1" in errors[0]
+    assert ssh.create_body(None) == {"name": "s", "public_key": "x"}

@@ -128,6 +128,9 @@ class Resource:
     omit_defaults: ClassVar[Mapping[str, Any]] = {}
     #: params that need a Neutron extension (alias) when set to a non-default, non-empty value.
     param_extensions: ClassVar[Mapping[str, str]] = {}
+    #: params that need a minimum API microversion when set to a non-default, non-empty value:
+    #: ``{param: (service type, "2.10")}``.
+    param_microversions: ClassVar[Mapping[str, tuple[str, str]]] = {}
     #: params whose listed values only an admin may set (checked by validation before any write).
     admin_values: ClassVar[Mapping[str, tuple]] = {}
     #: params applied in a later phase (e.g. router routes after the router's interfaces exist).
@@ -356,6 +359,15 @@ class Resource:
     def admin_params(self) -> list[str]:
         """The params set to a value that needs an admin (see :attr:`admin_values`)."""
         return [k for k, values in self.admin_values.items() if self.params.get(k) in values]
+
+    def required_microversions(self) -> dict[str, tuple[str, str]]:
+        """``{param: (service type, microversion)}`` for params whose value needs one."""
+        out = {}
+        for k, need in self.param_microversions.items():
+            v = self.params.get(k)
+            if not is_empty(v) and not (k in self.omit_defaults and v == self.omit_defaults[k]):
+                out[k] = need
+        return out
 
     def required_extensions(self) -> dict[str, str]:
         """``{param: extension alias}`` for params set to a value that needs an extension."""

@@ -38,6 +38,9 @@ class Keypair(Resource):
     params_from_sdk = ("name", "public_key", "type")
     info_from_sdk = ("id", "user_id", "fingerprint", "created_at")
     create_only = ("public_key", "type", "user")
+    omit_defaults = {"type": "ssh"}
+    # Nova API reference: keypair type since 2.2, user_id on list/create since 2.10.
+    param_microversions = {"type": ("compute", "2.2"), "user": ("compute", "2.10")}
     required_params = ("name", "public_key")
     params_schema = {"name": {"type": "string"}, "public_key": {"type": "string"},
                      "type": {"enum": ["ssh", "x509"]}, "user": USER_REF_SCHEMA}
