@@ -19,6 +19,7 @@ listing every problem) → `import_networks` → `import_subnets` → `import_ro
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
 | `resource_types` | types to migrate; tasks of other types succeed without doing anything |
 | `filters` | `{"networks": ["exact-name", {"regex": "^app-"}]}`; a missing type means all |
+| `stage_image_data` | also stage verified image data files in the data dir (air-gapped moves) |
 | `dry_run` | log the import plan without changing the destination |
 
 Runs of this DAG share the staging root, so only one runs at a time (`max_active_runs=1`).
@@ -123,6 +124,13 @@ with DAG(
             description='Per type, a list of exact names or {"regex": "..."} items, e.g. '
             '{"networks": ["db-net", {"regex": "^app-"}]}. A missing type means all.',
         ),
+        "stage_image_data": Param(
+            False,
+            type="boolean",
+            title="Stage image data",
+            description="Also download image data (verified) into <data dir>/image_data/, so the "
+            "import reads it from there instead of the source cloud (air-gapped moves).",
+        ),
         "dry_run": Param(
             False,
             type="boolean",
@@ -138,6 +146,7 @@ with DAG(
             filters=FILTERS,
             data_dir=DATA_DIR,
             openstack_conn_id=SRC_CONN_ID,
+            stage_image_data="{{ params.stage_image_data }}",
         )
         for type_key in RESOURCE_TYPES
     }

@@ -111,6 +111,7 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
         "resource_types": ["networks", "subnets"],
         "filters": {"networks": ["db-net", {"regex": "^app-"}], "subnets": []},
         "dry_run": True,
+        "stage_image_data": True,
     }
 
     assert _validate(pre_workload, conf) == conf

@@ -180,7 +180,7 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_pa
                        "project_domain_name": "Default", "user_domain_name": "Default"}))
         )
 
-    def fake_export(conn, data_dir, *, types, filters):
+    def fake_export(conn, data_dir, *, types, filters, stage_image_data=False):
         return {"data_dir": data_dir, "counts": {types[0]: 2}, "files": {}, "changed": {types[0]: True}}
 
     def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None):

@@ -129,7 +129,7 @@ def test_export_calls_core_with_rendered_native_arguments(sdk_connection, export
     result = op.execute(context={})
 
     export_resources.assert_called_once_with(
-        mock.ANY, "/staging/acme", types=["networks"], filters=FILTERS
+        mock.ANY, "/staging/acme", types=["networks"], filters=FILTERS, stage_image_data=False
     )
     conn = export_resources.call_args.args[0]
     assert conn.auth_url == "https://openstack_src.example:5000/v3"

@@ -112,15 +112,26 @@ class OpenStackExportOperator(_OsMigrateBaseOperator):
     :param types: type keys to export, ``None`` for all, ``[]`` for none (templated).
     :param filters: name filters per type (templated).
     :param openstack_conn_id: Airflow Connection of the **source** cloud (templated).
+    :param stage_image_data: also download image data, verified, into ``<data_dir>/image_data/``
+        so the import can run without reaching the source (templated).
     :returns: ``{"data_dir", "counts": {type: n}, "files": {type: path}, "changed": {type: bool}}``.
     """
+
+    template_fields: Sequence[str] = (*_OsMigrateBaseOperator.template_fields, "stage_image_data")
+
+    def __init__(self, *, stage_image_data: bool | str = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage_image_data = stage_image_data
 
     def execute(self, context: Context) -> dict[str, Any]:
         types, filters = self._selection()
         if types == []:
             return self._nothing_selected()
         with _core_errors():
-            result = export_resources(self._cloud(), str(self.data_dir), types=types, filters=filters)
+            result = export_resources(
+                self._cloud(), str(self.data_dir), types=types, filters=filters,
+                stage_image_data=_as_bool(self.stage_image_data, "stage_image_data"),
+            )
         for type_key, count in result["counts"].items():
             changed = "changed" if result.get("changed", {}).get(type_key) else "unchanged"
             self.log.info("Exported %d %s to %s (%s)", count, type_key, result["data_dir"], changed)
