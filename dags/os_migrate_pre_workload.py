@@ -19,6 +19,7 @@ listing every problem) → `import_networks` → `import_subnets` → `import_ro
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
 | `resource_types` | types to migrate; tasks of other types succeed without doing anything |
 | `filters` | `{"networks": ["exact-name", {"regex": "^app-"}]}`; a missing type means all |
+| `export` | export first (default); off = import the staged YAML as it is, after editing it |
 | `stage_image_data` | also stage verified image data files in the data dir (air-gapped moves) |
 | `dry_run` | log the import plan without changing the destination |
 
@@ -124,6 +125,13 @@ with DAG(
             description='Per type, a list of exact names or {"regex": "..."} items, e.g. '
             '{"networks": ["db-net", {"regex": "^app-"}]}. A missing type means all.',
         ),
+        "export": Param(
+            True,
+            type="boolean",
+            title="Export first",
+            description="Export from the source before importing. Turn off to import the staged "
+            "YAML as it is, e.g. after editing it (an export would refresh it from the source).",
+        ),
         "stage_image_data": Param(
             False,
             type="boolean",
@@ -142,7 +150,7 @@ with DAG(
     exports = {
         type_key: OpenStackExportOperator(
             task_id=f"export_{type_key}",
-            types=selected_types_template(type_key),
+            types=selected_types_template(type_key, enabled="export"),
             filters=FILTERS,
             data_dir=DATA_DIR,
             openstack_conn_id=SRC_CONN_ID,

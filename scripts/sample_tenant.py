@@ -11,7 +11,12 @@ Contents (idempotent: existing resources found by name are kept):
 - security groups ``web``, ``db`` (ingress from group ``web``) and ``ssh`` (its default egress
   rules replaced by one egress rule), with ingress and egress rules.
 
-Usage: ``python scripts/sample_tenant.py seed|clean --cloud devcloud-src [--clouds-yaml PATH]``.
+With ``--server`` (the demo), also a workload: keypair ``demo-key``, server ``demo-vm`` booted
+from the public image ``cirros`` on ``m1.tiny`` with a port on ``app-subnet`` at ``10.10.1.20``
+(groups ``web`` and ``ssh``), a 1 GiB data volume ``demo-data`` attached, and a floating IP.
+
+Usage: ``python scripts/sample_tenant.py seed|clean --cloud devcloud-src [--clouds-yaml PATH]
+[--server]``.
 """
 
 from __future__ import annotations
@@ -122,13 +127,66 @@ def seed(conn) -> None:
         groups[name] = group
 
 
+SERVER = {"name": "demo-vm", "image": "cirros", "flavor": "m1.tiny", "keypair": "demo-key",
+          "fixed_ip": "10.10.1.20", "subnet": "app-subnet", "security_groups": ["web", "ssh"],
+          "volume": "demo-data", "volume_size": 1}
+
+
+def seed_server(conn) -> None:
+    """Create the demo workload (idempotent; needs :func:`seed` first)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    net, compute, pid = conn.network, conn.compute, conn.current_project_id
+    if compute.find_keypair(SERVER["keypair"]) is None:
+        public_key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        compute.create_keypair(name=SERVER["keypair"], public_key=public_key)
+    server = compute.find_server(SERVER["name"])
+    if server is None:
+        subnet = net.find_subnet(SERVER["subnet"], project_id=pid, ignore_missing=False)
+        port = net.create_port(network_id=subnet.network_id, name=f"{SERVER['name']}-port",
+                               fixed_ips=[{"subnet_id": subnet.id,
+                                           "ip_address": SERVER["fixed_ip"]}],
+                               security_group_ids=[
+                                   net.find_security_group(g, project_id=pid,
+                                                           ignore_missing=False).id
+                                   for g in SERVER["security_groups"]])
+        server = compute.create_server(
+            name=SERVER["name"], image_id=conn.image.find_image(SERVER["image"],
+                                                                ignore_missing=False).id,
+            flavor_id=compute.find_flavor(SERVER["flavor"], ignore_missing=False).id,
+            networks=[{"port": port.id}], key_name=SERVER["keypair"])
+        server = compute.wait_for_server(server, status="ACTIVE", wait=300)
+        public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
+        fip = net.create_ip(floating_network_id=public.id)
+        net.update_ip(fip, port_id=port.id)
+    # Cinder refuses a ``name`` filter from non-admins (resource filter allowlist): match here.
+    volume = next((v for v in conn.block_storage.volumes() if v.name == SERVER["volume"]), None)
+    if volume is None:
+        volume = conn.block_storage.create_volume(name=SERVER["volume"],
+                                                  size=SERVER["volume_size"])
+        conn.block_storage.wait_for_status(volume, "available", wait=300)
+        compute.create_volume_attachment(server, volume_id=volume.id)
+        conn.block_storage.wait_for_status(volume, "in-use", wait=300)
+
+
 def clean(conn) -> None:
-    """Delete every floating IP, router, port, subnet, network and non-default security group of the
-    project of ``conn`` (for tests and demo re-runs). Never touches other projects."""
+    """Delete every floating IP, server, volume, router, port, subnet, network and non-default
+    security group of the project of ``conn`` (for tests and demo re-runs). Never touches other
+    projects."""
     net = conn.network
     pid = conn.current_project_id
     for fip in list(net.ips(project_id=pid)):
         net.delete_ip(fip, ignore_missing=True)
+    for server in list(conn.compute.servers()):
+        conn.compute.delete_server(server)
+        conn.compute.wait_for_delete(server, wait=300)
+    for volume in list(conn.block_storage.volumes()):
+        if volume.status != "error":
+            conn.block_storage.wait_for_status(volume, "available", failures=["error"], wait=300)
+        conn.block_storage.delete_volume(volume)
+        conn.block_storage.wait_for_delete(volume, wait=300)
     for router in list(net.routers(project_id=pid)):
         if router.routes:
             net.update_router(router, routes=[])
@@ -155,11 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["seed", "clean"])
     parser.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
     parser.add_argument("--clouds-yaml", help="path of clouds.yaml")
+    parser.add_argument("--server", action="store_true",
+                        help="seed: also the demo workload (server with a volume and a FIP)")
     args = parser.parse_args(argv)
     config = openstack.config.OpenStackConfig(
         config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False)
     conn = openstack.connection.Connection(config=config.get_one(cloud=args.cloud))
-    (seed if args.action == "seed" else clean)(conn)
+    if args.action == "seed":
+        seed(conn)
+        if args.server:
+            seed_server(conn)
+    else:
+        clean(conn)
     print(f"{args.action}: done in project {conn.current_project_id} ({args.cloud})")
     return 0
 

@@ -49,6 +49,15 @@ def show(conn) -> None:
               f"{img.status} {img.hash_algo}:{(img.hash_value or '')[:16]}...")
     for kp in sorted(conn.compute.keypairs(), key=lambda x: x.name):
         print(f"  keypair {kp.name} ({kp.type}) {kp.fingerprint}")
+    fips = {f.port_id: f.floating_ip_address for f in net.ips(project_id=pid) if f.port_id}
+    for srv in sorted(conn.compute.servers(), key=lambda x: x.name):
+        print(f"  server {srv.name} {srv.status} key {srv.key_name}")
+        for port in net.ports(device_id=srv.id):
+            ips = [f["ip_address"] for f in port.fixed_ips]
+            print(f"    port {port.mac_address} {ips} floating {fips.get(port.id)}")
+        for att in conn.compute.volume_attachments(srv):
+            vol = conn.block_storage.get_volume(att.volume_id)
+            print(f"    volume {vol.name} {vol.size} GiB {vol.volume_type} at {att.device}")
 
 
 def main(argv=None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from os_migrate.cloud import check_connection
@@ -15,27 +16,41 @@ from os_migrate.serialization import load_resources, write_resources
 LOG = logging.getLogger(__name__)
 
 
-def merge_records(existing: list[dict], exported: list[dict]) -> list[dict]:
-    """Update records in place matched by source id (``_info.id``), append the new ones.
+def merge_records(existing: list[dict], exported: list[dict],
+                  identity: Callable[[dict], str] | None = None) -> list[dict]:
+    """Update records in place, append the new ones.
 
-    Records of resources that no longer exist in the source are kept (the file may have been
-    written by an earlier export of a larger selection). A refreshed record keeps the
-    ``_migration_params`` already in the file (they are the operator's knobs), over defaults.
+    An exported record replaces the file's record with the same source id (``_info.id``) or,
+    when ``identity`` is given, the same import identity: a source resource deleted and recreated
+    under the same name (new id) replaces its stale record instead of duplicating the name.
+    Records matching nothing exported are kept (the file may hold an earlier export of a larger
+    selection). A refreshed record keeps the ``_migration_params`` already in the file (they are
+    the operator's knobs), over defaults.
     """
     by_id = {r["_info"]["id"]: r for r in exported if r.get("_info", {}).get("id")}
-    out, seen = [], set()
+    by_ident = {identity(r): r for r in exported} if identity else {}
+    out, placed = [], set()
     for rec in existing:
-        sid = (rec.get("_info") or {}).get("id") if isinstance(rec, dict) else None
-        if sid in by_id:
-            fresh = dict(by_id[sid])
-            kept = rec.get("_migration_params") or {}
-            fresh["_migration_params"] = {**(fresh.get("_migration_params") or {}),
-                                          **{k: v for k, v in kept.items() if v is not None}}
-            out.append(fresh)
-            seen.add(sid)
-        else:
+        match = None
+        if isinstance(rec, dict):
+            match = by_id.get((rec.get("_info") or {}).get("id"))
+            if match is None and identity is not None:
+                try:
+                    match = by_ident.get(identity(rec))
+                except (AttributeError, KeyError, TypeError):  # malformed record: keep it as is
+                    match = None
+        if match is None:
             out.append(rec)
-    out.extend(r for r in exported if r.get("_info", {}).get("id") not in seen)
+            continue
+        if id(match) in placed:  # a second stale record of the same resource: drop it
+            continue
+        fresh = dict(match)
+        kept = rec.get("_migration_params") or {}
+        fresh["_migration_params"] = {**(fresh.get("_migration_params") or {}),
+                                      **{k: v for k, v in kept.items() if v is not None}}
+        out.append(fresh)
+        placed.add(id(match))
+    out.extend(r for r in exported if id(r) not in placed)
     return out
 
 
@@ -74,7 +89,8 @@ def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
                 res.stage_data(conn, data_dir)
         exported = [r.record for r in selected]
         path = data_file(data_dir, type_key)
-        records = merge_records(load_resources(path), exported)
+        records = merge_records(load_resources(path), exported,
+                                identity=lambda rec, cls=cls: cls(rec).identity)
         changed = write_resources(path, records)
         LOG.info("exported %d %s to %s (%s)", len(exported), type_key, path,
                  "changed" if changed else "unchanged")

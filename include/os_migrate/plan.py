@@ -143,12 +143,11 @@ def write_plan(data_dir: str | Path, plan: list[Action], types: tuple[str, ...],
     """Write ``<data_dir>/plans/<type>.yml`` per type; returns ``{type: path}``."""
     files = {}
     for type_key in types:
-        actions = [a.to_dict() for a in plan if a.type_key == type_key and a.phase == "main"]
-        if type_key == "router_interfaces":
-            actions += [a.to_dict() for a in plan if a.phase == ROUTES_PHASE]
-        doc = {VERSION_KEY: FORMAT_VERSION, "dry_run": dry_run,
-               "counts": count_actions([a for a in plan if a.type_key == type_key]),
-               "actions": actions}
+        # Router static routes are applied (and reported) with the router interfaces.
+        mine = [a for a in plan if (a.type_key == type_key and a.phase == "main")
+                or (type_key == "router_interfaces" and a.phase == ROUTES_PHASE)]
+        doc = {VERSION_KEY: FORMAT_VERSION, "dry_run": dry_run, "counts": count_actions(mine),
+               "actions": [a.to_dict() for a in mine]}
         path = Path(data_dir) / "plans" / f"{type_key}.yml"
         atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
         files[type_key] = str(path)

@@ -51,15 +51,23 @@ def tenant_data_dir(tenant: str, data_dir: str | None = "") -> str:
     return os.path.join(staging_root(), tenant)
 
 
-def selected_types_template(type_key: str, param: str = "resource_types") -> str:
+def selected_types_template(type_key: str, param: str = "resource_types",
+                            enabled: str | None = None) -> str:
     """Jinja template rendering to ``[type_key]`` if the run selected ``type_key``, else ``[]``.
+
+    With ``enabled`` (a boolean Param's name), it also renders ``[]`` when that Param is false.
 
     With ``render_template_as_native_obj=True`` it renders to a real list; the operators treat ``[]`` as
     "nothing to do" and succeed, so per-type tasks can stay in the DAG and downstream tasks still run.
     """
     if not re.fullmatch(r"[a-z0-9_]+", type_key):
         raise ValueError(f"not a resource type key: {type_key!r}")
-    return "{{ params.%s | select('equalto', '%s') | list }}" % (param, type_key)
+    selected = "params.%s | select('equalto', '%s') | list" % (param, type_key)
+    if enabled is None:
+        return "{{ %s }}" % selected
+    if not re.fullmatch(r"[a-z0-9_]+", enabled):
+        raise ValueError(f"not a param name: {enabled!r}")
+    return "{{ (%s) if params.%s else [] }}" % (selected, enabled)
 
 
 #: JSON schema of one name filter item: an exact name or ``{"regex": <pattern that compiles>}``.

@@ -112,6 +112,7 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
         "filters": {"networks": ["db-net", {"regex": "^app-"}], "subnets": []},
         "dry_run": True,
         "stage_image_data": True,
+        "export": False,
     }
 
     assert _validate(pre_workload, conf) == conf

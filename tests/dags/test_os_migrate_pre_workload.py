@@ -220,3 +220,10 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_pa
     assert summary["totals"]["create"] == 4
     assert summary["dry_run"] is True
     assert len(summary["not_selected"]) == 6
+
+
+def test_export_can_be_switched_off_to_import_edited_yaml(dag):
+    assert render(dag, "export_networks").types == ["networks"]
+    assert render(dag, "export_networks", export=False).types == []
+    # the imports still run
+    assert render(dag, "import_networks", export=False).types == ["networks"]

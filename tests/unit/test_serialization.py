@@ -70,3 +70,19 @@ def test_resources_must_be_a_list(tmp_path):
     path.write_text("os_migrate_version: 1\nresources: {a: 1}\n")
     with pytest.raises(DataError, match="resources: must be a list"):
         load_resources(path)
+
+
+def test_reexport_replaces_a_recreated_resource_instead_of_duplicating_its_name():
+    from os_migrate.export import merge_records
+    from os_migrate.resources import Network
+
+    def rec(name, sid, knobs=None):
+        return {"type": Network.type, "params": {"name": name}, "_info": {"id": sid},
+                "_migration_params": knobs or {}}
+
+    existing = [rec("app", "old-1", {"x": 1}), rec("db", "old-2"), rec("kept", "old-3")]
+    exported = [rec("app", "new-1"), rec("db", "old-2"), rec("fresh", "new-4")]
+    merged = merge_records(existing, exported, identity=lambda r: Network(r).identity)
+    assert [(r["params"]["name"], r["_info"]["id"]) for r in merged] == [
+        ("app", "new-1"), ("db", "old-2"), ("kept", "old-3"), ("fresh", "new-4")]
+    assert merged[0]["_migration_params"] == {"x": 1}

@@ -85,7 +85,8 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
                "counts": {}, "files": {}, "changed": {}}
     for stem, records in ((WORKLOADS, exported), (DETACHED_VOLUMES, detached)):
         path = workload_file(data_dir, stem)
-        merged = merge_records(load_resources(path), records)
+        merged = merge_records(load_resources(path), records,
+                               identity=_server_name if stem == WORKLOADS else None)
         changed = write_resources(path, merged)
         LOG.info("exported %d %s to %s (%s)", len(records), stem, path,
                  "changed" if changed else "unchanged")
@@ -107,6 +108,10 @@ def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
         return True
     return state.get("result") is None and bool(state.get("stopped_by_os_migrate")
                                                 or state.get("detached"))
+
+
+def _server_name(record: dict) -> str:
+    return record["params"]["name"]
 
 
 def _is_detached(volume) -> bool:
