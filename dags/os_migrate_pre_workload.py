@@ -5,7 +5,7 @@ Copies one tenant's networking and security resources, images (with their data) 
 from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
 update in dependency order. Re-running is safe: unchanged resources are left alone.
 
-**Flow**: `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
+**Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
 listing every problem) → `import_networks` → `import_subnets` → `import_routers` →
 `import_router_interfaces`; `import_security_groups` → `import_security_group_rules`;
 `import_images` (data streamed from the source, verified by checksum); `import_keypairs` → `summary`.
@@ -34,6 +34,7 @@ from airflow.sdk import DAG, Param, chain, task
 
 from os_migrate_airflow.dag_support import (
     TENANT_PATTERN,
+    reject_unknown_conf,
     filters_schema,
     selected_types_template,
     summarize_run,
@@ -158,6 +159,9 @@ with DAG(
         )
         for type_key in RESOURCE_TYPES
     }
+
+    check_conf = task(task_id="check_conf")(reject_unknown_conf)()
+    check_conf >> list(exports.values())
 
     validate = OpenStackValidateOperator(
         task_id="validate",

@@ -6,7 +6,7 @@ Moves servers with their Cinder volumes, ports and floating IPs from a **source*
 images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
 dir, pre-flight every reference and quota, then one mapped task group per server.
 
-**Flow**: `set_copy_pool` → `export_workloads` (source) → `preflight` (both clouds, reads only;
+**Flow**: `check_conf` (unknown conf keys fail the run) → `set_copy_pool` → `export_workloads` (source) → `preflight` (both clouds, reads only;
 fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
 `prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`; verified
 streamed copies of the boot/data volumes) → `create_server` (ports, block device mapping, wait
@@ -35,10 +35,15 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, task_group
+from airflow.sdk import DAG, Param, task, task_group
 
 from os_migrate.workload.records import MIGRATION_PARAMS_SCHEMA
-from os_migrate_airflow.dag_support import FILTER_ITEM_SCHEMA, TENANT_PATTERN, tenant_data_dir
+from os_migrate_airflow.dag_support import (
+    FILTER_ITEM_SCHEMA,
+    TENANT_PATTERN,
+    reject_unknown_conf,
+    tenant_data_dir,
+)
 from os_migrate_airflow.operators.workload import (
     ServerCopyDisksOperator,
     ServerCreateOperator,
@@ -116,6 +121,7 @@ with DAG(
         slots="{{ params.copy_pool_size }}",
         airflow_api_conn_id="{{ params.airflow_api_conn_id }}",
     )
+    task(task_id="check_conf")(reject_unknown_conf)() >> set_pool
     export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}",
                                     **COMMON)
     check = WorkloadPreflightOperator(task_id="preflight", servers="{{ params.servers }}",

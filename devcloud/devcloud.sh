@@ -782,6 +782,7 @@ cmd_stop() {
     stop_proc rabbitmq
     stop_proc epmd
     stop_proc mariadb
+    release_nfs_mount   # start bind-mounts it again; a stopped cloud leaves no mount behind
     log "stop: done"
 }
 

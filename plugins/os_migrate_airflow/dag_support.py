@@ -145,3 +145,25 @@ def summarize_run(
             log.info("  %-22s exported %d, import %s", type_key, exported[type_key], imported.get(type_key, {}))
     log.info("Totals: %s", totals)
     return summary
+
+
+def reject_unknown_conf() -> dict[str, Any]:
+    """Task callable: fail when the run's conf has keys that are not Params of the DAG.
+
+    Airflow validates the values of known Params but ignores unknown keys, so a typo such as
+    ``"dryrun": true`` would silently run a real, writing migration.
+
+    :returns: ``{"conf_keys": [...]}``.
+    :raises AirflowFailException: unknown keys (not retried), named with the known ones.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = get_current_context()
+    conf = context["dag_run"].conf or {}
+    known = set(context["params"].keys())
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        raise AirflowFailException(f"unknown conf key(s) {unknown}; this DAG's params are "
+                                   f"{sorted(known)}")
+    return {"conf_keys": sorted(conf)}

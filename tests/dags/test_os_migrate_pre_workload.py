@@ -227,3 +227,22 @@ def test_export_can_be_switched_off_to_import_edited_yaml(dag):
     assert render(dag, "export_networks", export=False).types == []
     # the imports still run
     assert render(dag, "import_networks", export=False).types == ["networks"]
+
+
+def test_check_conf_fails_on_a_typo_before_any_export(dag):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from os_migrate_airflow import dag_support
+
+    assert sorted(dag.get_task("check_conf").downstream_task_ids) == [
+        f"export_{t}" for t in sorted(ALL_TYPES)]
+    params = {k: v for k, v in dag.params.items()}
+    for conf, ok in (({"tenant": "acme", "dry_run": True}, True),
+                     ({"tenant": "acme", "dryrun": True}, False)):
+        context = {"dag_run": mock.Mock(conf=conf), "params": params}
+        with mock.patch("airflow.sdk.get_current_context", return_value=context):
+            if ok:
+                assert dag_support.reject_unknown_conf() == {"conf_keys": sorted(conf)}
+            else:
+                with pytest.raises(AirflowFailException, match=r"unknown conf key\(s\) \['dryrun'\]"):
+                    dag_support.reject_unknown_conf()

@@ -60,10 +60,10 @@ def test_dag_fails_in_validate_and_writes_nothing_on_bad_data(
         airflow_db, devcloud_connections, seeded_src, empty_dst, tmp_path):
     from airflow.dag_processing.dagbag import DagBag
 
-    # A hand-added record the export keeps (no source id): a typo'd field and a duplicate name.
+    # A hand-added record the export keeps (no source twin): a typo'd field.
     (tmp_path / "networks.yml").write_text(
         "os_migrate_version: 1\nresources:\n- type: openstack.network.Network\n"
-        "  params: {name: app-net, is_sharde: true}\n")
+        "  params: {name: extra-net, is_sharde: true}\n")
     dag = DagBag().get_dag("os_migrate_pre_workload")
     run = dag.test(run_conf={"tenant": "bad", "src_conn_id": "osm_src",
                              "dst_conn_id": "osm_dst", "data_dir": str(tmp_path),
