@@ -54,6 +54,25 @@ def merge_records(existing: list[dict], exported: list[dict],
     return out
 
 
+def refresh_data_file(path: str | Path, exported: list[dict], summary: dict, key: str, *,
+                      identity: Callable[[dict], str] | None = None) -> bool:
+    """Merge ``exported`` into the data file at ``path`` (see :func:`merge_records`), write it
+    atomically if its content changed, and record count, path and change under ``key`` in the
+    export ``summary`` (``counts``/``files``/``changed``).
+
+    :returns: whether the file changed.
+    :raises DataError: the existing file cannot be read (it is left untouched).
+    """
+    changed = write_resources(path, merge_records(load_resources(path), exported,
+                                                  identity=identity))
+    LOG.info("exported %d %s to %s (%s)", len(exported), key, path,
+             "changed" if changed else "unchanged")
+    summary["counts"][key] = len(exported)
+    summary["files"][key] = str(path)
+    summary["changed"][key] = changed
+    return changed
+
+
 def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
                      stage_image_data: bool = False) -> dict:
     """Export the resources of the connection's project to ``<data_dir>/<type>.yml``.
@@ -88,13 +107,6 @@ def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
             for res in selected:
                 res.stage_data(conn, data_dir)
         exported = [r.record for r in selected]
-        path = data_file(data_dir, type_key)
-        records = merge_records(load_resources(path), exported,
-                                identity=lambda rec, cls=cls: cls(rec).identity)
-        changed = write_resources(path, records)
-        LOG.info("exported %d %s to %s (%s)", len(exported), type_key, path,
-                 "changed" if changed else "unchanged")
-        summary["counts"][type_key] = len(exported)
-        summary["files"][type_key] = str(path)
-        summary["changed"][type_key] = changed
+        refresh_data_file(data_file(data_dir, type_key), exported, summary, type_key,
+                          identity=lambda rec, cls=cls: cls(rec).identity)
     return summary

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from os_migrate.cloud import check_connection
-from os_migrate.export import merge_records
+from os_migrate.export import refresh_data_file
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import _sort_key
-from os_migrate.serialization import load_resources, write_resources
+from os_migrate.serialization import load_resources
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, TMP_PREFIX
 from os_migrate.workload.records import (
@@ -84,15 +84,8 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     summary = {"data_dir": str(data_dir), "servers": [r["params"]["name"] for r in exported],
                "counts": {}, "files": {}, "changed": {}}
     for stem, records in ((WORKLOADS, exported), (DETACHED_VOLUMES, detached)):
-        path = workload_file(data_dir, stem)
-        merged = merge_records(load_resources(path), records,
-                               identity=_server_name if stem == WORKLOADS else None)
-        changed = write_resources(path, merged)
-        LOG.info("exported %d %s to %s (%s)", len(records), stem, path,
-                 "changed" if changed else "unchanged")
-        summary["counts"][stem] = len(records)
-        summary["files"][stem] = str(path)
-        summary["changed"][stem] = changed
+        refresh_data_file(workload_file(data_dir, stem), records, summary, stem,
+                          identity=_server_name if stem == WORKLOADS else None)
     return summary
 
 
