@@ -156,13 +156,22 @@ def wait_volume_settled(conn, volume_id: str, *, what: str, timeout: float):
 def delete_volume(conn, volume, *, what: str, timeout: float = 300.0) -> None:
     """Delete a volume (waiting out a busy status first) and wait until it is gone."""
     vol = wait_volume_settled(conn, volume.id, what=what, timeout=timeout)
-    if vol is None:
+    _delete_and_wait(vol, lambda i: get_volume(conn, i), conn.block_storage.delete_volume,
+                     what=what, timeout=timeout)
+
+
+def _delete_and_wait(obj, get, delete, *, what: str, timeout: float) -> None:
+    """Delete a settled Cinder object (``None``: already gone) and wait until it is gone.
+
+    :raises WorkloadError: it turned ``error_deleting`` or outlived ``timeout`` seconds.
+    """
+    if obj is None:
         return
-    LOG.info("deleting %s %s (%s, status %s)", what, vol.name, vol.id, vol.status)
-    call(conn.block_storage.delete_volume, vol.id, ignore_missing=True)
-    wait_until(lambda: get_volume(conn, vol.id), lambda v: v is None,
-               failed=lambda v: f"status {v.status}" if v.status == "error_deleting" else None,
-               what=f"{what} {vol.id} deleted", timeout=timeout)
+    LOG.info("deleting %s %s (%s, status %s)", what, obj.name, obj.id, obj.status)
+    call(delete, obj.id, ignore_missing=True)
+    wait_until(lambda: get(obj.id), lambda o: o is None,
+               failed=lambda o: f"status {o.status}" if o.status == "error_deleting" else None,
+               what=f"{what} {obj.id} deleted", timeout=timeout)
 
 
 # -- snapshots -------------------------------------------------------------------------------------
@@ -186,13 +195,8 @@ def delete_snapshot(conn, snapshot, *, what: str, timeout: float = 300.0) -> Non
     snap = wait_until(lambda: get_snapshot(conn, snapshot.id),
                       lambda s: s is None or s.status not in ("creating", "deleting"),
                       what=f"{what} {snapshot.id} settled", timeout=timeout)
-    if snap is None:
-        return
-    LOG.info("deleting %s %s (%s, status %s)", what, snap.name, snap.id, snap.status)
-    call(conn.block_storage.delete_snapshot, snap.id, ignore_missing=True)
-    wait_until(lambda: get_snapshot(conn, snap.id), lambda s: s is None,
-               failed=lambda s: f"status {s.status}" if s.status == "error_deleting" else None,
-               what=f"{what} {snap.id} deleted", timeout=timeout)
+    _delete_and_wait(snap, lambda i: get_snapshot(conn, i), conn.block_storage.delete_snapshot,
+                     what=what, timeout=timeout)
 
 
 # -- images ----------------------------------------------------------------------------------------
