@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from dagtools import load_dag, render
 
 from os_migrate_airflow.dag_support import STAGING_ROOT_ENV, summarize_run
 
@@ -18,18 +18,8 @@ ALL_TYPES = ["networks", "subnets", "routers", "router_interfaces", "security_gr
 
 @pytest.fixture(scope="module")
 def dag():
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}
-    return bag.dags["os_migrate_pre_workload"]
+    return load_dag("os_migrate_pre_workload")
 
-
-def render(dag, task_id, **conf):
-    """Render one task's template fields as a run with ``conf`` would (Params validated first)."""
-    params = copy.deepcopy(dag.params)
-    params.update(conf)
-    task = copy.deepcopy(dag.get_task(task_id))
-    task.render_template_fields({"params": params.validate()}, jinja_env=dag.get_template_env())
-    return task
 
 
 def test_resource_types_match_the_core(dag):

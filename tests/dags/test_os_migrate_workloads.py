@@ -9,34 +9,23 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from unittest import mock
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+from dagtools import load_dag, render
 from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
 
 from os_migrate.exceptions import ValidationError
 from os_migrate.workload import MigrationFailed
 from os_migrate_airflow.operators import workload as op_module
 
-DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "os_migrate_workloads.py"
 GROUP = ("prepare", "copy_disks", "create_server", "finalize")
 
 
 @pytest.fixture(scope="module")
 def dag():
-    bag = DagBag(dag_folder=str(DAG_FILE))
-    assert bag.import_errors == {}
-    return bag.dags["os_migrate_workloads"]
+    return load_dag("os_migrate_workloads")
 
-
-def render(dag, task_id, **conf):
-    params = copy.deepcopy(dag.params)
-    params.update(conf)
-    task = copy.deepcopy(dag.get_task(task_id))
-    task.render_template_fields({"params": params.validate()}, jinja_env=dag.get_template_env())
-    return task
 
 
 def test_task_graph(dag):
