@@ -2,17 +2,34 @@
 #   make demo   install everything, start the local OpenStack and Airflow, migrate a sample tenant
 #   make test   install everything, start the local OpenStack, run all tests
 SHELL := /bin/bash
-PY := .venv/bin/python
+VENV := .venv
+PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv cloud demo test test-unit stop bench compose-tool compose-check
+.PHONY: venv lock lint cloud demo test test-unit stop bench compose-tool compose-check
 
-venv: .venv/.installed
-.venv/.installed: requirements.txt constraints.txt
-	python3 -m venv .venv
-	.venv/bin/pip install -q -U pip
-	.venv/bin/pip install -q -r requirements.txt -c constraints.txt
+# The project installed editable with its test extra, pinned by the lock (constraints.txt).
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -U pip
+	$(VENV)/bin/pip install -q -e '.[test]' -c constraints.txt
 	touch $@
+
+# Re-resolve every dependency from pyproject.toml in a throw-away venv and freeze it as the lock.
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install -q -U pip
+	.lock-venv/bin/pip install -q '.[test]'
+	{ echo "# Lock of pyproject.toml (runtime + test extra), made by 'make lock' on $$(date -u +%F)."; \
+	  echo "# Install with: pip install -e '.[test]' -c constraints.txt"; \
+	  .lock-venv/bin/pip freeze --exclude os-migrate-airflow; } > constraints.txt
+	rm -rf .lock-venv
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 cloud:
 	devcloud/devcloud.sh up
@@ -21,13 +38,13 @@ demo: venv
 	scripts/demo.sh
 
 test-unit: venv
-	PYTHONPATH=include:plugins $(PY) -m pytest tests/unit tests/plugins tests/dags -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/provider tests/dags -q $(PYTEST_ARGS)
 
 test: venv cloud compose-tool
-	PYTHONPATH=include:plugins $(PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 bench: venv cloud
-	PYTHONPATH=include $(PY) scripts/bench.py
+	$(PY) scripts/bench.py
 
 compose-tool:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }

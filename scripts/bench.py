@@ -21,7 +21,7 @@ Projects ``bench-src``, ``bench-dst`` and ``bench-floor`` (users ``<project>-mem
 ``member``, network quotas raised to 1000) are created as the devcloud admin; the integration tests
 use ``src``/``dst`` and never touch them. Needs a running devcloud (``devcloud/devcloud.sh up``).
 
-Usage: ``PYTHONPATH=include .venv/bin/python scripts/bench.py [--repeat N] [--json PATH]
+Usage: ``.venv/bin/python scripts/bench.py [--repeat N] [--json PATH]
 [--by-url] [--reseed] [--clouds-yaml PATH]``
 """
 
@@ -47,7 +47,6 @@ import openstack.config
 import openstack.connection
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "include"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402

@@ -1,9 +1,9 @@
 """Test environment for the Airflow side (DAGs, hook, operators).
 
 Everything Airflow reads at import time is set here, before any test module imports ``airflow``:
-a throw-away ``AIRFLOW_HOME`` (SQLite metadata DB inside), the project's dags/plugins folders, no
-example DAGs, unit-test mode. ``sys.path`` gets the repo root, ``include/`` (the ``os_migrate`` core)
-and ``plugins/`` (the ``os_migrate_airflow`` package), as Airflow adds the last one in production.
+a throw-away ``AIRFLOW_HOME`` (SQLite metadata DB inside), the project's dags folder, no example
+DAGs, unit-test mode. ``os_migrate`` and ``os_migrate_airflow`` are imported as installed packages
+(``pip install -e .``), exactly as Airflow imports them in production.
 
 Airflow itself is imported lazily (only by the fixtures and the tests that need it), so core unit
 tests under ``tests/unit`` do not pay for it.
@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,19 +21,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO_ROOT / "dags"
-PLUGINS_FOLDER = REPO_ROOT / "plugins"
-INCLUDE_FOLDER = REPO_ROOT / "include"
-
-for _path in (REPO_ROOT, INCLUDE_FOLDER, PLUGINS_FOLDER):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="os-migrate-airflow-home-")
 atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)
 
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
-os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PLUGINS_FOLDER)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"

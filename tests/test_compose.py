@@ -1,5 +1,5 @@
 """docker-compose.yaml: valid for docker-compose, and shaped for the migration (shared staging
-volume, core on PYTHONPATH, API on loopback only, no secrets beyond documented dev defaults)."""
+volume, project installed in the image, API on loopback only, no secrets beyond documented dev defaults)."""
 
 import shutil
 import subprocess
@@ -25,9 +25,9 @@ def test_every_airflow_service_shares_staging_and_sees_the_core():
     for name in AIRFLOW_SERVICES:
         svc = doc["services"][name]
         assert "migration-staging:/opt/airflow/staging" in svc["volumes"], name
-        assert "./include:/opt/airflow/include" in svc["volumes"], name
+        assert svc["build"] in (".", {"context": "."}), name  # the Dockerfile installs the project
         env = svc["environment"]
-        assert "/opt/airflow/include" in env["PYTHONPATH"].split(":"), name
+        assert "PYTHONPATH" not in env and "_PIP_ADDITIONAL_REQUIREMENTS" not in env, name
         assert env["OS_MIGRATE_STAGING_ROOT"] == "/opt/airflow/staging", name
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
 
