@@ -34,8 +34,8 @@ from airflow.sdk import DAG, Param, chain, task
 
 from os_migrate_airflow.dag_support import (
     TENANT_PATTERN,
-    reject_unknown_conf,
     filters_schema,
+    reject_unknown_conf,
     selected_types_template,
     summarize_run,
     tenant_data_dir,

@@ -84,35 +84,71 @@ with DAG(
     render_template_as_native_obj=True,
     user_defined_macros={"os_migrate_data_dir": tenant_data_dir},
     params={
-        "tenant": Param("demo", type="string", pattern=TENANT_PATTERN, title="Tenant",
-                        description="Tenant name (letters, digits, '_', '.', '-'; max 64); names "
-                        "the data dir."),
-        "src_conn_id": Param("openstack_src", type="string", minLength=1,
-                             title="Source connection",
-                             description="Airflow Connection id of the source cloud."),
-        "dst_conn_id": Param("openstack_dst", type="string", minLength=1,
-                             title="Destination connection",
-                             description="Airflow Connection id of the destination cloud."),
-        "data_dir": Param("", type="string", title="Data dir",
-                          description="Directory of the YAML data. Empty: "
-                          "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker."),
-        "servers": Param([], type="array", items=FILTER_ITEM_SCHEMA, title="Servers",
-                         description='The wave: exact server names and {"regex": "..."} items, '
-                         'e.g. ["web-1", {"regex": "^db-"}]. Empty: nothing is migrated.'),
-        "migration_params": Param({}, **MIGRATION_PARAMS_SCHEMA, title="Migration params",
-                                  description="Overrides of each server's _migration_params for "
-                                  'this run, e.g. {"boot_disk_copy": true, '
-                                  '"floating_ip_mode": "new"}.'),
-        "copy_pool_size": Param(None, type=["null", "integer"], minimum=1,
-                                title="Concurrent copies",
-                                description=f"Slots of the Airflow pool {COPY_POOL} (disk copies "
-                                "running at once). Empty: leave the pool as configured."),
-        "airflow_api_conn_id": Param("airflow_api", type="string", minLength=1,
-                                     title="Airflow API connection",
-                                     description="HTTP Connection (host = API base URL, login, "
-                                     "password) used to set the pool size."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Export and pre-flight only; no server is touched."),
+        "tenant": Param(
+            "demo",
+            type="string",
+            pattern=TENANT_PATTERN,
+            title="Tenant",
+            description="Tenant name (letters, digits, '_', '.', '-'; max 64); names the data dir.",
+        ),
+        "src_conn_id": Param(
+            "openstack_src",
+            type="string",
+            minLength=1,
+            title="Source connection",
+            description="Airflow Connection id of the source cloud.",
+        ),
+        "dst_conn_id": Param(
+            "openstack_dst",
+            type="string",
+            minLength=1,
+            title="Destination connection",
+            description="Airflow Connection id of the destination cloud.",
+        ),
+        "data_dir": Param(
+            "",
+            type="string",
+            title="Data dir",
+            description="Directory of the YAML data. Empty: "
+            "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker.",
+        ),
+        "servers": Param(
+            [],
+            type="array",
+            items=FILTER_ITEM_SCHEMA,
+            title="Servers",
+            description='The wave: exact server names and {"regex": "..."} items, '
+            'e.g. ["web-1", {"regex": "^db-"}]. Empty: nothing is migrated.',
+        ),
+        "migration_params": Param(
+            {},
+            **MIGRATION_PARAMS_SCHEMA,
+            title="Migration params",
+            description="Overrides of each server's _migration_params for "
+            'this run, e.g. {"boot_disk_copy": true, '
+            '"floating_ip_mode": "new"}.',
+        ),
+        "copy_pool_size": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Concurrent copies",
+            description=f"Slots of the Airflow pool {COPY_POOL} (disk copies "
+            "running at once). Empty: leave the pool as configured.",
+        ),
+        "airflow_api_conn_id": Param(
+            "airflow_api",
+            type="string",
+            minLength=1,
+            title="Airflow API connection",
+            description="HTTP Connection (host = API base URL, login, password) used to set the pool size.",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Export and pre-flight only; no server is touched.",
+        ),
     },
 ) as dag:
     set_pool = SetPoolSlotsOperator(
@@ -122,22 +158,24 @@ with DAG(
         airflow_api_conn_id="{{ params.airflow_api_conn_id }}",
     )
     task(task_id="check_conf")(reject_unknown_conf)() >> set_pool
-    export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}",
-                                    **COMMON)
-    check = WorkloadPreflightOperator(task_id="preflight", servers="{{ params.servers }}",
-                                      dry_run="{{ params.dry_run }}", **COMMON)
+    export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}", **COMMON)
+    check = WorkloadPreflightOperator(
+        task_id="preflight", servers="{{ params.servers }}", dry_run="{{ params.dry_run }}", **COMMON
+    )
 
     @task_group(group_id="migrate_server")
     def migrate_server(server_name: str):
         """One server: prepare -> copy_disks -> create_server -> finalize (always)."""
         prepare = ServerPrepareOperator(task_id="prepare", server_name=server_name, **COMMON)
-        copy_disks = ServerCopyDisksOperator(task_id="copy_disks", server_name=server_name,
-                                             pool=COPY_POOL, **COMMON)
+        copy_disks = ServerCopyDisksOperator(
+            task_id="copy_disks", server_name=server_name, pool=COPY_POOL, **COMMON
+        )
         create = ServerCreateOperator(task_id="create_server", server_name=server_name, **COMMON)
         finalize = ServerFinalizeOperator(task_id="finalize", server_name=server_name, **COMMON)
         prepare >> copy_disks >> create >> finalize
 
     servers = migrate_server.expand(server_name=check.output)
-    summary = WorkloadSummaryOperator(task_id="summary", preflight_task_id="preflight",
-                                      finalize_task_id="migrate_server.finalize")
+    summary = WorkloadSummaryOperator(
+        task_id="summary", preflight_task_id="preflight", finalize_task_id="migrate_server.finalize"
+    )
     set_pool >> export >> check >> servers >> summary

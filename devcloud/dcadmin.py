@@ -42,9 +42,9 @@ FLAVORS = (("m1.tiny", 1, 512, 1), ("m1.small", 1, 1024, 5))
 IMAGE_NAME = "cirros"
 IMAGE_SIZE = 4 * 1024 * 1024
 IMAGE_SEED = 20261129
-NETWORK_QUOTAS = dict(network=100, subnet=100, router=20, port=200,
-                      floatingip=50, security_group=100,
-                      security_group_rule=1000)
+NETWORK_QUOTAS = dict(
+    network=100, subnet=100, router=20, port=200, floatingip=50, security_group=100, security_group_rule=1000
+)
 VOLUME_QUOTAS = dict(volumes=50, snapshots=50, gigabytes=1000)
 COMPUTE_QUOTAS = dict(instances=20, cores=40, ram=51200)
 
@@ -56,10 +56,18 @@ def log(msg):
 def admin_connection():
     return openstack.connection.Connection(
         auth_type="password",
-        auth=dict(auth_url=AUTH_URL, username="admin", password=PASSWORD,
-                  project_name="admin", user_domain_id=DOMAIN,
-                  project_domain_id=DOMAIN),
-        region_name=REGION, interface="public", identity_api_version="3")
+        auth=dict(
+            auth_url=AUTH_URL,
+            username="admin",
+            password=PASSWORD,
+            project_name="admin",
+            user_domain_id=DOMAIN,
+            project_domain_id=DOMAIN,
+        ),
+        region_name=REGION,
+        interface="public",
+        identity_api_version="3",
+    )
 
 
 def ensure_role(conn, name):
@@ -69,8 +77,7 @@ def ensure_role(conn, name):
 def ensure_project(conn, name, description):
     project = conn.identity.find_project(name, domain_id=DOMAIN)
     if project is None:
-        project = conn.identity.create_project(
-            name=name, domain_id=DOMAIN, description=description)
+        project = conn.identity.create_project(name=name, domain_id=DOMAIN, description=description)
         log("created project %s" % name)
     return project
 
@@ -79,8 +86,8 @@ def ensure_user(conn, name, project):
     user = conn.identity.find_user(name, domain_id=DOMAIN)
     if user is None:
         user = conn.identity.create_user(
-            name=name, domain_id=DOMAIN, password=PASSWORD,
-            default_project_id=project.id)
+            name=name, domain_id=DOMAIN, password=PASSWORD, default_project_id=project.id
+        )
         log("created user %s" % name)
     return user
 
@@ -92,8 +99,7 @@ def grant(conn, project, user, role):
 
 def cmd_catalog(_args):
     conn = admin_connection()
-    roles = {name: ensure_role(conn, name)
-             for name in ("admin", "member", "reader", "service")}
+    roles = {name: ensure_role(conn, name) for name in ("admin", "member", "reader", "service")}
     service_project = ensure_project(conn, "service", "devcloud services")
     for name in SERVICE_USERS:
         user = ensure_user(conn, name, service_project)
@@ -102,16 +108,14 @@ def cmd_catalog(_args):
     for name, stype, url in CATALOG:
         service = next(iter(conn.identity.services(type=stype)), None)
         if service is None:
-            service = conn.identity.create_service(name=name, type=stype,
-                                                   enabled=True)
+            service = conn.identity.create_service(name=name, type=stype, enabled=True)
             log("created service %s (%s)" % (name, stype))
-        have = {(e.interface, e.url)
-                for e in conn.identity.endpoints(service_id=service.id)}
+        have = {(e.interface, e.url) for e in conn.identity.endpoints(service_id=service.id)}
         for interface in ("public", "internal", "admin"):
             if (interface, url) not in have:
                 conn.identity.create_endpoint(
-                    service_id=service.id, interface=interface, url=url,
-                    region_id=REGION)
+                    service_id=service.id, interface=interface, url=url, region_id=REGION
+                )
     log("catalog: ok")
 
 
@@ -125,7 +129,7 @@ def cmd_wait_compute(args):
                 if check():
                     log("%s: ok" % what)
                     return
-            except Exception as e:  # noqa: BLE001 - keep polling until timeout
+            except Exception as e:
                 log("%s: %s: %s" % (what, type(e).__name__, e))
             if time.monotonic() > deadline:
                 sys.exit("timed out waiting for %s" % what)
@@ -140,20 +144,22 @@ def cmd_wait_compute(args):
             return True
         if not service.updated_at:
             return False
-        updated = datetime.datetime.fromisoformat(
-            service.updated_at.replace("Z", "")).replace(
-                tzinfo=datetime.timezone.utc)
+        updated = datetime.datetime.fromisoformat(service.updated_at.replace("Z", "")).replace(
+            tzinfo=datetime.UTC
+        )
         return updated.timestamp() >= int(args.since)
 
     def nova_up(binary):
         return lambda: any(
             s.state == "up" and s.status == "enabled" and fresh(s)
-            for s in conn.compute.services(binary=binary))
+            for s in conn.compute.services(binary=binary)
+        )
 
     def cinder_up(binary):
         return lambda: any(
             s.state == "up" and s.status == "enabled" and fresh(s)
-            for s in conn.block_storage.services(binary=binary))
+            for s in conn.block_storage.services(binary=binary)
+        )
 
     wait("nova-compute service up", nova_up("nova-compute"))
     for name in args.started:
@@ -163,15 +169,20 @@ def cmd_wait_compute(args):
             wait(name + " service reporting", cinder_up(name))
     if args.discover:
         subprocess.run(
-            [os.path.join(os.path.dirname(sys.executable), "nova-manage"),
-             "--config-file", args.nova_conf, "cell_v2", "discover_hosts"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                os.path.join(os.path.dirname(sys.executable), "nova-manage"),
+                "--config-file",
+                args.nova_conf,
+                "cell_v2",
+                "discover_hosts",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         log("discover_hosts: done")
-    wait("hypervisor listed",
-         lambda: any(h.state in (None, "up")
-                     for h in conn.compute.hypervisors()))
-    wait("compute resource provider in placement",
-         lambda: len(list(conn.placement.resource_providers())) > 0)
+    wait("hypervisor listed", lambda: any(h.state in (None, "up") for h in conn.compute.hypervisors()))
+    wait("compute resource provider in placement", lambda: len(list(conn.placement.resource_providers())) > 0)
 
 
 def image_bytes():
@@ -190,59 +201,77 @@ def ensure_image(conn, path, admin_project):
     sha = hashlib.sha512(data).hexdigest()
     # only the admin project's public image is ours (tests may create
     # other images called cirros in src or dst)
-    for image in conn.image.images(name=IMAGE_NAME, visibility="public",
-                                   owner=admin_project.id):
+    for image in conn.image.images(name=IMAGE_NAME, visibility="public", owner=admin_project.id):
         if image.status == "active" and image.hash_value == sha:
             return image
         log("deleting stale image %s (%s)" % (image.id, image.status))
         conn.image.delete_image(image)
     image = conn.image.create_image(
-        name=IMAGE_NAME, filename=path, disk_format="raw",
-        container_format="bare", visibility="public", wait=True,
-        allow_duplicates=True, validate_checksum=True)
+        name=IMAGE_NAME,
+        filename=path,
+        disk_format="raw",
+        container_format="bare",
+        visibility="public",
+        wait=True,
+        allow_duplicates=True,
+        validate_checksum=True,
+    )
     log("created image %s (%s)" % (IMAGE_NAME, image.id))
     return image
 
 
 def ensure_public_network(conn, admin_project):
-    net = next(iter(conn.network.networks(
-        name="public", project_id=admin_project.id)), None)
+    net = next(iter(conn.network.networks(name="public", project_id=admin_project.id)), None)
     if net is None:
         net = conn.network.create_network(
-            name="public", project_id=admin_project.id, is_shared=True,
-            is_router_external=True, provider_network_type="flat",
-            provider_physical_network="public")
+            name="public",
+            project_id=admin_project.id,
+            is_shared=True,
+            is_router_external=True,
+            provider_network_type="flat",
+            provider_physical_network="public",
+        )
         log("created network public")
     subnet = conn.network.find_subnet("public-subnet", network_id=net.id)
     if subnet is None:
         conn.network.create_subnet(
-            name="public-subnet", network_id=net.id, ip_version=4,
-            cidr="172.24.4.0/24", gateway_ip="172.24.4.1",
-            allocation_pools=[{"start": "172.24.4.10",
-                               "end": "172.24.4.250"}],
-            is_dhcp_enabled=False, project_id=admin_project.id)
+            name="public-subnet",
+            network_id=net.id,
+            ip_version=4,
+            cidr="172.24.4.0/24",
+            gateway_ip="172.24.4.1",
+            allocation_pools=[{"start": "172.24.4.10", "end": "172.24.4.250"}],
+            is_dhcp_enabled=False,
+            project_id=admin_project.id,
+        )
         log("created subnet public-subnet")
 
 
 def write_clouds_yaml(path):
     def cloud(user, project):
-        return ("    auth:\n"
-                "      auth_url: %s\n"
-                "      username: %s\n"
-                "      password: %s\n"
-                "      project_name: %s\n"
-                "      user_domain_name: Default\n"
-                "      project_domain_name: Default\n"
-                "    region_name: %s\n"
-                "    interface: public\n"
-                "    identity_api_version: 3\n"
-                % (AUTH_URL, user, PASSWORD, project, REGION))
+        return (
+            "    auth:\n"
+            "      auth_url: %s\n"
+            "      username: %s\n"
+            "      password: %s\n"
+            "      project_name: %s\n"
+            "      user_domain_name: Default\n"
+            "      project_domain_name: Default\n"
+            "    region_name: %s\n"
+            "    interface: public\n"
+            "    identity_api_version: 3\n" % (AUTH_URL, user, PASSWORD, project, REGION)
+        )
 
-    text = ("# Written by devcloud/devcloud.sh seed. Loopback-only dev cloud.\n"
-            "clouds:\n"
-            "  devcloud-admin:\n" + cloud("admin", "admin") +
-            "  devcloud-src:\n" + cloud("src-member", "src") +
-            "  devcloud-dst:\n" + cloud("dst-member", "dst"))
+    text = (
+        "# Written by devcloud/devcloud.sh seed. Loopback-only dev cloud.\n"
+        "clouds:\n"
+        "  devcloud-admin:\n"
+        + cloud("admin", "admin")
+        + "  devcloud-src:\n"
+        + cloud("src-member", "src")
+        + "  devcloud-dst:\n"
+        + cloud("dst-member", "dst")
+    )
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
@@ -269,13 +298,11 @@ def cmd_seed(args):
 
     for name, vcpus, ram, disk in FLAVORS:
         if conn.compute.find_flavor(name) is None:
-            conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram,
-                                       disk=disk, is_public=True)
+            conn.compute.create_flavor(name=name, vcpus=vcpus, ram=ram, disk=disk, is_public=True)
             log("created flavor %s" % name)
 
     if conn.block_storage.find_type("fast") is None:
-        conn.block_storage.create_type(
-            name="fast", extra_specs={"volume_backend_name": "nfs"})
+        conn.block_storage.create_type(name="fast", extra_specs={"volume_backend_name": "nfs"})
         log("created volume type fast")
 
     ensure_image(conn, args.image_file, admin_project)
@@ -285,10 +312,16 @@ def cmd_seed(args):
     for name in PROJECTS:
         openstack.connection.Connection(
             auth_type="password",
-            auth=dict(auth_url=AUTH_URL, username="%s-member" % name,
-                      password=PASSWORD, project_name=name,
-                      user_domain_id=DOMAIN, project_domain_id=DOMAIN),
-            region_name=REGION).authorize()
+            auth=dict(
+                auth_url=AUTH_URL,
+                username="%s-member" % name,
+                password=PASSWORD,
+                project_name=name,
+                user_domain_id=DOMAIN,
+                project_domain_id=DOMAIN,
+            ),
+            region_name=REGION,
+        ).authorize()
     log("seed: ok")
 
 
@@ -300,10 +333,8 @@ def main():
     p.add_argument("--discover", type=int, default=1)
     p.add_argument("--nova-conf", required=True)
     p.add_argument("--timeout", type=int, default=240)
-    p.add_argument("--since", type=float, default=0,
-                   help="epoch seconds before the services were started")
-    p.add_argument("--started", nargs="*", default=[],
-                   help="daemons started by this run")
+    p.add_argument("--since", type=float, default=0, help="epoch seconds before the services were started")
+    p.add_argument("--started", nargs="*", default=[], help="daemons started by this run")
     p.set_defaults(func=cmd_wait_compute)
     p = sub.add_parser("seed")
     p.add_argument("--clouds-yaml", required=True)

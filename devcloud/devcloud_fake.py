@@ -20,13 +20,11 @@ stable node identity across restarts):
 import os
 import tempfile
 
-from oslo_log import log as logging
-
-from nova.compute import power_state
-from nova.compute import task_states
 from nova import exception
+from nova.compute import power_state, task_states
 from nova.image import glance
 from nova.virt import fake
+from oslo_log import log as logging
 
 LOG = logging.getLogger(__name__)
 
@@ -42,13 +40,10 @@ class UploadingFakeDriver(fake.FakeDriverWithoutFakeNodes):
                 state = power_state.RUNNING
             else:
                 state = power_state.SHUTDOWN
-            self.instances[instance.uuid] = fake.FakeInstance(
-                instance.name, state, instance.uuid)
+            self.instances[instance.uuid] = fake.FakeInstance(instance.name, state, instance.uuid)
             flavor = instance.flavor
-            self.resources.claim(vcpus=flavor.vcpus, mem=flavor.memory_mb,
-                                 disk=flavor.root_gb)
-            LOG.info("Adopted instance (power state %s)", state,
-                     instance=instance)
+            self.resources.claim(vcpus=flavor.vcpus, mem=flavor.memory_mb, disk=flavor.root_gb)
+            LOG.info("Adopted instance (power state %s)", state, instance=instance)
         return instances
 
     def snapshot(self, context, instance, image_id, update_task_state):
@@ -58,30 +53,32 @@ class UploadingFakeDriver(fake.FakeDriverWithoutFakeNodes):
         image_api = glance.API()
         snapshot = image_api.get(context, image_id)
         metadata = {
-            'disk_format': 'raw',
-            'container_format': 'bare',
-            'name': snapshot['name'],
-            'properties': {
-                'image_location': 'snapshot',
-                'image_state': 'available',
-                'owner_id': instance.project_id,
+            "disk_format": "raw",
+            "container_format": "bare",
+            "name": snapshot["name"],
+            "properties": {
+                "image_location": "snapshot",
+                "image_state": "available",
+                "owner_id": instance.project_id,
             },
         }
-        fd, path = tempfile.mkstemp(prefix='devcloud-snap-',
-                                    dir=fake.CONF.instances_path)
+        fd, path = tempfile.mkstemp(prefix="devcloud-snap-", dir=fake.CONF.instances_path)
         os.close(fd)
         try:
             if instance.image_ref:
-                image_api.download(context, instance.image_ref,
-                                   dest_path=path)
+                image_api.download(context, instance.image_ref, dest_path=path)
             update_task_state(
-                task_state=task_states.IMAGE_UPLOADING,
-                expected_state=task_states.IMAGE_PENDING_UPLOAD)
+                task_state=task_states.IMAGE_UPLOADING, expected_state=task_states.IMAGE_PENDING_UPLOAD
+            )
             size = os.path.getsize(path)
-            with open(path, 'rb') as data:
-                image_api.update(context, image_id, metadata, data,
-                                 purge_props=False)
+            with open(path, "rb") as data:
+                image_api.update(context, image_id, metadata, data, purge_props=False)
         finally:
             os.unlink(path)
-        LOG.info("Snapshot %s uploaded (%d bytes from image %s)", image_id,
-                 size, instance.image_ref, instance=instance)
+        LOG.info(
+            "Snapshot %s uploaded (%d bytes from image %s)",
+            image_id,
+            size,
+            instance.image_ref,
+            instance=instance,
+        )

@@ -14,7 +14,7 @@ import time
 import openstack
 from openstack import exceptions
 
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 class Smoke:
@@ -23,7 +23,7 @@ class Smoke:
         self.admin = openstack.connect(cloud=admin_cloud)
         self.prefix = "smoke-%d" % int(time.time())
         self.results = []
-        self.created = []          # (kind, resource), deleted in reverse
+        self.created = []  # (kind, resource), deleted in reverse
 
     # -- bookkeeping
 
@@ -31,15 +31,16 @@ class Smoke:
         t0 = time.monotonic()
         try:
             detail = func() or ""
-        except Exception as e:  # noqa: BLE001 - report and go on
+        except Exception as e:
             detail = "%s: %s" % (type(e).__name__, e)
             ok = False
         else:
             ok = True
         self.results.append(ok)
-        print("%s  %-34s %5.1fs  %s" % ("PASS" if ok else "FAIL", name,
-                                       time.monotonic() - t0, detail),
-              flush=True)
+        print(
+            "%s  %-34s %5.1fs  %s" % ("PASS" if ok else "FAIL", name, time.monotonic() - t0, detail),
+            flush=True,
+        )
         return ok
 
     def track(self, kind, res):
@@ -48,9 +49,12 @@ class Smoke:
 
     def wait_volume(self, vol, status, timeout=300):
         return self.conn.block_storage.wait_for_status(
-            vol, status=status, failures=["error", "error_restoring",
-                                          "error_extending"],
-            interval=1, wait=timeout)
+            vol,
+            status=status,
+            failures=["error", "error_restoring", "error_extending"],
+            interval=1,
+            wait=timeout,
+        )
 
     def wait_image(self, image_id, timeout=300):
         deadline = time.monotonic() + timeout
@@ -61,8 +65,7 @@ class Smoke:
             if image.status in ("killed", "deleted", "deactivated"):
                 raise RuntimeError("image %s is %s" % (image_id, image.status))
             if time.monotonic() > deadline:
-                raise RuntimeError("image %s still %s" % (image_id,
-                                                          image.status))
+                raise RuntimeError("image %s still %s" % (image_id, image.status))
             time.sleep(1)
 
     def image_digest(self, image, prefix_len):
@@ -74,9 +77,9 @@ class Smoke:
         try:
             for chunk in resp.iter_content(chunk_size=4 * 1024 * 1024):
                 if got < prefix_len:
-                    take = chunk[:prefix_len - got]
+                    take = chunk[: prefix_len - got]
                     head.update(take)
-                    rest = chunk[len(take):]
+                    rest = chunk[len(take) :]
                 else:
                     rest = chunk
                 if rest and rest.count(0) != len(rest):
@@ -102,58 +105,67 @@ class Smoke:
         flavor = c.compute.find_flavor("m1.tiny", ignore_missing=False)
 
         def network():
-            st["net"] = self.track("network", c.network.create_network(
-                name=p + "-net"))
-            st["subnet"] = self.track("subnet", c.network.create_subnet(
-                name=p + "-subnet", network_id=st["net"].id, ip_version=4,
-                cidr="10.99.0.0/24"))
+            st["net"] = self.track("network", c.network.create_network(name=p + "-net"))
+            st["subnet"] = self.track(
+                "subnet",
+                c.network.create_subnet(
+                    name=p + "-subnet", network_id=st["net"].id, ip_version=4, cidr="10.99.0.0/24"
+                ),
+            )
             return st["subnet"].cidr
 
         def router():
-            st["router"] = self.track("router", c.network.create_router(
-                name=p + "-router",
-                external_gateway_info={"network_id": public.id}))
-            c.network.add_interface_to_router(st["router"],
-                                              subnet_id=st["subnet"].id)
+            st["router"] = self.track(
+                "router",
+                c.network.create_router(name=p + "-router", external_gateway_info={"network_id": public.id}),
+            )
+            c.network.add_interface_to_router(st["router"], subnet_id=st["subnet"].id)
             self.track("router-interface", (st["router"], st["subnet"]))
             r = c.network.get_router(st["router"])
             if r.external_gateway_info["network_id"] != public.id:
                 raise RuntimeError("gateway not on public")
-            return "gateway %s" % r.external_gateway_info[
-                "external_fixed_ips"][0]["ip_address"]
+            return "gateway %s" % r.external_gateway_info["external_fixed_ips"][0]["ip_address"]
 
         def secgroup():
-            st["sg"] = self.track("security-group",
-                                  c.network.create_security_group(
-                                      name=p + "-sg"))
+            st["sg"] = self.track("security-group", c.network.create_security_group(name=p + "-sg"))
             c.network.create_security_group_rule(
-                security_group_id=st["sg"].id, direction="ingress",
-                ethertype="IPv4", protocol="tcp", port_range_min=22,
-                port_range_max=22, remote_ip_prefix="0.0.0.0/0")
+                security_group_id=st["sg"].id,
+                direction="ingress",
+                ethertype="IPv4",
+                protocol="tcp",
+                port_range_min=22,
+                port_range_max=22,
+                remote_ip_prefix="0.0.0.0/0",
+            )
 
         def port():
-            st["port"] = self.track("port", c.network.create_port(
-                name=p + "-port", network_id=st["net"].id,
-                security_group_ids=[st["sg"].id]))
+            st["port"] = self.track(
+                "port",
+                c.network.create_port(
+                    name=p + "-port", network_id=st["net"].id, security_group_ids=[st["sg"].id]
+                ),
+            )
             return st["port"].fixed_ips[0]["ip_address"]
 
         def server():
-            srv = self.track("server", c.compute.create_server(
-                name=p + "-vm", image_id=cirros.id, flavor_id=flavor.id,
-                networks=[{"port": st["port"].id}]))
-            st["server"] = c.compute.wait_for_server(srv, status="ACTIVE",
-                                                     wait=300)
+            srv = self.track(
+                "server",
+                c.compute.create_server(
+                    name=p + "-vm",
+                    image_id=cirros.id,
+                    flavor_id=flavor.id,
+                    networks=[{"port": st["port"].id}],
+                ),
+            )
+            st["server"] = c.compute.wait_for_server(srv, status="ACTIVE", wait=300)
             # binding details are admin-only
             port = self.admin.network.get_port(st["port"].id)
             if port.status != "ACTIVE" or port.binding_vif_type != "ovs":
-                raise RuntimeError("port %s, vif_type %s" % (
-                    port.status, port.binding_vif_type))
-            return "port ACTIVE, vif_type ovs, host %s" % (
-                port.binding_host_id)
+                raise RuntimeError("port %s, vif_type %s" % (port.status, port.binding_vif_type))
+            return "port ACTIVE, vif_type ovs, host %s" % (port.binding_host_id)
 
         def floating_ip():
-            fip = self.track("floating-ip", c.network.create_ip(
-                floating_network_id=public.id))
+            fip = self.track("floating-ip", c.network.create_ip(floating_network_id=public.id))
             c.network.update_ip(fip, port_id=st["port"].id)
             fip = c.network.get_ip(fip.id)
             if fip.port_id != st["port"].id:
@@ -161,14 +173,12 @@ class Smoke:
             return fip.floating_ip_address
 
         def volume():
-            vol = self.track("volume", c.block_storage.create_volume(
-                name=p + "-vol", size=1))
+            vol = self.track("volume", c.block_storage.create_volume(name=p + "-vol", size=1))
             st["vol"] = self.wait_volume(vol, "available")
             return st["vol"].volume_type
 
         def attach():
-            c.compute.create_volume_attachment(st["server"],
-                                               volume=st["vol"].id)
+            c.compute.create_volume_attachment(st["server"], volume=st["vol"].id)
             vol = self.wait_volume(st["vol"], "in-use")
             return "attached as %s" % vol.attachments[0].get("device")
 
@@ -178,30 +188,29 @@ class Smoke:
 
         def stop():
             c.compute.stop_server(st["server"])
-            st["server"] = c.compute.wait_for_server(
-                st["server"], status="SHUTOFF", wait=120)
+            st["server"] = c.compute.wait_for_server(st["server"], status="SHUTOFF", wait=120)
 
         def snapshot():
-            image_id = c.compute.create_server_image(
-                st["server"], p + "-snap").id
+            image_id = c.compute.create_server_image(st["server"], p + "-snap").id
             self.track("image", image_id)
             image = self.wait_image(image_id)
             sha, size, _ = self.image_digest(image, cirros_size)
             if size != cirros_size or sha != cirros_sha:
-                raise RuntimeError("snapshot bytes differ from cirros "
-                                   "(%d bytes)" % size)
+                raise RuntimeError("snapshot bytes differ from cirros (%d bytes)" % size)
             return "%d bytes, same as cirros" % size
 
         def volume_from_image():
-            vol = self.track("volume", c.block_storage.create_volume(
-                name=p + "-vol-from-image", size=1, image_id=cirros.id))
+            vol = self.track(
+                "volume",
+                c.block_storage.create_volume(name=p + "-vol-from-image", size=1, image_id=cirros.id),
+            )
             st["vol2"] = self.wait_volume(vol, "available")
             return "bootable=%s" % st["vol2"].is_bootable
 
         def upload_to_image():
             info = c.block_storage.upload_volume_to_image(
-                st["vol2"], p + "-vol-image", disk_format="raw",
-                container_format="bare")
+                st["vol2"], p + "-vol-image", disk_format="raw", container_format="bare"
+            )
             image_id = info["image_id"]
             self.track("image", image_id)
             image = self.wait_image(image_id, timeout=600)
@@ -210,7 +219,8 @@ class Smoke:
             if sha != cirros_sha or size != GIB or not tail_zero:
                 raise RuntimeError(
                     "round trip mismatch: prefix sha ok=%s size=%d "
-                    "tail zero=%s" % (sha == cirros_sha, size, tail_zero))
+                    "tail zero=%s" % (sha == cirros_sha, size, tail_zero)
+                )
             return "image->volume->image: %d bytes, prefix equal" % size
 
         self.check("network + subnet", network)
@@ -242,10 +252,7 @@ class Smoke:
                     # the server may still hold an attachment; wait it out
                     for _ in range(120):
                         v = c.block_storage.find_volume(res.id)
-                        if v is None or v.status not in ("in-use",
-                                                         "detaching",
-                                                         "attaching",
-                                                         "uploading"):
+                        if v is None or v.status not in ("in-use", "detaching", "attaching", "uploading"):
                             break
                         time.sleep(1)
                     c.block_storage.delete_volume(res, ignore_missing=True)
@@ -257,10 +264,9 @@ class Smoke:
                     servers = []
                     router, subnet = res
                     try:
-                        c.network.remove_interface_from_router(
-                            router, subnet_id=subnet.id)
+                        c.network.remove_interface_from_router(router, subnet_id=subnet.id)
                     except exceptions.NotFoundException:
-                        pass    # router or interface already gone
+                        pass  # router or interface already gone
                 elif kind == "router":
                     c.network.delete_router(res, ignore_missing=True)
                 elif kind == "port":

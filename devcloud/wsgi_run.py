@@ -34,7 +34,7 @@ class _App(BaseApplication):
 def main(argv):
     if "--" in argv:
         split = argv.index("--")
-        ours, oslo_args = argv[:split], argv[split + 1:]
+        ours, oslo_args = argv[:split], argv[split + 1 :]
     else:
         ours, oslo_args = argv, []
     if len(ours) not in (3, 4):

@@ -49,51 +49,62 @@ import openstack.connection
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402
-
 import sample_tenant  # noqa: E402  (clean())
+from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402
 
 # ------------------------------------------------------------------ the tenant
 
 PROJECTS = ("bench-src", "bench-dst", "bench-floor")
 PASSWORD = "devcloud-bench"
-QUOTAS = dict(network=1000, subnet=1000, router=1000, port=1000, security_group=1000,
-              security_group_rule=1000)
+QUOTAS = dict(
+    network=1000, subnet=1000, router=1000, port=1000, security_group=1000, security_group_rule=1000
+)
 EXTERNAL_NETWORK = "public"
-TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups",
-         "security_group_rules")
+TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups", "security_group_rules")
 #: Neutron gives every project a ``default`` group; it is not part of the 500.
 FILTERS = {"security_groups": [{"regex": "^bench-sg-"}]}
 
-N_NETWORKS = 60          # one subnet each
-N_ROUTERS = 10           # 6 interfaces each
+N_NETWORKS = 60  # one subnet each
+N_ROUTERS = 10  # 6 interfaces each
 IFACES_PER_ROUTER = N_NETWORKS // N_ROUTERS
 N_GROUPS = 40
 GROUPS_WITH_7_RULES = 30  # 30 * 7 + 10 * 6 = 270
-EXPECTED = {"networks": 60, "subnets": 60, "routers": 10, "router_interfaces": 60,
-            "security_groups": 40, "security_group_rules": 270}
+EXPECTED = {
+    "networks": 60,
+    "subnets": 60,
+    "routers": 10,
+    "router_interfaces": 60,
+    "security_groups": 40,
+    "security_group_rules": 270,
+}
 TOTAL = sum(EXPECTED.values())
 assert TOTAL == 500
 
 
 def network_specs() -> list[dict]:
-    return [{"name": f"bench-net-{i:02d}", "description": f"bench network {i}"}
-            for i in range(N_NETWORKS)]
+    return [{"name": f"bench-net-{i:02d}", "description": f"bench network {i}"} for i in range(N_NETWORKS)]
 
 
 def subnet_specs() -> list[dict]:
     out = []
     for i in range(N_NETWORKS):
         p = f"10.100.{i}"
-        out.append({
-            "name": f"bench-subnet-{i:02d}", "network": f"bench-net-{i:02d}",
-            "cidr": f"{p}.0/24", "ip_version": 4, "gateway_ip": f"{p}.1",
-            "is_dhcp_enabled": i % 3 != 0,
-            "allocation_pools": [{"start": f"{p}.100", "end": f"{p}.150"},
-                                 {"start": f"{p}.10", "end": f"{p}.50"}],
-            "dns_nameservers": ["8.8.8.8", f"{p}.2"],
-            "host_routes": [{"destination": f"192.168.{i}.0/24", "nexthop": f"{p}.254"}],
-        })
+        out.append(
+            {
+                "name": f"bench-subnet-{i:02d}",
+                "network": f"bench-net-{i:02d}",
+                "cidr": f"{p}.0/24",
+                "ip_version": 4,
+                "gateway_ip": f"{p}.1",
+                "is_dhcp_enabled": i % 3 != 0,
+                "allocation_pools": [
+                    {"start": f"{p}.100", "end": f"{p}.150"},
+                    {"start": f"{p}.10", "end": f"{p}.50"},
+                ],
+                "dns_nameservers": ["8.8.8.8", f"{p}.2"],
+                "host_routes": [{"destination": f"192.168.{i}.0/24", "nexthop": f"{p}.254"}],
+            }
+        )
     return out
 
 
@@ -104,10 +115,8 @@ def router_specs() -> list[dict]:
         for j in range(IFACES_PER_ROUTER):
             i = r * IFACES_PER_ROUTER + j
             # the last interface of each router sits on a non-gateway IP (port first)
-            ifaces.append((f"bench-subnet-{i:02d}",
-                           f"10.100.{i}.5" if j == IFACES_PER_ROUTER - 1 else None))
-        out.append({"name": f"bench-router-{r}", "description": f"bench router {r}",
-                    "interfaces": ifaces})
+            ifaces.append((f"bench-subnet-{i:02d}", f"10.100.{i}.5" if j == IFACES_PER_ROUTER - 1 else None))
+        out.append({"name": f"bench-router-{r}", "description": f"bench router {r}", "interfaces": ifaces})
     return out
 
 
@@ -116,39 +125,104 @@ def group_specs() -> list[dict]:
     for g in range(N_GROUPS):
         prev = f"bench-sg-{g - 1:02d}" if g else None
         rules = [
-            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
-             "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.0.0.0/8"},
-            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
-             "port_range_min": 8000 + g, "port_range_max": 8000 + g,
-             "remote_ip_prefix": "0.0.0.0/0", "description": f"app port {8000 + g}"},
-            {"direction": "ingress", "ether_type": "IPv4", "protocol": "icmp",
-             "remote_ip_prefix": "0.0.0.0/0"},
-            {"direction": "egress", "ether_type": "IPv4", "protocol": "tcp",
-             "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},
-            {"direction": "ingress", "ether_type": "IPv6", "protocol": "tcp",
-             "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "::/0"},
-            {"direction": "ingress", "ether_type": "IPv4", "protocol": "tcp",
-             "port_range_min": 5432, "port_range_max": 5432, "remote_group": prev} if prev else
-            {"direction": "ingress", "ether_type": "IPv4", "protocol": "udp",
-             "port_range_min": 53, "port_range_max": 53, "remote_ip_prefix": "10.0.0.0/8"},
-            {"direction": "egress", "ether_type": "IPv4", "protocol": "udp",
-             "port_range_min": 123, "port_range_max": 123, "remote_ip_prefix": "0.0.0.0/0"},
+            {
+                "direction": "ingress",
+                "ether_type": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": "10.0.0.0/8",
+            },
+            {
+                "direction": "ingress",
+                "ether_type": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 8000 + g,
+                "port_range_max": 8000 + g,
+                "remote_ip_prefix": "0.0.0.0/0",
+                "description": f"app port {8000 + g}",
+            },
+            {
+                "direction": "ingress",
+                "ether_type": "IPv4",
+                "protocol": "icmp",
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "direction": "egress",
+                "ether_type": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 443,
+                "port_range_max": 443,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "direction": "ingress",
+                "ether_type": "IPv6",
+                "protocol": "tcp",
+                "port_range_min": 443,
+                "port_range_max": 443,
+                "remote_ip_prefix": "::/0",
+            },
+            {
+                "direction": "ingress",
+                "ether_type": "IPv4",
+                "protocol": "tcp",
+                "port_range_min": 5432,
+                "port_range_max": 5432,
+                "remote_group": prev,
+            }
+            if prev
+            else {
+                "direction": "ingress",
+                "ether_type": "IPv4",
+                "protocol": "udp",
+                "port_range_min": 53,
+                "port_range_max": 53,
+                "remote_ip_prefix": "10.0.0.0/8",
+            },
+            {
+                "direction": "egress",
+                "ether_type": "IPv4",
+                "protocol": "udp",
+                "port_range_min": 123,
+                "port_range_max": 123,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
         ]
-        out.append({"name": f"bench-sg-{g:02d}", "description": f"bench group {g}",
-                    "rules": rules[:7 if g < GROUPS_WITH_7_RULES else 6]})
+        out.append(
+            {
+                "name": f"bench-sg-{g:02d}",
+                "description": f"bench group {g}",
+                "rules": rules[: 7 if g < GROUPS_WITH_7_RULES else 6],
+            }
+        )
     return out
 
 
 def _rule_key(rule: dict, group_ids: dict[str, str]) -> tuple:
     remote = rule.get("remote_group")
-    return (rule["direction"], rule["ether_type"], rule.get("protocol"),
-            rule.get("port_range_min"), rule.get("port_range_max"),
-            rule.get("remote_ip_prefix"), group_ids.get(remote) if remote else None)
+    return (
+        rule["direction"],
+        rule["ether_type"],
+        rule.get("protocol"),
+        rule.get("port_range_min"),
+        rule.get("port_range_max"),
+        rule.get("remote_ip_prefix"),
+        group_ids.get(remote) if remote else None,
+    )
 
 
 def _sdk_rule_key(rule) -> tuple:
-    return (rule.direction, rule.ether_type, rule.protocol, rule.port_range_min,
-            rule.port_range_max, rule.remote_ip_prefix, rule.remote_group_id)
+    return (
+        rule.direction,
+        rule.ether_type,
+        rule.protocol,
+        rule.port_range_min,
+        rule.port_range_max,
+        rule.remote_ip_prefix,
+        rule.remote_group_id,
+    )
 
 
 def build_tenant(conn, *, reuse: bool) -> int:
@@ -181,15 +255,19 @@ def build_tenant(conn, *, reuse: bool) -> int:
     routers = by_name(net.routers(project_id=pid))
     attached = set()
     if reuse:
-        attached = {(p.device_id, f["subnet_id"])
-                    for p in net.ports(project_id=pid, device_owner="network:router_interface")
-                    for f in p.fixed_ips}
+        attached = {
+            (p.device_id, f["subnet_id"])
+            for p in net.ports(project_id=pid, device_owner="network:router_interface")
+            for f in p.fixed_ips
+        }
     # types one after the other, as the import applies them
     for spec in router_specs():
         if spec["name"] not in routers:
             routers[spec["name"]] = net.create_router(
-                name=spec["name"], description=spec["description"],
-                external_gateway_info={"network_id": public.id})
+                name=spec["name"],
+                description=spec["description"],
+                external_gateway_info={"network_id": public.id},
+            )
             created += 1
     for spec in router_specs():
         router = routers[spec["name"]]
@@ -200,8 +278,9 @@ def build_tenant(conn, *, reuse: bool) -> int:
             if ip is None:
                 net.add_interface_to_router(router, subnet=subnet.id)
             else:
-                port = net.create_port(network_id=subnet.network_id,
-                                       fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
+                port = net.create_port(
+                    network_id=subnet.network_id, fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}]
+                )
                 net.add_interface_to_router(router, port=port.id)
             created += 1
     groups = by_name(net.security_groups(project_id=pid))
@@ -235,24 +314,24 @@ def count_tenant(conn) -> dict[str, int]:
     """What the project holds, in the benchmark's terms (bench-* resources only)."""
     net, pid = conn.network, conn.current_project_id
     groups = {g.id for g in net.security_groups(project_id=pid) if g.name.startswith("bench-sg-")}
-    ifaces = sum(len(p.fixed_ips) for p in net.ports(project_id=pid,
-                                                      device_owner="network:router_interface"))
+    ifaces = sum(len(p.fixed_ips) for p in net.ports(project_id=pid, device_owner="network:router_interface"))
     return {
         "networks": sum(1 for _ in net.networks(project_id=pid)),
         "subnets": sum(1 for _ in net.subnets(project_id=pid)),
         "routers": sum(1 for _ in net.routers(project_id=pid)),
         "router_interfaces": ifaces,
         "security_groups": len(groups),
-        "security_group_rules": sum(1 for r in net.security_group_rules(project_id=pid)
-                                    if r.security_group_id in groups),
+        "security_group_rules": sum(
+            1 for r in net.security_group_rules(project_id=pid) if r.security_group_id in groups
+        ),
     }
 
 
 # ------------------------------------------------------------------ projects and connections
 
+
 def load_admin(clouds_yaml: Path, cloud: str):
-    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)],
-                                              load_envvars=False)
+    config = openstack.config.OpenStackConfig(config_files=[str(clouds_yaml)], load_envvars=False)
     region = config.get_one(cloud=cloud)
     return openstack.connection.Connection(config=region), region
 
@@ -266,10 +345,11 @@ def ensure_projects(admin) -> None:
     admin_user = ident.find_user("admin", domain_id=domain.id, ignore_missing=False)
     for name in PROJECTS:
         project = ident.find_project(name, domain_id=domain.id) or ident.create_project(
-            name=name, domain_id=domain.id, description="OS Migrate benchmark")
+            name=name, domain_id=domain.id, description="OS Migrate benchmark"
+        )
         user = ident.find_user(f"{name}-member", domain_id=domain.id) or ident.create_user(
-            name=f"{name}-member", domain_id=domain.id, password=PASSWORD,
-            default_project_id=project.id)
+            name=f"{name}-member", domain_id=domain.id, password=PASSWORD, default_project_id=project.id
+        )
         for u, role in ((user, member), (admin_user, admin_role)):
             if not ident.validate_user_has_project_role(project, u, role):
                 ident.assign_project_role_to_user(project, u, role)
@@ -281,10 +361,18 @@ def connect(region, project: str):
     auth = region.config["auth"]
     return openstack.connection.Connection(
         auth_type="password",
-        auth={"auth_url": auth["auth_url"], "username": f"{project}-member",
-              "password": PASSWORD, "project_name": project,
-              "user_domain_name": "Default", "project_domain_name": "Default"},
-        region_name=region.region_name, interface="public", identity_api_version="3")
+        auth={
+            "auth_url": auth["auth_url"],
+            "username": f"{project}-member",
+            "password": PASSWORD,
+            "project_name": project,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+        region_name=region.region_name,
+        interface="public",
+        identity_api_version="3",
+    )
 
 
 # ------------------------------------------------------------------ measuring
@@ -337,12 +425,20 @@ def measure(name: str, conn, fn) -> dict:
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
-    return {"phase": name, "seconds": round(seconds, 3), "requests": rc.total,
-            "reads": rc.reads, "writes": rc.writes, "auth": rc.by_method["AUTH"],
-            "http_seconds": round(uc.http_seconds, 3),
-            "by_method": dict(rc.by_method), "by_url": {k: {"count": n, "seconds": round(uc.url_seconds[k], 3)}
-                                      for k, n in uc.by_url.most_common()},
-            "result": result}
+    return {
+        "phase": name,
+        "seconds": round(seconds, 3),
+        "requests": rc.total,
+        "reads": rc.reads,
+        "writes": rc.writes,
+        "auth": rc.by_method["AUTH"],
+        "http_seconds": round(uc.http_seconds, 3),
+        "by_method": dict(rc.by_method),
+        "by_url": {
+            k: {"count": n, "seconds": round(uc.url_seconds[k], 3)} for k, n in uc.by_url.most_common()
+        },
+        "result": result,
+    }
 
 
 def clean(conn, label: str) -> None:
@@ -358,8 +454,9 @@ def run_once(region, data_dir: Path, floor_first: bool) -> dict:
     if data_dir.exists():
         shutil.rmtree(data_dir)
     conn = connect(region, "bench-src")
-    phases["export"] = measure("export", conn, lambda: export_resources(
-        conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+    phases["export"] = measure(
+        "export", conn, lambda: export_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
+    )
     if phases["export"]["result"] != EXPECTED:
         raise SystemExit(f"export counted {phases['export']['result']}, expected {EXPECTED}")
     clean(connect(region, "bench-floor"), "bench-floor")
@@ -369,35 +466,36 @@ def run_once(region, data_dir: Path, floor_first: bool) -> dict:
         conn = connect(region, "bench-floor")
         phases["floor"] = measure("floor", conn, lambda: build_tenant(conn, reuse=False))
         # the floor built the same tenant: a dry-run import into it plans no change (not timed)
-        same = import_resources(conn, data_dir, types=TYPES, filters=FILTERS,
-                                dry_run=True)["counts"]
+        same = import_resources(conn, data_dir, types=TYPES, filters=FILTERS, dry_run=True)["counts"]
         if same["unchanged"] != TOTAL:
             raise SystemExit(f"bench-floor differs from the export: {same}")
 
     def import_twice():
         conn = connect(region, "bench-dst")
-        phases["import"] = measure("import", conn, lambda: import_resources(
-            conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+        phases["import"] = measure(
+            "import", conn, lambda: import_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
+        )
         if phases["import"]["result"]["create"] != TOTAL:
-            raise SystemExit(f"import planned {phases['import']['result']}, "
-                             f"expected {TOTAL} creates")
+            raise SystemExit(f"import planned {phases['import']['result']}, expected {TOTAL} creates")
         got = count_tenant(conn)
         if got != EXPECTED:
             raise SystemExit(f"bench-dst holds {got} after import, expected {EXPECTED}")
         conn = connect(region, "bench-dst")
-        phases["reimport"] = measure("reimport", conn, lambda: import_resources(
-            conn, data_dir, types=TYPES, filters=FILTERS)["counts"])
+        phases["reimport"] = measure(
+            "reimport", conn, lambda: import_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
+        )
         r = phases["reimport"]["result"]
         if r["create"] or r["update"] or phases["reimport"]["writes"]:
-            raise SystemExit(f"re-import was not a no-op: {r}, "
-                             f"{phases['reimport']['writes']} writes")
+            raise SystemExit(f"re-import was not a no-op: {r}, {phases['reimport']['writes']} writes")
 
-    for step in ((floor, import_twice) if floor_first else (import_twice, floor)):
+    for step in (floor, import_twice) if floor_first else (import_twice, floor):
         step()
     for name in ("export", "floor", "import", "reimport"):
         p = phases[name]
-        print(f"  {name:<9} {p['seconds']:7.2f} s  {p['requests']:4} requests "
-              f"({p['writes']} writes)", flush=True)
+        print(
+            f"  {name:<9} {p['seconds']:7.2f} s  {p['requests']:4} requests ({p['writes']} writes)",
+            flush=True,
+        )
     return phases
 
 
@@ -424,21 +522,27 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def print_table(phases: dict) -> None:
-    head = (f"{'phase':<9} {'wall s':>8} {'res/s':>7} {'req':>5} {'req/res':>8} "
-            f"{'writes':>6} {'wr/res':>7} {'reads':>5} {'auth':>4} {'http s':>7} {'vs floor':>8}")
+    head = (
+        f"{'phase':<9} {'wall s':>8} {'res/s':>7} {'req':>5} {'req/res':>8} "
+        f"{'writes':>6} {'wr/res':>7} {'reads':>5} {'auth':>4} {'http s':>7} {'vs floor':>8}"
+    )
     print(head)
     print("-" * len(head))
     for name, p in phases.items():
-        print(f"{name:<9} {p['seconds']:>8.2f} {p['resources_per_s']:>7.1f} {p['requests']:>5} "
-              f"{p['requests_per_resource']:>8.3f} {p['writes']:>6} "
-              f"{p['writes_per_resource']:>7.3f} {p['reads']:>5} {p['auth']:>4} "
-              f"{p['http_seconds']:>7.2f} {p['vs_floor']:>7.2f}x")
+        print(
+            f"{name:<9} {p['seconds']:>8.2f} {p['resources_per_s']:>7.1f} {p['requests']:>5} "
+            f"{p['requests_per_resource']:>8.3f} {p['writes']:>6} "
+            f"{p['writes_per_resource']:>7.3f} {p['reads']:>5} {p['auth']:>4} "
+            f"{p['http_seconds']:>7.2f} {p['vs_floor']:>7.2f}x"
+        )
 
 
 def check_targets(phases: dict) -> dict:
     exp, imp, re_ = phases["export"], phases["import"], phases["reimport"]
-    per_resource_get = any(k.startswith("GET ") and "{id}" in k.split("?")[0] and v["count"] > 2
-                           for k, v in exp["by_url"].items())
+    per_resource_get = any(
+        k.startswith("GET ") and "{id}" in k.split("?")[0] and v["count"] > 2
+        for k, v in exp["by_url"].items()
+    )
     return {
         "export_under_10s": exp["seconds"] < 10,
         "export_no_get_per_resource": exp["writes"] == 0 and not per_resource_get,
@@ -453,16 +557,19 @@ def main(argv: list[str] | None = None) -> int:
     default_yaml = os.environ.get("DEVCLOUD_CLOUDS_YAML", str(REPO / ".devcloud" / "clouds.yaml"))
     parser.add_argument("--clouds-yaml", default=default_yaml, help="devcloud clouds.yaml")
     parser.add_argument("--admin-cloud", default="devcloud-admin")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs of export/floor/import/reimport; medians are reported")
-    parser.add_argument("--data-dir", default=str(REPO / "bench-out" / "data"),
-                        help="data dir of the export (emptied first)")
-    parser.add_argument("--json", default=str(REPO / "bench-out" / "bench.json"),
-                        help="write the figures here")
-    parser.add_argument("--by-url", action="store_true",
-                        help="also print the requests of each phase by method and path")
-    parser.add_argument("--reseed", action="store_true",
-                        help="clean bench-src and seed it from scratch")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of export/floor/import/reimport; medians are reported"
+    )
+    parser.add_argument(
+        "--data-dir", default=str(REPO / "bench-out" / "data"), help="data dir of the export (emptied first)"
+    )
+    parser.add_argument(
+        "--json", default=str(REPO / "bench-out" / "bench.json"), help="write the figures here"
+    )
+    parser.add_argument(
+        "--by-url", action="store_true", help="also print the requests of each phase by method and path"
+    )
+    parser.add_argument("--reseed", action="store_true", help="clean bench-src and seed it from scratch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -474,8 +581,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     created = build_tenant(src, reuse=True)
     have = count_tenant(src)
-    print(f"seed bench-src: {created} created, {TOTAL - created} reused "
-          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    print(
+        f"seed bench-src: {created} created, {TOTAL - created} reused ({time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
     if have != EXPECTED:
         raise SystemExit(f"bench-src holds {have}, expected {EXPECTED}: re-run with --reseed")
 
@@ -486,11 +595,15 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run_once(region, Path(args.data_dir), floor_first=i % 2 == 0))
     phases = summarize(runs)
     print()
-    print(f"{TOTAL} resources ({', '.join(f'{n} {t}' for t, n in EXPECTED.items())}); "
-          f"median of {args.repeat} run(s); vs floor = wall time / floor wall time")
+    print(
+        f"{TOTAL} resources ({', '.join(f'{n} {t}' for t, n in EXPECTED.items())}); "
+        f"median of {args.repeat} run(s); vs floor = wall time / floor wall time"
+    )
     print_table(phases)
-    print(f"import/floor per run: {phases['import']['vs_floor_per_run']} "
-          f"(median {phases['import']['vs_floor_paired_median']})")
+    print(
+        f"import/floor per run: {phases['import']['vs_floor_per_run']} "
+        f"(median {phases['import']['vs_floor_paired_median']})"
+    )
     targets = check_targets(phases)
     print()
     for name, ok in targets.items():
@@ -503,10 +616,16 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {v['count']:>5} {v['seconds']:>7.2f}  {key}")
     doc = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
-        "resources": EXPECTED, "total": TOTAL, "repeat": args.repeat,
-        "phases": phases, "targets": targets,
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "resources": EXPECTED,
+        "total": TOTAL,
+        "repeat": args.repeat,
+        "phases": phases,
+        "targets": targets,
     }
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

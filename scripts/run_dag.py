@@ -26,9 +26,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     conf = json.loads(args.conf)
     base = args.url.rstrip("/")
-    token = requests.post(f"{base}/auth/token", json={
-        "username": os.environ.get("AIRFLOW_USER", "admin"),
-        "password": os.environ.get("AIRFLOW_PASSWORD", "admin")}, timeout=30).json()["access_token"]
+    token = requests.post(
+        f"{base}/auth/token",
+        json={
+            "username": os.environ.get("AIRFLOW_USER", "admin"),
+            "password": os.environ.get("AIRFLOW_PASSWORD", "admin"),
+        },
+        timeout=30,
+    ).json()["access_token"]
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {token}"
     dag_url = f"{base}/api/v2/dags/{args.dag}"
@@ -42,8 +47,9 @@ def main(argv=None) -> int:
         return 1
     s.patch(dag_url, json={"is_paused": False}, timeout=30).raise_for_status()
     run_id = args.run_id or f"manual-{time.strftime('%Y%m%dT%H%M%S')}"
-    resp = s.post(f"{dag_url}/dagRuns", json={"dag_run_id": run_id, "logical_date": None,
-                                              "conf": conf}, timeout=30)
+    resp = s.post(
+        f"{dag_url}/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "conf": conf}, timeout=30
+    )
     if resp.status_code >= 400:
         print(f"trigger refused ({resp.status_code}): {resp.text}")
         return 1

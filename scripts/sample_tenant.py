@@ -35,44 +35,105 @@ NETWORKS = [
     {"name": "db-net", "description": "database tier"},
 ]
 SUBNETS = [
-    {"name": "app-subnet", "network": "app-net", "cidr": "10.10.1.0/24", "ip_version": 4,
-     "gateway_ip": "10.10.1.1",
-     "allocation_pools": [{"start": "10.10.1.100", "end": "10.10.1.150"},
-                          {"start": "10.10.1.10", "end": "10.10.1.50"}],
-     "dns_nameservers": ["8.8.8.8", "1.1.1.1"],
-     "host_routes": [{"destination": "192.168.20.0/24", "nexthop": "10.10.1.254"},
-                     {"destination": "192.168.10.0/24", "nexthop": "10.10.1.253"}]},
-    {"name": "app-subnet-b", "network": "app-net", "cidr": "10.10.2.0/24", "ip_version": 4,
-     "allocation_pools": [{"start": "10.10.2.20", "end": "10.10.2.90"}],
-     "dns_nameservers": ["9.9.9.9"],
-     "host_routes": [{"destination": "172.16.0.0/16", "nexthop": "10.10.2.254"}]},
-    {"name": "db-subnet", "network": "db-net", "cidr": "10.20.1.0/24", "ip_version": 4,
-     "is_dhcp_enabled": False, "gateway_ip": "10.20.1.1",
-     "allocation_pools": [{"start": "10.20.1.50", "end": "10.20.1.99"}],
-     "dns_nameservers": ["10.20.1.2", "10.20.1.3"],
-     "host_routes": [{"destination": "10.99.0.0/16", "nexthop": "10.20.1.254"}]},
+    {
+        "name": "app-subnet",
+        "network": "app-net",
+        "cidr": "10.10.1.0/24",
+        "ip_version": 4,
+        "gateway_ip": "10.10.1.1",
+        "allocation_pools": [
+            {"start": "10.10.1.100", "end": "10.10.1.150"},
+            {"start": "10.10.1.10", "end": "10.10.1.50"},
+        ],
+        "dns_nameservers": ["8.8.8.8", "1.1.1.1"],
+        "host_routes": [
+            {"destination": "192.168.20.0/24", "nexthop": "10.10.1.254"},
+            {"destination": "192.168.10.0/24", "nexthop": "10.10.1.253"},
+        ],
+    },
+    {
+        "name": "app-subnet-b",
+        "network": "app-net",
+        "cidr": "10.10.2.0/24",
+        "ip_version": 4,
+        "allocation_pools": [{"start": "10.10.2.20", "end": "10.10.2.90"}],
+        "dns_nameservers": ["9.9.9.9"],
+        "host_routes": [{"destination": "172.16.0.0/16", "nexthop": "10.10.2.254"}],
+    },
+    {
+        "name": "db-subnet",
+        "network": "db-net",
+        "cidr": "10.20.1.0/24",
+        "ip_version": 4,
+        "is_dhcp_enabled": False,
+        "gateway_ip": "10.20.1.1",
+        "allocation_pools": [{"start": "10.20.1.50", "end": "10.20.1.99"}],
+        "dns_nameservers": ["10.20.1.2", "10.20.1.3"],
+        "host_routes": [{"destination": "10.99.0.0/16", "nexthop": "10.20.1.254"}],
+    },
 ]
-ROUTER = {"name": "edge-router", "description": "north-south",
-          "interfaces": [("app-subnet", None), ("db-subnet", "10.20.1.5")],
-          "routes": [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}]}
+ROUTER = {
+    "name": "edge-router",
+    "description": "north-south",
+    "interfaces": [("app-subnet", None), ("db-subnet", "10.20.1.5")],
+    "routes": [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}],
+}
 SECURITY_GROUPS = {
-    "web": {"description": "web servers", "keep_default_egress": True, "rules": [
-        {"direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80,
-         "remote_ip_prefix": "0.0.0.0/0"},
-        {"direction": "ingress", "protocol": "tcp", "port_range_min": 443,
-         "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0", "description": "https"},
-    ]},
-    "db": {"description": "database servers", "keep_default_egress": True, "rules": [
-        {"direction": "ingress", "protocol": "tcp", "port_range_min": 5432,
-         "port_range_max": 5432, "remote_group": "web"},
-    ]},
-    "ssh": {"description": "bastion access", "keep_default_egress": False, "rules": [
-        {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22,
-         "remote_ip_prefix": "203.0.113.0/24"},
-        {"direction": "ingress", "protocol": "icmp", "remote_ip_prefix": "203.0.113.0/24"},
-        {"direction": "egress", "protocol": "tcp", "port_range_min": 443, "port_range_max": 443,
-         "remote_ip_prefix": "0.0.0.0/0"},
-    ]},
+    "web": {
+        "description": "web servers",
+        "keep_default_egress": True,
+        "rules": [
+            {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 80,
+                "port_range_max": 80,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+            {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 443,
+                "port_range_max": 443,
+                "remote_ip_prefix": "0.0.0.0/0",
+                "description": "https",
+            },
+        ],
+    },
+    "db": {
+        "description": "database servers",
+        "keep_default_egress": True,
+        "rules": [
+            {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 5432,
+                "port_range_max": 5432,
+                "remote_group": "web",
+            },
+        ],
+    },
+    "ssh": {
+        "description": "bastion access",
+        "keep_default_egress": False,
+        "rules": [
+            {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_ip_prefix": "203.0.113.0/24",
+            },
+            {"direction": "ingress", "protocol": "icmp", "remote_ip_prefix": "203.0.113.0/24"},
+            {
+                "direction": "egress",
+                "protocol": "tcp",
+                "port_range_min": 443,
+                "port_range_max": 443,
+                "remote_ip_prefix": "0.0.0.0/0",
+            },
+        ],
+    },
 }
 
 
@@ -82,22 +143,27 @@ def seed(conn) -> None:
     pid = conn.current_project_id
     nets = {}
     for spec in NETWORKS:
-        nets[spec["name"]] = (net.find_network(spec["name"], project_id=pid)
-                              or net.create_network(**spec))
+        nets[spec["name"]] = net.find_network(spec["name"], project_id=pid) or net.create_network(**spec)
     subnets = {}
     for spec in SUBNETS:
         spec = dict(spec)
         network = nets[spec.pop("network")]
-        subnets[spec["name"]] = (net.find_subnet(spec["name"], project_id=pid)
-                                 or net.create_subnet(network_id=network.id, **spec))
+        subnets[spec["name"]] = net.find_subnet(spec["name"], project_id=pid) or net.create_subnet(
+            network_id=network.id, **spec
+        )
     public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
     router = net.find_router(ROUTER["name"], project_id=pid)
     if router is None:
-        router = net.create_router(name=ROUTER["name"], description=ROUTER["description"],
-                                   external_gateway_info={"network_id": public.id})
-    attached = {fip["subnet_id"] for port in net.ports(device_id=router.id,
-                                                       device_owner="network:router_interface")
-                for fip in port.fixed_ips}
+        router = net.create_router(
+            name=ROUTER["name"],
+            description=ROUTER["description"],
+            external_gateway_info={"network_id": public.id},
+        )
+    attached = {
+        fip["subnet_id"]
+        for port in net.ports(device_id=router.id, device_owner="network:router_interface")
+        for fip in port.fixed_ips
+    }
     for subnet_name, ip in ROUTER["interfaces"]:
         subnet = subnets[subnet_name]
         if subnet.id in attached:
@@ -105,8 +171,9 @@ def seed(conn) -> None:
         if ip is None:
             net.add_interface_to_router(router, subnet=subnet.id)
         else:
-            port = net.create_port(network_id=subnet.network_id,
-                                   fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
+            port = net.create_port(
+                network_id=subnet.network_id, fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}]
+            )
             net.add_interface_to_router(router, port=port.id)
     net.update_router(router, routes=ROUTER["routes"])
     groups = {}
@@ -122,14 +189,21 @@ def seed(conn) -> None:
                 remote = rule.pop("remote_group", None)
                 if remote:
                     rule["remote_group_id"] = groups[remote].id
-                net.create_security_group_rule(security_group_id=group.id, ether_type="IPv4",
-                                               **rule)
+                net.create_security_group_rule(security_group_id=group.id, ether_type="IPv4", **rule)
         groups[name] = group
 
 
-SERVER = {"name": "demo-vm", "image": "cirros", "flavor": "m1.tiny", "keypair": "demo-key",
-          "fixed_ip": "10.10.1.20", "subnet": "app-subnet", "security_groups": ["web", "ssh"],
-          "volume": "demo-data", "volume_size": 1}
+SERVER = {
+    "name": "demo-vm",
+    "image": "cirros",
+    "flavor": "m1.tiny",
+    "keypair": "demo-key",
+    "fixed_ip": "10.10.1.20",
+    "subnet": "app-subnet",
+    "security_groups": ["web", "ssh"],
+    "volume": "demo-data",
+    "volume_size": 1,
+}
 
 
 def seed_server(conn) -> None:
@@ -139,24 +213,32 @@ def seed_server(conn) -> None:
 
     net, compute, pid = conn.network, conn.compute, conn.current_project_id
     if compute.find_keypair(SERVER["keypair"]) is None:
-        public_key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        public_key = (
+            ed25519.Ed25519PrivateKey.generate()
+            .public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
         compute.create_keypair(name=SERVER["keypair"], public_key=public_key)
     server = compute.find_server(SERVER["name"])
     if server is None:
         subnet = net.find_subnet(SERVER["subnet"], project_id=pid, ignore_missing=False)
-        port = net.create_port(network_id=subnet.network_id, name=f"{SERVER['name']}-port",
-                               fixed_ips=[{"subnet_id": subnet.id,
-                                           "ip_address": SERVER["fixed_ip"]}],
-                               security_group_ids=[
-                                   net.find_security_group(g, project_id=pid,
-                                                           ignore_missing=False).id
-                                   for g in SERVER["security_groups"]])
+        port = net.create_port(
+            network_id=subnet.network_id,
+            name=f"{SERVER['name']}-port",
+            fixed_ips=[{"subnet_id": subnet.id, "ip_address": SERVER["fixed_ip"]}],
+            security_group_ids=[
+                net.find_security_group(g, project_id=pid, ignore_missing=False).id
+                for g in SERVER["security_groups"]
+            ],
+        )
         server = compute.create_server(
-            name=SERVER["name"], image_id=conn.image.find_image(SERVER["image"],
-                                                                ignore_missing=False).id,
+            name=SERVER["name"],
+            image_id=conn.image.find_image(SERVER["image"], ignore_missing=False).id,
             flavor_id=compute.find_flavor(SERVER["flavor"], ignore_missing=False).id,
-            networks=[{"port": port.id}], key_name=SERVER["keypair"])
+            networks=[{"port": port.id}],
+            key_name=SERVER["keypair"],
+        )
         server = compute.wait_for_server(server, status="ACTIVE", wait=300)
         public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
         fip = net.create_ip(floating_network_id=public.id)
@@ -164,8 +246,7 @@ def seed_server(conn) -> None:
     # Cinder refuses a ``name`` filter from non-admins (resource filter allowlist): match here.
     volume = next((v for v in conn.block_storage.volumes() if v.name == SERVER["volume"]), None)
     if volume is None:
-        volume = conn.block_storage.create_volume(name=SERVER["volume"],
-                                                  size=SERVER["volume_size"])
+        volume = conn.block_storage.create_volume(name=SERVER["volume"], size=SERVER["volume_size"])
         conn.block_storage.wait_for_status(volume, "available", wait=300)
         compute.create_volume_attachment(server, volume_id=volume.id)
         conn.block_storage.wait_for_status(volume, "in-use", wait=300)
@@ -191,8 +272,10 @@ def clean(conn) -> None:
         if router.routes:
             net.update_router(router, routes=[])
         for port in list(net.ports(device_id=router.id)):
-            if port.device_owner.startswith("network:router_interface") or \
-                    port.device_owner == "network:ha_router_replicated_interface":
+            if (
+                port.device_owner.startswith("network:router_interface")
+                or port.device_owner == "network:ha_router_replicated_interface"
+            ):
                 net.remove_interface_from_router(router, port=port.id)
         net.delete_router(router)
     for port in list(net.ports(project_id=pid)):
@@ -213,11 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["seed", "clean"])
     parser.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
     parser.add_argument("--clouds-yaml", help="path of clouds.yaml")
-    parser.add_argument("--server", action="store_true",
-                        help="seed: also the demo workload (server with a volume and a FIP)")
+    parser.add_argument(
+        "--server", action="store_true", help="seed: also the demo workload (server with a volume and a FIP)"
+    )
     args = parser.parse_args(argv)
     config = openstack.config.OpenStackConfig(
-        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False)
+        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False
+    )
     conn = openstack.connection.Connection(config=config.get_one(cloud=args.cloud))
     if args.action == "seed":
         seed(conn)

@@ -21,14 +21,18 @@ def show(conn) -> None:
         for sid in n.subnet_ids:
             s = subnets[sid]
             pools = ", ".join(f"{p['start']}-{p['end']}" for p in s.allocation_pools)
-            print(f"    subnet {s.name:<14} {s.cidr:<15} gw {s.gateway_ip} dhcp {s.is_dhcp_enabled}"
-                  f" pools [{pools}] dns {s.dns_nameservers} routes "
-                  f"{[(r['destination'], r['nexthop']) for r in s.host_routes]}")
+            print(
+                f"    subnet {s.name:<14} {s.cidr:<15} gw {s.gateway_ip} dhcp {s.is_dhcp_enabled}"
+                f" pools [{pools}] dns {s.dns_nameservers} routes "
+                f"{[(r['destination'], r['nexthop']) for r in s.host_routes]}"
+            )
     for r in sorted(net.routers(project_id=pid), key=lambda x: x.name):
         gw = (r.external_gateway_info or {}).get("network_id")
         gw_name = net.get_network(gw).name if gw else None
-        print(f"  router {r.name} gateway {gw_name} routes "
-              f"{[(x['destination'], x['nexthop']) for x in r.routes]}")
+        print(
+            f"  router {r.name} gateway {gw_name} routes "
+            f"{[(x['destination'], x['nexthop']) for x in r.routes]}"
+        )
         for p in net.ports(device_id=r.id, device_owner="network:router_interface"):
             for ip in p.fixed_ips:
                 print(f"    interface {subnets[ip['subnet_id']].name} {ip['ip_address']}")
@@ -39,14 +43,23 @@ def show(conn) -> None:
         for rule in sorted(g.security_group_rules, key=lambda x: (x["direction"], str(x["protocol"]))):
             remote = rule.get("remote_ip_prefix") or (
                 f"group {names.get(rule.get('remote_group_id'), '?')}"
-                if rule.get("remote_group_id") else "any")
-            ports = (f"{rule['port_range_min']}-{rule['port_range_max']}"
-                     if rule.get("port_range_min") is not None else "all")
-            print(f"    {rule['direction']:<7} {rule['ethertype']} {rule['protocol'] or 'any':<5}"
-                  f" ports {ports:<9} from/to {remote}")
+                if rule.get("remote_group_id")
+                else "any"
+            )
+            ports = (
+                f"{rule['port_range_min']}-{rule['port_range_max']}"
+                if rule.get("port_range_min") is not None
+                else "all"
+            )
+            print(
+                f"    {rule['direction']:<7} {rule['ethertype']} {rule['protocol'] or 'any':<5}"
+                f" ports {ports:<9} from/to {remote}"
+            )
     for img in sorted(conn.image.images(owner=pid), key=lambda x: x.name or ""):
-        print(f"  image {img.name} {img.disk_format}/{img.container_format} {img.size} bytes "
-              f"{img.status} {img.hash_algo}:{(img.hash_value or '')[:16]}...")
+        print(
+            f"  image {img.name} {img.disk_format}/{img.container_format} {img.size} bytes "
+            f"{img.status} {img.hash_algo}:{(img.hash_value or '')[:16]}..."
+        )
     for kp in sorted(conn.compute.keypairs(), key=lambda x: x.name):
         print(f"  keypair {kp.name} ({kp.type}) {kp.fingerprint}")
     fips = {f.port_id: f.floating_ip_address for f in net.ips(project_id=pid) if f.port_id}
@@ -66,7 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clouds-yaml")
     args = parser.parse_args(argv)
     config = openstack.config.OpenStackConfig(
-        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False)
+        config_files=[args.clouds_yaml] if args.clouds_yaml else None, load_envvars=False
+    )
     show(openstack.connection.Connection(config=config.get_one(cloud=args.cloud)))
     return 0
 

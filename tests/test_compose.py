@@ -8,8 +8,13 @@ from pathlib import Path
 import yaml
 
 COMPOSE = Path(__file__).resolve().parents[1] / "docker-compose.yaml"
-AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-worker", "airflow-triggerer")
+AIRFLOW_SERVICES = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+)
 
 
 def test_docker_compose_accepts_the_file():

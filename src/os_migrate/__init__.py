@@ -27,9 +27,22 @@ from os_migrate.export import export_resources
 from os_migrate.resources import RESOURCE_TYPES
 from os_migrate.validation import validate_data_dir
 
-__all__ = sorted([
-    "AUTH_PROJECT", "AmbiguousReference", "ApplyError", "CloudError", "ConflictError", "DataError",
-    "DataVersionMismatch", "FORMAT_VERSION", "OsMigrateError", "RESOURCE_TYPES",
-    "ReferenceNotFound", "RequestCounter", "ValidationError", "check_connection",
-    "export_resources", "import_resources", "validate_data_dir",
-])
+__all__ = [
+    "AUTH_PROJECT",
+    "AmbiguousReference",
+    "ApplyError",
+    "CloudError",
+    "ConflictError",
+    "DataError",
+    "DataVersionMismatch",
+    "FORMAT_VERSION",
+    "OsMigrateError",
+    "RESOURCE_TYPES",
+    "ReferenceNotFound",
+    "RequestCounter",
+    "ValidationError",
+    "check_connection",
+    "export_resources",
+    "import_resources",
+    "validate_data_dir",
+]

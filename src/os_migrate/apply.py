@@ -72,8 +72,9 @@ def apply_plan(conn, refs: RefIndex, plan: list[Action], source: DataSource | No
         raise ApplyError(errors)
 
 
-def import_resources(conn, data_dir: str | Path, *, types=None, filters=None,
-                     dry_run: bool = False, src_conn=None) -> dict:
+def import_resources(
+    conn, data_dir: str | Path, *, types=None, filters=None, dry_run: bool = False, src_conn=None
+) -> dict:
     """Import staged resources into the destination project of ``conn``.
 
     :param conn: destination ``openstack.connection.Connection``.

@@ -30,8 +30,9 @@ def resolve_types(types: Iterable[str] | str | None) -> tuple[str, ...]:
     types = list(types)
     unknown = [t for t in types if t not in REGISTRY]
     if unknown:
-        raise ValidationError([f"resource_types: unknown type {t!r} (known: "
-                               f"{', '.join(RESOURCE_TYPES)})" for t in unknown])
+        raise ValidationError(
+            [f"resource_types: unknown type {t!r} (known: {', '.join(RESOURCE_TYPES)})" for t in unknown]
+        )
     return tuple(t for t in RESOURCE_TYPES if t in types)
 
 
@@ -67,8 +68,7 @@ def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> lis
     return errors
 
 
-def load_dataset(data_dir: str | Path, types: Iterable[str]) -> tuple[dict[str, list[Resource]],
-                                                                       list[str]]:
+def load_dataset(data_dir: str | Path, types: Iterable[str]) -> tuple[dict[str, list[Resource]], list[str]]:
     """Load the data files of ``types``.
 
     :returns: ``({type_key: [Resource, ...]}, errors)``; records with errors are left out of the

@@ -32,8 +32,9 @@ class DataError(OsMigrateError):
     :param field: dotted path of the field inside the record (``params.cidr``), if known.
     """
 
-    def __init__(self, message: str, *, file: str | None = None, resource: str | None = None,
-                 field: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, resource: str | None = None, field: str | None = None
+    ):
         self.message = message
         self.file = file
         self.resource = resource
@@ -85,5 +86,6 @@ class ApplyError(OsMigrateError):
 
     def __init__(self, errors: list[str]):
         self.errors = list(errors)
-        super().__init__(f"{len(self.errors)} resource(s) failed to import:\n"
-                         + "\n".join(f"  - {e}" for e in self.errors))
+        super().__init__(
+            f"{len(self.errors)} resource(s) failed to import:\n" + "\n".join(f"  - {e}" for e in self.errors)
+        )

@@ -16,8 +16,9 @@ from os_migrate.serialization import load_resources, write_resources
 LOG = logging.getLogger(__name__)
 
 
-def merge_records(existing: list[dict], exported: list[dict],
-                  identity: Callable[[dict], str] | None = None) -> list[dict]:
+def merge_records(
+    existing: list[dict], exported: list[dict], identity: Callable[[dict], str] | None = None
+) -> list[dict]:
     """Update records in place, append the new ones.
 
     An exported record replaces the file's record with the same source id (``_info.id``) or,
@@ -46,16 +47,24 @@ def merge_records(existing: list[dict], exported: list[dict],
             continue
         fresh = dict(match)
         kept = rec.get("_migration_params") or {}
-        fresh["_migration_params"] = {**(fresh.get("_migration_params") or {}),
-                                      **{k: v for k, v in kept.items() if v is not None}}
+        fresh["_migration_params"] = {
+            **(fresh.get("_migration_params") or {}),
+            **{k: v for k, v in kept.items() if v is not None},
+        }
         out.append(fresh)
         placed.add(id(match))
     out.extend(r for r in exported if id(r) not in placed)
     return out
 
 
-def refresh_data_file(path: str | Path, exported: list[dict], summary: dict, key: str, *,
-                      identity: Callable[[dict], str] | None = None) -> bool:
+def refresh_data_file(
+    path: str | Path,
+    exported: list[dict],
+    summary: dict,
+    key: str,
+    *,
+    identity: Callable[[dict], str] | None = None,
+) -> bool:
     """Merge ``exported`` into the data file at ``path`` (see :func:`merge_records`), write it
     atomically if its content changed, and record count, path and change under ``key`` in the
     export ``summary`` (``counts``/``files``/``changed``).
@@ -63,18 +72,17 @@ def refresh_data_file(path: str | Path, exported: list[dict], summary: dict, key
     :returns: whether the file changed.
     :raises DataError: the existing file cannot be read (it is left untouched).
     """
-    changed = write_resources(path, merge_records(load_resources(path), exported,
-                                                  identity=identity))
-    LOG.info("exported %d %s to %s (%s)", len(exported), key, path,
-             "changed" if changed else "unchanged")
+    changed = write_resources(path, merge_records(load_resources(path), exported, identity=identity))
+    LOG.info("exported %d %s to %s (%s)", len(exported), key, path, "changed" if changed else "unchanged")
     summary["counts"][key] = len(exported)
     summary["files"][key] = str(path)
     summary["changed"][key] = changed
     return changed
 
 
-def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
-                     stage_image_data: bool = False) -> dict:
+def export_resources(
+    conn, data_dir: str | Path, *, types=None, filters=None, stage_image_data: bool = False
+) -> dict:
     """Export the resources of the connection's project to ``<data_dir>/<type>.yml``.
 
     Reads only: a constant number of list requests per type (plus one lookup per foreign project
@@ -107,6 +115,11 @@ def export_resources(conn, data_dir: str | Path, *, types=None, filters=None,
             for res in selected:
                 res.stage_data(conn, data_dir)
         exported = [r.record for r in selected]
-        refresh_data_file(data_file(data_dir, type_key), exported, summary, type_key,
-                          identity=lambda rec, cls=cls: cls(rec).identity)
+        refresh_data_file(
+            data_file(data_dir, type_key),
+            exported,
+            summary,
+            type_key,
+            identity=lambda rec, cls=cls: cls(rec).identity,
+        )
     return summary

@@ -78,8 +78,7 @@ class Filters:
             raise ValidationError([f"filters: must be a mapping of type to list, got {spec!r}"])
         for type_key, items in (spec or {}).items():
             if type_key not in known_types:
-                errors.append(f"filters.{type_key}: unknown resource type "
-                              f"(known: {', '.join(known_types)})")
+                errors.append(f"filters.{type_key}: unknown resource type (known: {', '.join(known_types)})")
                 continue
             try:
                 self._filters[type_key] = compile_filter(type_key, items)

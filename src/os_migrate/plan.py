@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from os_migrate.const import FORMAT_VERSION, VERSION_KEY
 from os_migrate.dataset import load_dataset, location
 from os_migrate.exceptions import ValidationError
@@ -20,8 +22,6 @@ from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
 from os_migrate.resources import REGISTRY, Resource
 from os_migrate.serialization import atomic_write_text
-
-import yaml
 
 CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
 ACTIONS = (CREATE, UPDATE, UNCHANGED, SKIP)
@@ -61,8 +61,9 @@ class Action:
         return out
 
 
-def _plan_type(type_key: str, desired: list[Resource], existing: Mapping[str, Resource],
-               flt: Filters, errors: list[str]) -> list[Action]:
+def _plan_type(
+    type_key: str, desired: list[Resource], existing: Mapping[str, Resource], flt: Filters, errors: list[str]
+) -> list[Action]:
     actions = []
     for res in desired:
         if not flt.selects(type_key, res.name, res.params):
@@ -80,8 +81,7 @@ def _plan_type(type_key: str, desired: list[Resource], existing: Mapping[str, Re
     return actions
 
 
-def _plan_routes(routers: list[Resource], existing: Mapping[str, Resource],
-                 flt: Filters) -> list[Action]:
+def _plan_routes(routers: list[Resource], existing: Mapping[str, Resource], flt: Filters) -> list[Action]:
     actions = []
     for res in routers:
         if not flt.selects("routers", res.name, res.params):
@@ -90,18 +90,31 @@ def _plan_routes(routers: list[Resource], existing: Mapping[str, Resource],
         want = res.normalize_params(res.params).get("routes")
         if twin is None:
             if want:
-                actions.append(Action("routers", res.identity, UPDATE, res,
-                                      {"routes": {"from": None, "to": want}}, phase=ROUTES_PHASE))
+                actions.append(
+                    Action(
+                        "routers",
+                        res.identity,
+                        UPDATE,
+                        res,
+                        {"routes": {"from": None, "to": want}},
+                        phase=ROUTES_PHASE,
+                    )
+                )
             continue
         changes = res.diff(twin, only=["routes"])
         if changes:
-            actions.append(Action("routers", res.identity, UPDATE, res, changes, twin,
-                                  phase=ROUTES_PHASE))
+            actions.append(Action("routers", res.identity, UPDATE, res, changes, twin, phase=ROUTES_PHASE))
     return actions
 
 
-def make_plan(conn, refs: RefIndex, chosen: Mapping[str, list[Resource]], types: tuple[str, ...],
-              flt: Filters, data_dir: str | Path) -> list[Action]:
+def make_plan(
+    conn,
+    refs: RefIndex,
+    chosen: Mapping[str, list[Resource]],
+    types: tuple[str, ...],
+    flt: Filters,
+    data_dir: str | Path,
+) -> list[Action]:
     """Compare the data set with the destination; one list request (or a few) per type.
 
     :param chosen: resources by type key (all records of each file; filters are applied here so
@@ -114,16 +127,15 @@ def make_plan(conn, refs: RefIndex, chosen: Mapping[str, list[Resource]], types:
     for type_key in types:
         cls = REGISTRY[type_key]
         desired = chosen.get(type_key, [])
-        existing_by_type[type_key] = {r.identity: r
-                                      for r in cls.existing(conn, refs, desired)}
-        plan.extend(_plan_type(type_key, chosen.get(type_key, []),
-                               existing_by_type[type_key], flt, errors))
+        existing_by_type[type_key] = {r.identity: r for r in cls.existing(conn, refs, desired)}
+        plan.extend(_plan_type(type_key, chosen.get(type_key, []), existing_by_type[type_key], flt, errors))
     if "router_interfaces" in types:
         routers = chosen.get("routers")
         if routers is None:
             routers = load_dataset(data_dir, ["routers"])[0]["routers"]
         existing = existing_by_type.get("routers") or {
-            r.identity: r for r in REGISTRY["routers"].export(conn, refs)}
+            r.identity: r for r in REGISTRY["routers"].export(conn, refs)
+        }
         plan.extend(_plan_routes(routers, existing, flt))
     if errors:
         raise ValidationError(errors)
@@ -138,16 +150,25 @@ def count_actions(plan: list[Action]) -> dict[str, int]:
     return counts
 
 
-def write_plan(data_dir: str | Path, plan: list[Action], types: tuple[str, ...],
-               dry_run: bool) -> dict[str, str]:
+def write_plan(
+    data_dir: str | Path, plan: list[Action], types: tuple[str, ...], dry_run: bool
+) -> dict[str, str]:
     """Write ``<data_dir>/plans/<type>.yml`` per type; returns ``{type: path}``."""
     files = {}
     for type_key in types:
         # Router static routes are applied (and reported) with the router interfaces.
-        mine = [a for a in plan if (a.type_key == type_key and a.phase == "main")
-                or (type_key == "router_interfaces" and a.phase == ROUTES_PHASE)]
-        doc = {VERSION_KEY: FORMAT_VERSION, "dry_run": dry_run, "counts": count_actions(mine),
-               "actions": [a.to_dict() for a in mine]}
+        mine = [
+            a
+            for a in plan
+            if (a.type_key == type_key and a.phase == "main")
+            or (type_key == "router_interfaces" and a.phase == ROUTES_PHASE)
+        ]
+        doc = {
+            VERSION_KEY: FORMAT_VERSION,
+            "dry_run": dry_run,
+            "counts": count_actions(mine),
+            "actions": [a.to_dict() for a in mine],
+        }
         path = Path(data_dir) / "plans" / f"{type_key}.yml"
         atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
         files[type_key] = str(path)

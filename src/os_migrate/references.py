@@ -50,7 +50,6 @@ LISTERS: dict[str, Callable] = {
     "subnet": lambda conn, pid: _list_subnets(conn, pid),
     "router": lambda conn, pid: conn.network.routers(project_id=pid),
     "security_group": lambda conn, pid: conn.network.security_groups(project_id=pid),
-
     "image": lambda conn, pid: conn.image.images(),
     "keypair": lambda conn, pid: conn.compute.keypairs(),
 }
@@ -71,8 +70,9 @@ def owner_of(obj) -> str | None:
     return getattr(obj, "project_id", None) or getattr(obj, "owner", None)
 
 
-def make_ref(name: str | None, project_name: str | None = AUTH_PROJECT,
-             domain_name: str | None = AUTH_PROJECT) -> dict:
+def make_ref(
+    name: str | None, project_name: str | None = AUTH_PROJECT, domain_name: str | None = AUTH_PROJECT
+) -> dict:
     """Build a reference mapping."""
     return {"name": name, "project_name": project_name, "domain_name": domain_name}
 
@@ -165,8 +165,9 @@ class RefIndex:
                 if domain_name:
                     domain = self.conn.identity.find_domain(domain_name, ignore_missing=True)
                     domain_id = domain.id if domain else None
-                project = self.conn.identity.find_project(project_name, domain_id=domain_id,
-                                                          ignore_missing=True)
+                project = self.conn.identity.find_project(
+                    project_name, domain_id=domain_id, ignore_missing=True
+                )
                 self._project_ids[key] = project.id if project else None
             except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
                 self._project_ids[key] = None
@@ -211,7 +212,8 @@ class RefIndex:
                 return own[0]
             raise AmbiguousReference(
                 f"{kind} reference {ref_str(ref)} matches {len(candidates)} resources: "
-                + ", ".join(sorted(o.id for o in candidates)))
+                + ", ".join(sorted(o.id for o in candidates))
+            )
         if not candidates:
             if required:
                 raise ReferenceNotFound(f"{kind} {ref_str(ref)} not found")

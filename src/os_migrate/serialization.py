@@ -37,10 +37,10 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _Dumper(yaml.SafeDumper):
     """SafeDumper that indents lists under their key and never emits aliases."""
 
-    def increase_indent(self, flow: bool = False, indentless: bool = False):  # noqa: D102
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
         return super().increase_indent(flow, False)
 
-    def ignore_aliases(self, data: Any) -> bool:  # noqa: D102
+    def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
@@ -63,8 +63,9 @@ def canonical_record(record: dict) -> dict:
 def dump_data(resources: list[dict]) -> str:
     """Serialize records to the text of a data file (deterministic)."""
     doc = {VERSION_KEY: FORMAT_VERSION, "resources": [canonical_record(r) for r in resources]}
-    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=100)
+    return yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+    )
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> bool:
@@ -125,7 +126,9 @@ def load_resources(path: str | os.PathLike) -> list[dict]:
     if version != FORMAT_VERSION:
         raise DataVersionMismatch(
             f"unsupported format version {version!r} (this tool reads {FORMAT_VERSION})",
-            file=str(path), field=VERSION_KEY)
+            file=str(path),
+            field=VERSION_KEY,
+        )
     resources = doc.get("resources", [])
     if not isinstance(resources, list):
         raise DataError("must be a list", file=str(path), field="resources")

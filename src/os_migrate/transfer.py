@@ -37,12 +37,21 @@ class _LogWriter(io.TextIOBase):
         return len(text)
 
 
-def progress_bar(total: int | None, desc: str, logger: logging.Logger = LOG,
-                 interval: float = 5.0) -> tqdm:
+def progress_bar(total: int | None, desc: str, logger: logging.Logger = LOG, interval: float = 5.0) -> tqdm:
     """A tqdm bar (bytes, MB/s, ETA) that logs a line at most every ``interval`` seconds."""
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                file=_LogWriter(logger), mininterval=interval, maxinterval=interval * 4,
-                ascii=True, dynamic_ncols=False, ncols=100)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=_LogWriter(logger),
+        mininterval=interval,
+        maxinterval=interval * 4,
+        ascii=True,
+        dynamic_ncols=False,
+        ncols=100,
+    )
 
 
 class HashingReader(io.RawIOBase):
@@ -55,8 +64,13 @@ class HashingReader(io.RawIOBase):
     :param progress: optional tqdm bar updated with each read.
     """
 
-    def __init__(self, chunks: Iterable[bytes], size: int | None = None,
-                 algorithms: Iterable[str] = ("md5", "sha512"), progress: tqdm | None = None):
+    def __init__(
+        self,
+        chunks: Iterable[bytes],
+        size: int | None = None,
+        algorithms: Iterable[str] = ("md5", "sha512"),
+        progress: tqdm | None = None,
+    ):
         super().__init__()
         self._chunks: Iterator[bytes] = iter(chunks)
         self._buffer = b""
@@ -71,7 +85,7 @@ class HashingReader(io.RawIOBase):
             raise TypeError("size unknown")
         return self.size
 
-    def readable(self) -> bool:  # noqa: D102
+    def readable(self) -> bool:
         return True
 
     def read(self, n: int = -1) -> bytes:
@@ -94,7 +108,7 @@ class HashingReader(io.RawIOBase):
             self.progress.update(len(out))
         return out
 
-    def readinto(self, b) -> int:  # noqa: D102
+    def readinto(self, b) -> int:
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
@@ -106,8 +120,11 @@ class HashingReader(io.RawIOBase):
     def stats(self) -> dict:
         """``{"bytes": int, "seconds": float, "mb_per_s": float, <algorithm>: hexdigest}``."""
         seconds = max(time.monotonic() - self.started, 1e-9)
-        out = {"bytes": self.bytes_read, "seconds": round(seconds, 3),
-               "mb_per_s": round(self.bytes_read / seconds / 1e6, 2)}
+        out = {
+            "bytes": self.bytes_read,
+            "seconds": round(seconds, 3),
+            "mb_per_s": round(self.bytes_read / seconds / 1e6, 2),
+        }
         out.update({a: h.hexdigest() for a, h in self.hashes.items()})
         return out
 

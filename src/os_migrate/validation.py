@@ -30,8 +30,9 @@ from os_migrate.references import RefIndex, ref_str
 from os_migrate.resources import KIND_TYPE_KEY, RESOURCE_TYPES, Resource
 
 
-def selected(dataset: Mapping[str, list[Resource]], types: Iterable[str],
-             flt: Filters) -> dict[str, list[Resource]]:
+def selected(
+    dataset: Mapping[str, list[Resource]], types: Iterable[str], flt: Filters
+) -> dict[str, list[Resource]]:
     """The resources of ``types`` that the filters select."""
     return {t: [r for r in dataset.get(t, []) if flt.selects(t, r.name, r.params)] for t in types}
 
@@ -46,31 +47,39 @@ def duplicate_errors(chosen: Mapping[str, list[Resource]]) -> list[str]:
         for ident, dups in by_id.items():
             if len(dups) > 1:
                 for r in dups[1:]:
-                    errors.append(f"{location(r)}: params.name: duplicate {type_key} identity "
-                                  f"{ident!r} (first at resources[{dups[0].index}])")
+                    errors.append(
+                        f"{location(r)}: params.name: duplicate {type_key} identity "
+                        f"{ident!r} (first at resources[{dups[0].index}])"
+                    )
     return errors
 
 
-def reference_errors(chosen: Mapping[str, list[Resource]], all_data: Mapping[str, list[Resource]],
-                     refs: RefIndex | None) -> list[str]:
+def reference_errors(
+    chosen: Mapping[str, list[Resource]], all_data: Mapping[str, list[Resource]], refs: RefIndex | None
+) -> list[str]:
     """Errors for references that resolve neither in the data set nor in the destination."""
     names = {t: {r.name for r in rs} for t, rs in all_data.items()}
     errors = []
     for resources in chosen.values():
         for r in resources:
             if r.params.get("remote_address_group_id"):
-                errors.append(f"{location(r)}: params.remote_address_group_id: rules with a "
-                              "remote address group are not supported; refusing to import a rule "
-                              "with a wider remote than the source")
+                errors.append(
+                    f"{location(r)}: params.remote_address_group_id: rules with a "
+                    "remote address group are not supported; refusing to import a rule "
+                    "with a wider remote than the source"
+                )
             for field, kind, ref in r.iter_refs():
                 if not isinstance(ref, Mapping):
                     continue
                 if ref.get("name") is None:
-                    errors.append(f"{location(r)}: {field}: the source {kind} "
-                                  f"{ref.get('id', '?')} could not be resolved to a name at export")
+                    errors.append(
+                        f"{location(r)}: {field}: the source {kind} "
+                        f"{ref.get('id', '?')} could not be resolved to a name at export"
+                    )
                     continue
-                in_data = (ref.get("project_name") in (None, AUTH_PROJECT)
-                           and ref["name"] in names.get(KIND_TYPE_KEY[kind], set()))
+                in_data = ref.get("project_name") in (None, AUTH_PROJECT) and ref["name"] in names.get(
+                    KIND_TYPE_KEY[kind], set()
+                )
                 if in_data:
                     continue
                 if refs is None:
@@ -81,8 +90,10 @@ def reference_errors(chosen: Mapping[str, list[Resource]], all_data: Mapping[str
                 except AmbiguousReference as e:
                     errors.append(f"{location(r)}: {field}: {e}")
                     continue
-                errors.append(f"{location(r)}: {field}: {kind} {ref_str(ref)} does not resolve: "
-                              f"not in the destination and not in {KIND_TYPE_KEY[kind]}.yml")
+                errors.append(
+                    f"{location(r)}: {field}: {kind} {ref_str(ref)} does not resolve: "
+                    f"not in the destination and not in {KIND_TYPE_KEY[kind]}.yml"
+                )
     return errors
 
 
@@ -92,16 +103,24 @@ def capability_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
     errors = []
     needs_admin = [(r, p) for rs in chosen.values() for r in rs for p in r.admin_params()]
     if needs_admin and not is_admin(conn):
-        errors += [f"{location(r)}: params.{p}: {r.params[p]!r} needs an admin in the destination "
-                   "(this connection has no admin role); use an admin connection or change the "
-                   "value" for r, p in needs_admin]
+        errors += [
+            f"{location(r)}: params.{p}: {r.params[p]!r} needs an admin in the destination "
+            "(this connection has no admin role); use an admin connection or change the "
+            "value"
+            for r, p in needs_admin
+        ]
     errors += microversion_errors(chosen, conn)
-    wanted = [(r, p, alias) for rs in chosen.values() for r in rs
-              for p, alias in r.required_extensions().items()]
+    wanted = [
+        (r, p, alias) for rs in chosen.values() for r in rs for p, alias in r.required_extensions().items()
+    ]
     if wanted:
         have = {ext.alias for ext in conn.network.extensions()}
-        errors += [f"{location(r)}: params.{p}: needs the Neutron extension {alias!r}, which the "
-                   "destination does not offer" for r, p, alias in wanted if alias not in have]
+        errors += [
+            f"{location(r)}: params.{p}: needs the Neutron extension {alias!r}, which the "
+            "destination does not offer"
+            for r, p, alias in wanted
+            if alias not in have
+        ]
     return errors
 
 
@@ -118,22 +137,29 @@ class CheckResult(NamedTuple):
 
 def microversion_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
     """Errors for params that need a newer API microversion than the destination offers."""
-    wanted = [(r, p, service, version) for rs in chosen.values() for r in rs
-              for p, (service, version) in r.required_microversions().items()]
+    wanted = [
+        (r, p, service, version)
+        for rs in chosen.values()
+        for r in rs
+        for p, (service, version) in r.required_microversions().items()
+    ]
     if not wanted:
         return []
     offered: dict[str, tuple] = {}
     for service in {w[2] for w in wanted}:
         data = getattr(conn, service).get_endpoint_data()
         offered[service] = discover.normalize_version_number(data.max_microversion or "0")
-    return [f"{location(r)}: params.{p}: needs {service} API microversion {version}, the "
-            f"destination offers up to {'.'.join(map(str, offered[service]))}"
-            for r, p, service, version in wanted
-            if discover.normalize_version_number(version) > offered[service]]
+    return [
+        f"{location(r)}: params.{p}: needs {service} API microversion {version}, the "
+        f"destination offers up to {'.'.join(map(str, offered[service]))}"
+        for r, p, service, version in wanted
+        if discover.normalize_version_number(version) > offered[service]
+    ]
 
 
-def collect_errors(data_dir: str | Path, *, types=None, filters=None, conn=None,
-                   refs: RefIndex | None = None) -> CheckResult:
+def collect_errors(
+    data_dir: str | Path, *, types=None, filters=None, conn=None, refs: RefIndex | None = None
+) -> CheckResult:
     """Run every check (see the module docstring) and return data and errors."""
     errors: list[str] = []
     try:
@@ -169,5 +195,6 @@ def validate_data_dir(data_dir: str | Path, *, conn=None, types=None, filters=No
     """
     if conn is not None:
         from os_migrate.cloud import check_connection
+
         check_connection(conn)
     return collect_errors(data_dir, types=types, filters=filters, conn=conn).errors

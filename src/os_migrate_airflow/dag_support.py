@@ -51,8 +51,7 @@ def tenant_data_dir(tenant: str, data_dir: str | None = "") -> str:
     return os.path.join(staging_root(), tenant)
 
 
-def selected_types_template(type_key: str, param: str = "resource_types",
-                            enabled: str | None = None) -> str:
+def selected_types_template(type_key: str, param: str = "resource_types", enabled: str | None = None) -> str:
     """Jinja template rendering to ``[type_key]`` if the run selected ``type_key``, else ``[]``.
 
     With ``enabled`` (a boolean Param's name), it also renders ``[]`` when that Param is false.
@@ -137,12 +136,16 @@ def summarize_run(
         "totals": totals,
         "not_selected": not_selected,
     }
-    log.info("Tenant %s%s", summary["tenant"], " (dry run: nothing was changed)" if summary["dry_run"] else "")
+    log.info(
+        "Tenant %s%s", summary["tenant"], " (dry run: nothing was changed)" if summary["dry_run"] else ""
+    )
     for type_key in exports:
         if type_key in not_selected:
             log.info("  %-22s not selected", type_key)
         else:
-            log.info("  %-22s exported %d, import %s", type_key, exported[type_key], imported.get(type_key, {}))
+            log.info(
+                "  %-22s exported %d, import %s", type_key, exported[type_key], imported.get(type_key, {})
+            )
     log.info("Totals: %s", totals)
     return summary
 
@@ -164,6 +167,5 @@ def reject_unknown_conf() -> dict[str, Any]:
     known = set(context["params"].keys())
     unknown = sorted(set(conf) - known)
     if unknown:
-        raise AirflowFailException(f"unknown conf key(s) {unknown}; this DAG's params are "
-                                   f"{sorted(known)}")
+        raise AirflowFailException(f"unknown conf key(s) {unknown}; this DAG's params are {sorted(known)}")
     return {"conf_keys": sorted(conf)}

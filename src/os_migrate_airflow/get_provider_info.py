@@ -16,8 +16,7 @@ from os_migrate_airflow import __version__
 
 
 def _text(label: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"label": label, "description": description,
-            "schema": {"type": ["string", "null"], **schema}}
+    return {"label": label, "description": description, "schema": {"type": ["string", "null"], **schema}}
 
 
 #: Connection form fields of conn_type ``openstack`` (stored as extra keys of the same name).
@@ -26,19 +25,28 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "project_domain_name": _text("Project domain name", "Domain of the project, e.g. Default."),
     "user_domain_name": _text("User domain name", "Domain of the user, e.g. Default."),
     "region_name": _text("Region name", "Region of the endpoints to use, e.g. RegionOne."),
-    "interface": _text("Interface", "Endpoint interface of the service catalog.",
-                       enum=["public", "internal", "admin", None], default="public"),
+    "interface": _text(
+        "Interface",
+        "Endpoint interface of the service catalog.",
+        enum=["public", "internal", "admin", None],
+        default="public",
+    ),
     "cacert": _text("CA bundle path", "PEM file on the workers to verify TLS with."),
     "application_credential_id": _text(
         "Application credential ID",
-        "Instead of a password: the credential's ID (its secret below, or as the password)."),
-    "application_credential_secret": _text("Application credential secret",
-                                           "Secret of the application credential.",
-                                           format="password"),
-    "cloud": _text("Cloud name (clouds.yaml)", "Use this cloud of a clouds.yaml instead of the "
-                   "fields above (fields that are set still override it)."),
-    "clouds_yaml": _text("clouds.yaml path", "Path of that clouds.yaml on the workers; empty: "
-                         "the standard locations."),
+        "Instead of a password: the credential's ID (its secret below, or as the password).",
+    ),
+    "application_credential_secret": _text(
+        "Application credential secret", "Secret of the application credential.", format="password"
+    ),
+    "cloud": _text(
+        "Cloud name (clouds.yaml)",
+        "Use this cloud of a clouds.yaml instead of the "
+        "fields above (fields that are set still override it).",
+    ),
+    "clouds_yaml": _text(
+        "clouds.yaml path", "Path of that clouds.yaml on the workers; empty: the standard locations."
+    ),
 }
 
 
@@ -49,26 +57,40 @@ def get_provider_info() -> dict[str, Any]:
         "name": "OS Migrate (OpenStack migration)",
         "description": "Moves tenant content between OpenStack clouds (OS Migrate on Airflow).",
         "versions": [__version__],
-        "integrations": [{
-            "integration-name": "OpenStack",
-            "external-doc-url": "https://docs.openstack.org/openstacksdk/latest/",
-            "tags": ["service"],
-        }],
-        "hooks": [{"integration-name": "OpenStack",
-                   "python-modules": ["os_migrate_airflow.hooks.openstack"]}],
-        "operators": [{"integration-name": "OpenStack",
-                       "python-modules": ["os_migrate_airflow.operators.openstack",
-                                          "os_migrate_airflow.operators.workload"]}],
-        "connection-types": [{
-            "hook-class-name": "os_migrate_airflow.hooks.openstack.OpenStackHook",
-            "hook-name": "OpenStack",
-            "connection-type": "openstack",
-            "conn-fields": CONN_FIELDS,
-            "ui-field-behaviour": {
-                "hidden-fields": ["port", "schema"],
-                "relabeling": {"host": "Auth URL", "login": "Username"},
-                "placeholders": {"host": "https://keystone.example:5000/v3",
-                                 "project_name": "acme", "region_name": "RegionOne"},
-            },
-        }],
+        "integrations": [
+            {
+                "integration-name": "OpenStack",
+                "external-doc-url": "https://docs.openstack.org/openstacksdk/latest/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": "OpenStack", "python-modules": ["os_migrate_airflow.hooks.openstack"]}
+        ],
+        "operators": [
+            {
+                "integration-name": "OpenStack",
+                "python-modules": [
+                    "os_migrate_airflow.operators.openstack",
+                    "os_migrate_airflow.operators.workload",
+                ],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "os_migrate_airflow.hooks.openstack.OpenStackHook",
+                "hook-name": "OpenStack",
+                "connection-type": "openstack",
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["port", "schema"],
+                    "relabeling": {"host": "Auth URL", "login": "Username"},
+                    "placeholders": {
+                        "host": "https://keystone.example:5000/v3",
+                        "project_name": "acme",
+                        "region_name": "RegionOne",
+                    },
+                },
+            }
+        ],
     }

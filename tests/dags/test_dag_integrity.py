@@ -88,10 +88,19 @@ def pre_workload(dagbag):
         pytest.param({"tenant": "../etc"}, "tenant", "does not match", id="tenant-path-traversal"),
         pytest.param({"tenant": "x" * 65}, "tenant", "does not match", id="tenant-too-long"),
         pytest.param({"filters": {"networks": [{"regex": "(unclosed"}]}}, "filters", "regex", id="bad-regex"),
-        pytest.param({"filters": {"networks": "app-net"}}, "filters", "not of type 'array'", id="filter-not-a-list"),
-        pytest.param({"filters": {"networks": [{"glob": "app-*"}]}}, "filters", "oneOf|not valid", id="filter-unknown-key"),
+        pytest.param(
+            {"filters": {"networks": "app-net"}}, "filters", "not of type 'array'", id="filter-not-a-list"
+        ),
+        pytest.param(
+            {"filters": {"networks": [{"glob": "app-*"}]}},
+            "filters",
+            "oneOf|not valid",
+            id="filter-unknown-key",
+        ),
         pytest.param({"filters": {"servers": ["vm1"]}}, "filters", "servers", id="filter-unknown-type"),
-        pytest.param({"resource_types": ["networks", "servers"]}, "resource_types", "servers", id="unknown-type"),
+        pytest.param(
+            {"resource_types": ["networks", "servers"]}, "resource_types", "servers", id="unknown-type"
+        ),
         pytest.param({"resource_types": []}, "resource_types", "short|non-empty", id="no-resource-type"),
         pytest.param({"dry_run": "yes"}, "dry_run", "boolean", id="dry-run-not-boolean"),
     ],

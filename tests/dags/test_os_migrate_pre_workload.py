@@ -12,14 +12,21 @@ from dagtools import load_dag, render
 from os_migrate_airflow.dag_support import STAGING_ROOT_ENV, summarize_run
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "os_migrate_pre_workload.py"
-ALL_TYPES = ["networks", "subnets", "routers", "router_interfaces", "security_groups",
-             "security_group_rules", "images", "keypairs"]
+ALL_TYPES = [
+    "networks",
+    "subnets",
+    "routers",
+    "router_interfaces",
+    "security_groups",
+    "security_group_rules",
+    "images",
+    "keypairs",
+]
 
 
 @pytest.fixture(scope="module")
 def dag():
     return load_dag("os_migrate_pre_workload")
-
 
 
 def test_resource_types_match_the_core(dag):
@@ -33,8 +40,12 @@ def test_task_graph(dag):
 
     for type_key in ALL_TYPES:
         assert edges[f"export_{type_key}"] == ["summary", "validate"]
-    assert edges["validate"] == ["import_images", "import_keypairs", "import_networks",
-                                 "import_security_groups"]
+    assert edges["validate"] == [
+        "import_images",
+        "import_keypairs",
+        "import_networks",
+        "import_security_groups",
+    ]
     assert edges["import_networks"] == ["import_subnets", "summary"]
     assert edges["import_subnets"] == ["import_routers", "summary"]
     assert edges["import_routers"] == ["import_router_interfaces", "summary"]
@@ -154,7 +165,9 @@ def test_run_with_unknown_connection_fails_cleanly_at_connection_lookup(dag, tmp
 
 
 @pytest.mark.usefixtures("airflow_db")
-def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_path, create_connection_without_db):
+def test_full_run_with_core_patched_passes_native_params_and_sums_up(
+    dag, tmp_path, create_connection_without_db
+):
     """A whole run in-process, with the core replaced: wiring, rendering, XCom and the summary."""
     import json
 
@@ -165,17 +178,28 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_pa
 
     for conn_id in ("cloud_a", "cloud_b"):
         create_connection_without_db(
-            Connection(conn_id=conn_id, conn_type="openstack", host=f"https://{conn_id}:5000/v3",
-                       login="u", password="p", extra=json.dumps({"project_name": "acme",
-                       "project_domain_name": "Default", "user_domain_name": "Default"}))
+            Connection(
+                conn_id=conn_id,
+                conn_type="openstack",
+                host=f"https://{conn_id}:5000/v3",
+                login="u",
+                password="p",
+                extra=json.dumps(
+                    {"project_name": "acme", "project_domain_name": "Default", "user_domain_name": "Default"}
+                ),
+            )
         )
 
     def fake_export(conn, data_dir, *, types, filters, stage_image_data=False):
         return {"data_dir": data_dir, "counts": {types[0]: 2}, "files": {}, "changed": {types[0]: True}}
 
     def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None):
-        return {"dry_run": dry_run, "counts": {"create": 2, "update": 0, "unchanged": 0, "skip": 0},
-                "plan_files": {}, "actions": [{"type": types[0], "name": "x", "action": "create"}]}
+        return {
+            "dry_run": dry_run,
+            "counts": {"create": 2, "update": 0, "unchanged": 0, "skip": 0},
+            "plan_files": {},
+            "actions": [{"type": types[0], "name": "x", "action": "create"}],
+        }
 
     with (
         mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]),
@@ -205,7 +229,9 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(dag, tmp_pa
     }
     assert [c.kwargs["types"] for c in import_.call_args_list] == [["networks"], ["subnets"]]
     assert all(c.kwargs["dry_run"] is True for c in import_.call_args_list)
-    summary = next(ti for ti in dr.get_task_instances() if ti.task_id == "summary").xcom_pull(task_ids="summary")
+    summary = next(ti for ti in dr.get_task_instances() if ti.task_id == "summary").xcom_pull(
+        task_ids="summary"
+    )
     assert summary["exported"] == {"networks": 2, "subnets": 2}
     assert summary["totals"]["create"] == 4
     assert summary["dry_run"] is True
@@ -225,10 +251,13 @@ def test_check_conf_fails_on_a_typo_before_any_export(dag):
     from os_migrate_airflow import dag_support
 
     assert sorted(dag.get_task("check_conf").downstream_task_ids) == [
-        f"export_{t}" for t in sorted(ALL_TYPES)]
+        f"export_{t}" for t in sorted(ALL_TYPES)
+    ]
     params = {k: v for k, v in dag.params.items()}
-    for conf, ok in (({"tenant": "acme", "dry_run": True}, True),
-                     ({"tenant": "acme", "dryrun": True}, False)):
+    for conf, ok in (
+        ({"tenant": "acme", "dry_run": True}, True),
+        ({"tenant": "acme", "dryrun": True}, False),
+    ):
         context = {"dag_run": mock.Mock(conf=conf), "params": params}
         with mock.patch("airflow.sdk.get_current_context", return_value=context):
             if ok:

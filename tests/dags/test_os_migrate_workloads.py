@@ -12,8 +12,8 @@ import json
 from unittest import mock
 
 import pytest
-from dagtools import load_dag, render
 from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+from dagtools import load_dag, render
 
 from os_migrate.exceptions import ValidationError
 from os_migrate.workload import MigrationFailed
@@ -25,7 +25,6 @@ GROUP = ("prepare", "copy_disks", "create_server", "finalize")
 @pytest.fixture(scope="module")
 def dag():
     return load_dag("os_migrate_workloads")
-
 
 
 def test_task_graph(dag):
@@ -45,15 +44,19 @@ def test_per_server_tasks_are_mapped_labelled_by_server_and_copies_use_the_pool(
         task = dag.get_task(f"migrate_server.{step}")
         assert task.map_index_template == "{{ task.server_name }}"
     assert dag.get_task("migrate_server.copy_disks").pool == "conversion_hosts"
-    assert {dag.get_task(f"migrate_server.{s}").pool for s in GROUP if s != "copy_disks"} == {
-        "default_pool"}
+    assert {dag.get_task(f"migrate_server.{s}").pool for s in GROUP if s != "copy_disks"} == {"default_pool"}
     assert dag.get_task("migrate_server.finalize").trigger_rule == "all_done"
     assert dag.get_task("summary").trigger_rule == "all_done"
 
 
 def test_params_render_as_native_objects(dag):
-    conf = {"src_conn_id": "a", "dst_conn_id": "b", "servers": ["web", {"regex": "^db-"}],
-            "migration_params": {"boot_disk_copy": True}, "dry_run": True}
+    conf = {
+        "src_conn_id": "a",
+        "dst_conn_id": "b",
+        "servers": ["web", {"regex": "^db-"}],
+        "migration_params": {"boot_disk_copy": True},
+        "dry_run": True,
+    }
 
     check = render(dag, "preflight", **conf)
     assert (check.src_conn_id, check.dst_conn_id) == ("a", "b")
@@ -63,15 +66,18 @@ def test_params_render_as_native_objects(dag):
     assert render(dag, "set_copy_pool", copy_pool_size=3).slots == 3
 
 
-@pytest.mark.parametrize(("conf", "param"), [
-    pytest.param({"servers": [{"glob": "web*"}]}, "servers", id="bad-filter"),
-    pytest.param({"servers": [{"regex": "(open"}]}, "servers", id="bad-regex"),
-    pytest.param({"migration_params": {"port_creation_mode": "magic"}}, "migration_params",
-                 id="bad-mode"),
-    pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params",
-                 id="unknown-knob"),
-    pytest.param({"copy_pool_size": 0}, "copy_pool_size", id="pool-zero"),
-])
+@pytest.mark.parametrize(
+    ("conf", "param"),
+    [
+        pytest.param({"servers": [{"glob": "web*"}]}, "servers", id="bad-filter"),
+        pytest.param({"servers": [{"regex": "(open"}]}, "servers", id="bad-regex"),
+        pytest.param(
+            {"migration_params": {"port_creation_mode": "magic"}}, "migration_params", id="bad-mode"
+        ),
+        pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params", id="unknown-knob"),
+        pytest.param({"copy_pool_size": 0}, "copy_pool_size", id="pool-zero"),
+    ],
+)
 def test_bad_conf_is_refused_before_the_run(dag, conf, param):
     params = copy.deepcopy(dag.params)
     with pytest.raises(ParamValidationError, match=f"param {param}:"):
@@ -81,14 +87,22 @@ def test_bad_conf_is_refused_before_the_run(dag, conf, param):
 
 # -- whole runs with the core patched --------------------------------------------------------------
 
+
 @pytest.fixture
 def connections(create_connection_without_db):
     from airflow.sdk import Connection
 
     for conn_id in ("cloud_a", "cloud_b"):
-        create_connection_without_db(Connection(
-            conn_id=conn_id, conn_type="openstack", host=f"https://{conn_id}:5000/v3",
-            login="u", password="p", extra=json.dumps({"project_name": "acme"})))
+        create_connection_without_db(
+            Connection(
+                conn_id=conn_id,
+                conn_type="openstack",
+                host=f"https://{conn_id}:5000/v3",
+                login="u",
+                password="p",
+                extra=json.dumps({"project_name": "acme"}),
+            )
+        )
 
 
 @pytest.fixture
@@ -100,35 +114,63 @@ def core(connections):
 
     def record(name, result):
         def fake(*args, **kwargs):
-            calls.append((name, args[-1] if name not in ("export", "preflight") else None,
-                          kwargs))
+            calls.append((name, args[-1] if name not in ("export", "preflight") else None, kwargs))
             if isinstance(result, Exception):
                 raise result
             return result(*args, **kwargs) if callable(result) else result
+
         return fake
 
     fakes = {
-        "export_workloads": record("export", {"data_dir": "/d", "servers": ["web", "db"],
-                                              "counts": {"workloads": 2, "detached_volumes": 0},
-                                              "files": {}, "changed": {}}),
-        "preflight": record("preflight", {"servers": ["web", "db", "old"],
-                                          "migrate": ["web", "db"],
-                                          "skip": [{"server": "old", "reason": "name taken"}],
-                                          "done": [], "needs": {}, "warnings": []}),
-        "prepare_server": record("prepare", lambda s, d, dd, name, overrides: {
-            "server": name, "action": "skip" if name == "old" else "migrate",
-            "reason": "name taken", "source_status": "SHUTOFF"}),
-        "copy_server_disks": record("copy", lambda s, d, dd, name, overrides: {
-            "server": name, "action": "migrate", "disks": []}),
-        "create_destination_server": record("create", lambda s, d, dd, name, overrides: {
-            "server": name, "destination_id": f"dst-{name}"}),
-        "finalize_server": record("finalize", lambda s, d, dd, name, overrides: {
-            "server": name, "result": "skipped" if name == "old" else "migrated",
-            "reason": "name taken" if name == "old" else None}),
+        "export_workloads": record(
+            "export",
+            {
+                "data_dir": "/d",
+                "servers": ["web", "db"],
+                "counts": {"workloads": 2, "detached_volumes": 0},
+                "files": {},
+                "changed": {},
+            },
+        ),
+        "preflight": record(
+            "preflight",
+            {
+                "servers": ["web", "db", "old"],
+                "migrate": ["web", "db"],
+                "skip": [{"server": "old", "reason": "name taken"}],
+                "done": [],
+                "needs": {},
+                "warnings": [],
+            },
+        ),
+        "prepare_server": record(
+            "prepare",
+            lambda s, d, dd, name, overrides: {
+                "server": name,
+                "action": "skip" if name == "old" else "migrate",
+                "reason": "name taken",
+                "source_status": "SHUTOFF",
+            },
+        ),
+        "copy_server_disks": record(
+            "copy", lambda s, d, dd, name, overrides: {"server": name, "action": "migrate", "disks": []}
+        ),
+        "create_destination_server": record(
+            "create", lambda s, d, dd, name, overrides: {"server": name, "destination_id": f"dst-{name}"}
+        ),
+        "finalize_server": record(
+            "finalize",
+            lambda s, d, dd, name, overrides: {
+                "server": name,
+                "result": "skipped" if name == "old" else "migrated",
+                "reason": "name taken" if name == "old" else None,
+            },
+        ),
     }
     patches = [mock.patch.object(op_module, n, side_effect=f) for n, f in fakes.items()]
-    patches.append(mock.patch.object(hook_module, "SDKConnection",
-                                     side_effect=lambda **kw: kw["auth"]["auth_url"]))
+    patches.append(
+        mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"])
+    )
     for p in patches:
         p.start()
     yield SimpleCalls(calls, fakes)
@@ -145,8 +187,13 @@ class SimpleCalls(list):
         return sorted(server for step, server, _ in self.calls if step == name)
 
 
-CONF = {"tenant": "acme", "src_conn_id": "cloud_a", "dst_conn_id": "cloud_b",
-        "servers": ["web", "db", "old"], "migration_params": {"boot_disk_copy": True}}
+CONF = {
+    "tenant": "acme",
+    "src_conn_id": "cloud_a",
+    "dst_conn_id": "cloud_b",
+    "servers": ["web", "db", "old"],
+    "migration_params": {"boot_disk_copy": True},
+}
 
 
 def states(run):
@@ -169,10 +216,14 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
     assert s[("migrate_server.finalize", 2)] == "success"
     assert core.steps("copy") == ["db", "web"]
     assert core.steps("finalize") == ["db", "old", "web"]
-    assert all(kw["overrides"] == {"boot_disk_copy": True}
-               for step, _, kw in core.calls if step in ("prepare", "copy", "finalize"))
-    labels = {ti.rendered_map_index for ti in run.get_task_instances()
-              if ti.task_id == "migrate_server.prepare"}
+    assert all(
+        kw["overrides"] == {"boot_disk_copy": True}
+        for step, _, kw in core.calls
+        if step in ("prepare", "copy", "finalize")
+    )
+    labels = {
+        ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "migrate_server.prepare"
+    }
     assert labels == {"web", "db", "old"}
     summary = summary_of(run)
     assert summary["migrated"] == ["db", "web"]
@@ -194,8 +245,10 @@ def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
             raise MigrationFailed("db: rolled back")
         return {"server": name, "result": "skipped" if name == "old" else "migrated"}
 
-    with mock.patch.object(op_module, "copy_server_disks", side_effect=copy_disks), \
-            mock.patch.object(op_module, "finalize_server", side_effect=finalize):
+    with (
+        mock.patch.object(op_module, "copy_server_disks", side_effect=copy_disks),
+        mock.patch.object(op_module, "finalize_server", side_effect=finalize),
+    ):
         run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path)})
 
     assert run.state == "failed"
@@ -205,8 +258,11 @@ def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
     assert s[("migrate_server.finalize", 1)] == "failed"
     assert s[("migrate_server.finalize", 0)] == "success"
     assert s[("summary", -1)] == "failed"
-    copy_ti = next(ti for ti in run.get_task_instances()
-                   if ti.task_id == "migrate_server.copy_disks" and ti.map_index == 1)
+    copy_ti = next(
+        ti
+        for ti in run.get_task_instances()
+        if ti.task_id == "migrate_server.copy_disks" and ti.map_index == 1
+    )
     assert copy_ti.try_number == 1  # an unreadable disk is not retried
 
 
@@ -232,6 +288,7 @@ def test_a_dry_run_exports_and_checks_only(dag, core, tmp_path):
 
 # -- the pool size operator ------------------------------------------------------------------------
 
+
 def test_pool_size_is_left_alone_without_a_value():
     task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots=None)
     assert task.execute({}) == {"pool": "conversion_hosts", "slots": None, "changed": False}
@@ -240,28 +297,45 @@ def test_pool_size_is_left_alone_without_a_value():
 def test_pool_size_is_patched_through_the_api(create_connection_without_db):
     from airflow.sdk import Connection
 
-    create_connection_without_db(Connection(conn_id="airflow_api", conn_type="http",
-                                            host="http://127.0.0.1", port=18080,
-                                            login="admin", password="admin"))
+    create_connection_without_db(
+        Connection(
+            conn_id="airflow_api",
+            conn_type="http",
+            host="http://127.0.0.1",
+            port=18080,
+            login="admin",
+            password="admin",
+        )
+    )
     session = mock.MagicMock()
     session.post.return_value = mock.Mock(status_code=201, json=lambda: {"access_token": "T"})
-    session.get.return_value = mock.Mock(status_code=200, json=lambda: {
-        "name": "conversion_hosts", "slots": 2, "description": "copies",
-        "include_deferred": False})
+    session.get.return_value = mock.Mock(
+        status_code=200,
+        json=lambda: {
+            "name": "conversion_hosts",
+            "slots": 2,
+            "description": "copies",
+            "include_deferred": False,
+        },
+    )
     session.patch.return_value = mock.Mock(status_code=200)
     task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots="4")
 
     with mock.patch.object(op_module.requests, "Session", return_value=session):
         assert task.execute({}) == {"pool": "conversion_hosts", "slots": 4, "changed": True}
 
-    session.post.assert_called_once_with("http://127.0.0.1:18080/auth/token",
-                                          json={"username": "admin", "password": "admin"},
-                                          timeout=30.0)
+    session.post.assert_called_once_with(
+        "http://127.0.0.1:18080/auth/token", json={"username": "admin", "password": "admin"}, timeout=30.0
+    )
     args, kwargs = session.patch.call_args
     assert args == ("http://127.0.0.1:18080/api/v2/pools/conversion_hosts",)
     assert kwargs["params"] == {"update_mask": "slots"}
-    assert kwargs["json"] == {"name": "conversion_hosts", "slots": 4, "description": "copies",
-                              "include_deferred": False}
+    assert kwargs["json"] == {
+        "name": "conversion_hosts",
+        "slots": 4,
+        "description": "copies",
+        "include_deferred": False,
+    }
     assert kwargs["headers"] == {"Authorization": "Bearer T"}
 
 

@@ -26,10 +26,10 @@ CLOUDS_YAML = Path(os.environ.get("DEVCLOUD_CLOUDS_YAML", REPO_ROOT / ".devcloud
 def connect(cloud: str):
     """A fresh openstacksdk connection to a devcloud cloud (no OS_* env, no other files)."""
     if not CLOUDS_YAML.exists():
-        pytest.fail(f"{CLOUDS_YAML} not found: start the local cloud with "
-                    "`devcloud/devcloud.sh up` (or `make test`)")
-    config = openstack.config.OpenStackConfig(config_files=[str(CLOUDS_YAML)],
-                                              load_envvars=False)
+        pytest.fail(
+            f"{CLOUDS_YAML} not found: start the local cloud with `devcloud/devcloud.sh up` (or `make test`)"
+        )
+    config = openstack.config.OpenStackConfig(config_files=[str(CLOUDS_YAML)], load_envvars=False)
     return openstack.connection.Connection(config=config.get_one(cloud=cloud))
 
 
@@ -37,8 +37,9 @@ def connect_admin(project_name: str):
     """Admin user of devcloud, scoped to ``project_name`` (admin holds the admin role there)."""
     admin = connect("devcloud-admin")
     auth = dict(admin.config.auth, project_name=project_name)
-    return openstack.connection.Connection(auth_type="password", auth=auth,
-                                           region_name=admin.config.region_name)
+    return openstack.connection.Connection(
+        auth_type="password", auth=auth, region_name=admin.config.region_name
+    )
 
 
 @pytest.fixture(scope="session")

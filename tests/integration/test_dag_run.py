@@ -13,9 +13,15 @@ from .conftest import CLOUDS_YAML
 def devcloud_connections(monkeypatch):
     """Airflow Connections ``osm_src``/``osm_dst`` naming devcloud clouds (env form, as in prod)."""
     for side in ("src", "dst"):
-        monkeypatch.setenv(f"AIRFLOW_CONN_OSM_{side.upper()}", json.dumps({
-            "conn_type": "openstack",
-            "extra": {"cloud": f"devcloud-{side}", "clouds_yaml": str(CLOUDS_YAML)}}))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_OSM_{side.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "openstack",
+                    "extra": {"cloud": f"devcloud-{side}", "clouds_yaml": str(CLOUDS_YAML)},
+                }
+            ),
+        )
 
 
 def dst_contents(dst):
@@ -29,14 +35,25 @@ def dst_contents(dst):
 
 
 def test_dag_migrates_the_sample_tenant_and_a_rerun_changes_nothing(
-        airflow_db, devcloud_connections, seeded_src, empty_dst, tmp_path):
+    airflow_db, devcloud_connections, seeded_src, empty_dst, tmp_path
+):
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag().get_dag("os_migrate_pre_workload")
-    conf = {"tenant": "e2e", "src_conn_id": "osm_src", "dst_conn_id": "osm_dst",
-            "data_dir": str(tmp_path), "resource_types": [
-                "networks", "subnets", "routers", "router_interfaces", "security_groups",
-                "security_group_rules"]}
+    conf = {
+        "tenant": "e2e",
+        "src_conn_id": "osm_src",
+        "dst_conn_id": "osm_dst",
+        "data_dir": str(tmp_path),
+        "resource_types": [
+            "networks",
+            "subnets",
+            "routers",
+            "router_interfaces",
+            "security_groups",
+            "security_group_rules",
+        ],
+    }
     run = dag.test(run_conf=conf)
     assert run.state == "success"
     assert dst_contents(empty_dst) == {
@@ -45,29 +62,39 @@ def test_dag_migrates_the_sample_tenant_and_a_rerun_changes_nothing(
         "routers": ["edge-router"],
         "security_groups": ["db", "default", "ssh", "web"],
     }
-    summary = next(ti for ti in run.get_task_instances()
-                   if ti.task_id == "summary").xcom_pull(task_ids="summary")
+    summary = next(ti for ti in run.get_task_instances() if ti.task_id == "summary").xcom_pull(
+        task_ids="summary"
+    )
     assert summary["totals"]["create"] > 0
 
     again = dag.test(run_conf=conf)
     assert again.state == "success"
-    summary = next(ti for ti in again.get_task_instances()
-                   if ti.task_id == "summary").xcom_pull(task_ids="summary")
+    summary = next(ti for ti in again.get_task_instances() if ti.task_id == "summary").xcom_pull(
+        task_ids="summary"
+    )
     assert summary["totals"]["create"] == 0 and summary["totals"]["update"] == 0
 
 
 def test_dag_fails_in_validate_and_writes_nothing_on_bad_data(
-        airflow_db, devcloud_connections, seeded_src, empty_dst, tmp_path):
+    airflow_db, devcloud_connections, seeded_src, empty_dst, tmp_path
+):
     from airflow.dag_processing.dagbag import DagBag
 
     # A hand-added record the export keeps (no source twin): a typo'd field.
     (tmp_path / "networks.yml").write_text(
         "os_migrate_version: 1\nresources:\n- type: openstack.network.Network\n"
-        "  params: {name: extra-net, is_sharde: true}\n")
+        "  params: {name: extra-net, is_sharde: true}\n"
+    )
     dag = DagBag().get_dag("os_migrate_pre_workload")
-    run = dag.test(run_conf={"tenant": "bad", "src_conn_id": "osm_src",
-                             "dst_conn_id": "osm_dst", "data_dir": str(tmp_path),
-                             "resource_types": ["networks", "subnets"]})
+    run = dag.test(
+        run_conf={
+            "tenant": "bad",
+            "src_conn_id": "osm_src",
+            "dst_conn_id": "osm_dst",
+            "data_dir": str(tmp_path),
+            "resource_types": ["networks", "subnets"],
+        }
+    )
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["export_networks"] == "success"

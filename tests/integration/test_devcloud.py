@@ -36,8 +36,11 @@ def _sid(pid: int) -> int | None:
 def test_every_devcloud_listener_is_on_loopback():
     pids = devcloud_pids()
     assert len(pids) >= 14  # mariadb, rabbitmq, epmd, 6 APIs, 5 daemons
-    listeners = [(c.pid, c.laddr) for c in psutil.net_connections(kind="inet")
-                 if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    listeners = [
+        (c.pid, c.laddr)
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    ]
     assert len(listeners) >= 9
     for pid, laddr in listeners:
         assert ipaddress.ip_address(laddr.ip).is_loopback, (psutil.Process(pid).name(), laddr)

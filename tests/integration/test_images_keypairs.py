@@ -16,8 +16,14 @@ from os_migrate import RequestCounter, export_resources, import_resources
 
 IMAGE_NAME = "osm-test-image"
 IMAGE_SIZE = 20 * 1024 * 1024
-PROPERTIES = {"hw_disk_bus": "scsi", "hw_scsi_model": "virtio-scsi", "os_distro": "cirros",
-              "architecture": "x86_64", "app_tier": "web", "backup_policy": "daily"}
+PROPERTIES = {
+    "hw_disk_bus": "scsi",
+    "hw_scsi_model": "virtio-scsi",
+    "os_distro": "cirros",
+    "architecture": "x86_64",
+    "app_tier": "web",
+    "backup_policy": "daily",
+}
 KEYPAIR = "osm-test-key"
 
 
@@ -42,8 +48,15 @@ def download_sha512(conn, image_id) -> str:
 @pytest.fixture(scope="module")
 def src_image(src):
     delete_images(src, IMAGE_NAME)
-    image = SdkImage.new(name=IMAGE_NAME, disk_format="raw", container_format="bare",
-                         min_disk=1, min_ram=64, tags=["b-tag", "a-tag"], **PROPERTIES)
+    image = SdkImage.new(
+        name=IMAGE_NAME,
+        disk_format="raw",
+        container_format="bare",
+        min_disk=1,
+        min_ram=64,
+        tags=["b-tag", "a-tag"],
+        **PROPERTIES,
+    )
     image = image.create(src.image)
     image.upload(src.image, data=image_bytes(), size=IMAGE_SIZE)
     image = src.image.get_image(image.id)
@@ -65,8 +78,18 @@ def test_export_keeps_properties_and_leaves_out_read_only_fields(image_data_dir,
     assert params["tags"] == ["a-tag", "b-tag"]
     assert (params["disk_format"], params["min_disk"], params["min_ram"]) == ("raw", 1, 64)
     flat = yaml.safe_dump(params)
-    for read_only in ("stores", "self", "direct_url", "locations", "os_hash", "checksum",
-                      "file", "schema", "size", "status"):
+    for read_only in (
+        "stores",
+        "self",
+        "direct_url",
+        "locations",
+        "os_hash",
+        "checksum",
+        "file",
+        "schema",
+        "size",
+        "status",
+    ):
         assert read_only not in flat, read_only
     assert record["_info"]["hash_value"] == src_image.hash_value
     assert record["_info"]["hash_algo"] == "sha512"
@@ -94,8 +117,7 @@ def test_second_run_neither_uploads_nor_updates(src, dst, image_data_dir):
     assert len(list(dst.image.images(owner=dst.current_project_id, name=IMAGE_NAME))) == 1
 
 
-def test_interrupted_upload_leaves_no_active_image_and_rerun_completes(
-        src, dst, image_data_dir, monkeypatch):
+def test_interrupted_upload_leaves_no_active_image_and_rerun_completes(src, dst, image_data_dir, monkeypatch):
     delete_images(dst, IMAGE_NAME)
     real_download = src.image.download_image
 
@@ -108,14 +130,14 @@ def test_interrupted_upload_leaves_no_active_image_and_rerun_completes(
                 if i == 5:
                     raise ConnectionError("source stream cut after 5 MiB")
                 yield chunk
+
         resp.iter_content = chunks
         return resp
 
     monkeypatch.setattr(src.image, "download_image", broken_download)
     with pytest.raises(os_migrate.ApplyError, match="source stream cut"):
         import_resources(dst, image_data_dir, types=["images"], src_conn=src)
-    assert [i.status for i in dst.image.images(owner=dst.current_project_id,
-                                                name=IMAGE_NAME)] == []
+    assert [i.status for i in dst.image.images(owner=dst.current_project_id, name=IMAGE_NAME)] == []
     monkeypatch.undo()
 
     # A process killed mid-upload cannot clean up: it leaves a non-active image behind.
@@ -143,8 +165,12 @@ def test_public_visibility_needs_admin_and_is_refused_up_front(src, dst, image_d
 
 @pytest.fixture(scope="module")
 def src_keypair(src):
-    key = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    key = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     if src.compute.find_keypair(KEYPAIR):
         src.compute.delete_keypair(KEYPAIR)
     return src.compute.create_keypair(name=KEYPAIR, public_key=f"{key} osm-test")
@@ -168,8 +194,7 @@ def test_keypairs_migrate_and_rerun_is_idempotent(src, dst, src_keypair, tmp_pat
     assert again["counts"]["unchanged"] == 1
 
 
-def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(
-        src, dst, src_keypair, tmp_path):
+def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(src, dst, src_keypair, tmp_path):
     from .conftest import connect_admin
 
     admin_src, admin_dst = connect_admin("src"), connect_admin("dst")
@@ -195,8 +220,7 @@ def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(
 
 
 def test_staged_image_data_imports_without_the_source_cloud(src, dst, src_image, tmp_path):
-    export_resources(src, tmp_path, types=["images"], filters={"images": [IMAGE_NAME]},
-                     stage_image_data=True)
+    export_resources(src, tmp_path, types=["images"], filters={"images": [IMAGE_NAME]}, stage_image_data=True)
     (record,) = yaml.safe_load((tmp_path / "images.yml").read_text())["resources"]
     staged = tmp_path / record["_migration_params"]["data_file"]
     assert hashlib.sha512(staged.read_bytes()).hexdigest() == src_image.hash_value

@@ -16,8 +16,14 @@ from os_migrate import RequestCounter, export_resources, import_resources
 
 from .conftest import connect
 
-NETWORK_TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups",
-                 "security_group_rules")
+NETWORK_TYPES = (
+    "networks",
+    "subnets",
+    "routers",
+    "router_interfaces",
+    "security_groups",
+    "security_group_rules",
+)
 
 
 def params_by_identity(data_dir):
@@ -33,11 +39,13 @@ def revisions(conn):
     """``{(kind, name or id): revision_number}`` of the project's networking resources."""
     net, pid = conn.network, conn.current_project_id
     out = {}
-    for kind, items in (("network", net.networks(project_id=pid)),
-                        ("subnet", net.subnets(project_id=pid)),
-                        ("router", net.routers(project_id=pid)),
-                        ("security_group", net.security_groups(project_id=pid)),
-                        ("port", net.ports(project_id=pid))):
+    for kind, items in (
+        ("network", net.networks(project_id=pid)),
+        ("subnet", net.subnets(project_id=pid)),
+        ("router", net.routers(project_id=pid)),
+        ("security_group", net.security_groups(project_id=pid)),
+        ("port", net.ports(project_id=pid)),
+    ):
         for obj in items:
             out[(kind, obj.name or obj.id)] = obj.revision_number
     return out
@@ -101,7 +109,10 @@ def test_new_security_group_has_exactly_the_source_rules(migrated):
     rules = list(dst.network.security_group_rules(security_group_id=group.id))
     # Neutron's two default egress rules were removed; only the 3 source rules remain
     assert sorted((r.direction, r.protocol, r.port_range_min) for r in rules) == [
-        ("egress", "tcp", 443), ("ingress", "icmp", None), ("ingress", "tcp", 22)]
+        ("egress", "tcp", 443),
+        ("ingress", "icmp", None),
+        ("ingress", "tcp", 22),
+    ]
 
 
 def test_second_import_makes_no_write(migrated):
@@ -135,8 +146,9 @@ def test_dry_run_shows_one_update_and_writes_nothing(migrated, tmp_path):
     assert result["counts"]["update"] == 1 and result["counts"]["create"] == 0
     (update,) = [a for a in result["actions"] if a["action"] == "update"]
     assert update["name"] == "app-subnet-b"
-    assert update["changes"] == {"dns_nameservers": {
-        "from": ["9.9.9.9"], "to": ["9.9.9.9", "149.112.112.112"]}}
+    assert update["changes"] == {
+        "dns_nameservers": {"from": ["9.9.9.9"], "to": ["9.9.9.9", "149.112.112.112"]}
+    }
     plan = yaml.safe_load((data_dir / "plans" / "subnets.yml").read_text())
     assert plan["dry_run"] is True and plan["counts"]["update"] == 1
 
@@ -161,9 +173,11 @@ def test_unresolvable_remote_group_is_refused_before_any_write(migrated, tmp_pat
 def test_value_destination_cannot_accept_is_reported_before_any_write(migrated, tmp_path):
     dst = migrated["dst"]
     have = {e.alias for e in dst.network.extensions()}
-    candidates = [("dns_domain", "corp.example.", "dns-integration"),
-                  ("is_vlan_transparent", True, "vlan-transparent"),
-                  ("availability_zone_hints", ["az9"], "network_availability_zone")]
+    candidates = [
+        ("dns_domain", "corp.example.", "dns-integration"),
+        ("is_vlan_transparent", True, "vlan-transparent"),
+        ("availability_zone_hints", ["az9"], "network_availability_zone"),
+    ]
     missing = [(p, v, a) for p, v, a in candidates if a not in have]
     assert missing, f"destination has all of {[a for *_, a in candidates]}"
     param, value, alias = missing[0]
@@ -181,18 +195,30 @@ def test_wrong_credentials_and_unreachable_cloud_are_clear_errors(tmp_path):
     import openstack.connection
 
     bad_password = openstack.connection.Connection(
-        auth_type="password", auth={"auth_url": "http://127.0.0.1:5000/v3",
-                                    "username": "dst-member", "password": "wrong",
-                                    "project_name": "dst", "user_domain_name": "Default",
-                                    "project_domain_name": "Default"})
+        auth_type="password",
+        auth={
+            "auth_url": "http://127.0.0.1:5000/v3",
+            "username": "dst-member",
+            "password": "wrong",
+            "project_name": "dst",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    )
     with pytest.raises(os_migrate.CloudError, match="refused the credentials") as e:
         export_resources(bad_password, tmp_path)
     assert "wrong" not in str(e.value)
     unreachable = openstack.connection.Connection(
-        auth_type="password", auth={"auth_url": "http://127.0.0.1:9/v3", "username": "u",
-                                    "password": "p", "project_name": "x",
-                                    "user_domain_name": "Default",
-                                    "project_domain_name": "Default"})
+        auth_type="password",
+        auth={
+            "auth_url": "http://127.0.0.1:9/v3",
+            "username": "u",
+            "password": "p",
+            "project_name": "x",
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    )
     with pytest.raises(os_migrate.CloudError, match="cannot be reached"):
         import_resources(unreachable, tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -217,11 +243,11 @@ def test_five_mistakes_give_one_report_and_the_destination_is_untouched(migrated
     data_dir = tmp_path / "five"
     shutil.copytree(migrated["data_dir"], data_dir)
     nets = yaml.safe_load((data_dir / "networks.yml").read_text())
-    nets["resources"].append(dict(nets["resources"][0]))               # 1 duplicate name
-    nets["resources"][1]["params"]["name"] = ""                        # 2 empty name
+    nets["resources"].append(dict(nets["resources"][0]))  # 1 duplicate name
+    nets["resources"][1]["params"]["name"] = ""  # 2 empty name
     (data_dir / "networks.yml").write_text(yaml.safe_dump(nets))
     subnets = yaml.safe_load((data_dir / "subnets.yml").read_text())
-    del subnets["resources"][0]["params"]["cidr"]                      # 3 missing required param
+    del subnets["resources"][0]["params"]["cidr"]  # 3 missing required param
     subnets["resources"][1]["params"]["network"]["name"] = "no-such-net"  # 4 unresolved ref
     (data_dir / "subnets.yml").write_text(yaml.safe_dump(subnets))
     routers = yaml.safe_load((data_dir / "routers.yml").read_text())

@@ -56,16 +56,15 @@ from os_migrate.workload.store import load_detached_volumes, load_servers
 
 from .conftest import REPO_ROOT, connect
 
-GIB = 1024 ** 3
-MIB = 1024 ** 2
+GIB = 1024**3
+MIB = 1024**2
 PASSWORD = "devcloud"
 AUTH_URL = "http://127.0.0.1:5000/v3"
 SRC, DST = "wl-src", "wl-dst"
 NET, SUB_A, SUB_B, ROUTER = "wl-net", "wl-sub-a", "wl-sub-b", "wl-router"
 SG, KEY = "wl-web", "wl-key"
 BAD_SG, BAD_KEY = "wl-src-only", "wl-key-src-only"
-PUBLIC_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIrNOmf/9KKvUcTUdE6uXLHn0eWAiKFGTw5AvbD3doQy "
-              "wl-key")
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIrNOmf/9KKvUcTUdE6uXLHn0eWAiKFGTw5AvbD3doQy wl-key"
 VM_IMG, VM_BFV, VM_BAD = "wl-vm-img", "wl-vm-bfv", "wl-vm-bad"
 PAYLOAD_IMAGE = "wl-payload"
 HW_IMAGE = "wl-hw-image"
@@ -75,28 +74,44 @@ HW_PROPS = {"hw_firmware_type": "uefi", "hw_machine_type": "q35", "hw_disk_bus":
 
 # -- environment -----------------------------------------------------------------------------------
 
+
 def member(project: str):
     """Connection of the member user of ``project``."""
     return openstack.connection.Connection(
-        auth_type="password", region_name="RegionOne",
-        auth={"auth_url": AUTH_URL, "username": f"{project}-member", "password": PASSWORD,
-              "project_name": project, "user_domain_name": "Default",
-              "project_domain_name": "Default"})
+        auth_type="password",
+        region_name="RegionOne",
+        auth={
+            "auth_url": AUTH_URL,
+            "username": f"{project}-member",
+            "password": PASSWORD,
+            "project_name": project,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+        },
+    )
 
 
 def ensure_project(admin, name: str):
     """Project ``name`` with member user ``<name>-member`` and roomy quotas (idempotent)."""
     role = admin.identity.find_role("member")
-    project = admin.identity.find_project(name, domain_id="default") or \
-        admin.identity.create_project(name=name, domain_id="default",
-                                      description="os-migrate workload tests")
-    user = admin.identity.find_user(f"{name}-member", domain_id="default") or \
-        admin.identity.create_user(name=f"{name}-member", password=PASSWORD, domain_id="default",
-                                   default_project_id=project.id)
+    project = admin.identity.find_project(name, domain_id="default") or admin.identity.create_project(
+        name=name, domain_id="default", description="os-migrate workload tests"
+    )
+    user = admin.identity.find_user(f"{name}-member", domain_id="default") or admin.identity.create_user(
+        name=f"{name}-member", password=PASSWORD, domain_id="default", default_project_id=project.id
+    )
     if not admin.identity.validate_user_has_project_role(project, user, role):
         admin.identity.assign_project_role_to_user(project, user, role)
-    admin.set_network_quotas(project.id, network=20, subnet=40, router=10, port=100,
-                             floatingip=20, security_group=50, security_group_rule=500)
+    admin.set_network_quotas(
+        project.id,
+        network=20,
+        subnet=40,
+        router=10,
+        port=100,
+        floatingip=20,
+        security_group=50,
+        security_group_rule=500,
+    )
     admin.set_volume_quotas(project.id, volumes=40, snapshots=40, gigabytes=200)
     admin.set_compute_quotas(project.id, instances=20, cores=40, ram=51200)
     return project
@@ -121,9 +136,11 @@ def volume_status(conn, volume_id):
 
 
 def wait_volume(conn, volume_id, status, timeout=600):
-    return wait_for(lambda: volume_status(conn, volume_id) == status and
-                    conn.block_storage.get_volume(volume_id), f"volume {volume_id} {status}",
-                    timeout)
+    return wait_for(
+        lambda: volume_status(conn, volume_id) == status and conn.block_storage.get_volume(volume_id),
+        f"volume {volume_id} {status}",
+        timeout,
+    )
 
 
 def wipe_workloads(conn) -> None:
@@ -141,9 +158,13 @@ def wipe_workloads(conn) -> None:
             conn.network.delete_port(port, ignore_missing=True)
     vols = list(conn.block_storage.volumes())
     for v in vols:
-        wait_for(lambda v=v: volume_status(conn, v.id) not in (
-            "in-use", "attaching", "detaching", "creating", "downloading", "uploading"),
-            f"volume {v.id} settled")
+        wait_for(
+            lambda v=v: (
+                volume_status(conn, v.id)
+                not in ("in-use", "attaching", "detaching", "creating", "downloading", "uploading")
+            ),
+            f"volume {v.id} settled",
+        )
         conn.block_storage.delete_volume(v, ignore_missing=True)
     for snap in list(conn.block_storage.snapshots()):
         conn.block_storage.delete_snapshot(snap, ignore_missing=True)
@@ -162,16 +183,21 @@ def ensure_networking(src) -> dict:
     subnets = {}
     for name, cidr in ((SUB_A, "10.60.1.0/24"), (SUB_B, "10.60.2.0/24")):
         subnets[name] = net.find_subnet(name, project_id=pid) or net.create_subnet(
-            name=name, network_id=network.id, cidr=cidr, ip_version=4,
-            allocation_pools=[{"start": cidr.replace("0/24", "100"),
-                               "end": cidr.replace("0/24", "200")}])
+            name=name,
+            network_id=network.id,
+            cidr=cidr,
+            ip_version=4,
+            allocation_pools=[{"start": cidr.replace("0/24", "100"), "end": cidr.replace("0/24", "200")}],
+        )
     router = net.find_router(ROUTER, project_id=pid)
     if router is None:
         public = net.find_network("public", ignore_missing=False)
         router = net.create_router(name=ROUTER, external_gateway_info={"network_id": public.id})
-    attached = {f["subnet_id"] for p in net.ports(device_id=router.id,
-                                                  device_owner="network:router_interface")
-                for f in p.fixed_ips}
+    attached = {
+        f["subnet_id"]
+        for p in net.ports(device_id=router.id, device_owner="network:router_interface")
+        for f in p.fixed_ips
+    }
     for subnet in subnets.values():
         if subnet.id not in attached:
             net.add_interface_to_router(router, subnet=subnet.id)
@@ -180,9 +206,15 @@ def ensure_networking(src) -> dict:
         group = net.find_security_group(name, project_id=pid)
         if group is None:
             group = net.create_security_group(name=name, description=f"{name} test group")
-            net.create_security_group_rule(security_group_id=group.id, direction="ingress",
-                                           ether_type="IPv4", protocol="tcp", port_range_min=80,
-                                           port_range_max=80, remote_ip_prefix="0.0.0.0/0")
+            net.create_security_group_rule(
+                security_group_id=group.id,
+                direction="ingress",
+                ether_type="IPv4",
+                protocol="tcp",
+                port_range_min=80,
+                port_range_max=80,
+                remote_ip_prefix="0.0.0.0/0",
+            )
         groups[name] = group
     for name in (KEY, BAD_KEY):
         if src.compute.find_keypair(name) is None:
@@ -192,10 +224,22 @@ def ensure_networking(src) -> dict:
 
 def copy_networking(src, dst, data_dir: Path) -> None:
     """Pre-workload content src -> dst with os_migrate itself (not the test-only items)."""
-    types = ["networks", "subnets", "routers", "router_interfaces", "security_groups",
-             "security_group_rules", "keypairs"]
-    filters = {"networks": [NET], "subnets": [SUB_A, SUB_B], "routers": [ROUTER],
-               "security_groups": [SG], "keypairs": [KEY]}
+    types = [
+        "networks",
+        "subnets",
+        "routers",
+        "router_interfaces",
+        "security_groups",
+        "security_group_rules",
+        "keypairs",
+    ]
+    filters = {
+        "networks": [NET],
+        "subnets": [SUB_A, SUB_B],
+        "routers": [ROUTER],
+        "security_groups": [SG],
+        "keypairs": [KEY],
+    }
     os_migrate.export_resources(src, data_dir, types=types, filters=filters)
     os_migrate.import_resources(dst, data_dir, types=types, filters=filters)
 
@@ -214,25 +258,36 @@ def expected_sha256(data: bytes, size: int = GIB) -> str:
     zeros = bytes(8 * MIB)
     left = size - len(data)
     while left > 0:
-        h.update(zeros[:min(left, len(zeros))])
+        h.update(zeros[: min(left, len(zeros))])
         left -= min(left, len(zeros))
     return h.hexdigest()
 
 
 def ensure_image(src, name, data, **properties):
     """An active private raw image of the project holding ``data`` (idempotent)."""
-    img = next((i for i in src.image.images(owner=src.current_project_id, name=name)
-                if i.status == "active"), None)
+    img = next(
+        (i for i in src.image.images(owner=src.current_project_id, name=name) if i.status == "active"), None
+    )
     if img is None:
-        img = src.image.create_image(name=name, data=data, disk_format="raw",
-                                     container_format="bare", visibility="private",
-                                     allow_duplicates=True, **properties)
+        img = src.image.create_image(
+            name=name,
+            data=data,
+            disk_format="raw",
+            container_format="bare",
+            visibility="private",
+            allow_duplicates=True,
+            **properties,
+        )
     return img
 
 
 def create_volume(conn, name, *, image_id=None, volume_type=None):
-    kwargs = {"name": name, "size": 1, "description": f"{name} for workload tests",
-              "metadata": {"purpose": "wl-test"}}
+    kwargs = {
+        "name": name,
+        "size": 1,
+        "description": f"{name} for workload tests",
+        "metadata": {"purpose": "wl-test"},
+    }
     if image_id:
         kwargs["image_id"] = image_id
     if volume_type:
@@ -250,52 +305,95 @@ def build_scenario(src, net) -> dict:
     public = src.network.find_network("public", ignore_missing=False)
     # wl-vm-img
     port = src.network.create_port(
-        name="wl-img-nic0", network_id=net["network"].id,
+        name="wl-img-nic0",
+        network_id=net["network"].id,
         security_group_ids=[net["groups"][SG].id],
-        fixed_ips=[{"subnet_id": net["subnets"][SUB_A].id, "ip_address": "10.60.1.10"},
-                   {"subnet_id": net["subnets"][SUB_B].id, "ip_address": "10.60.2.10"}],
-        allowed_address_pairs=[{"ip_address": "10.60.1.250"}])
+        fixed_ips=[
+            {"subnet_id": net["subnets"][SUB_A].id, "ip_address": "10.60.1.10"},
+            {"subnet_id": net["subnets"][SUB_B].id, "ip_address": "10.60.2.10"},
+        ],
+        allowed_address_pairs=[{"ip_address": "10.60.1.250"}],
+    )
     data1 = create_volume(src, "wl-data-1", image_id=image.id)
     vm_img = src.compute.create_server(
-        name=VM_IMG, image_id=hw_image.id, flavor_id=flavor.id, networks=[{"port": port.id}],
-        key_name=KEY, metadata={"role": "web", "tier": "front"}, tags=["wl", "web"],
+        name=VM_IMG,
+        image_id=hw_image.id,
+        flavor_id=flavor.id,
+        networks=[{"port": port.id}],
+        key_name=KEY,
+        metadata={"role": "web", "tier": "front"},
+        tags=["wl", "web"],
         description="image-booted test server",
         block_device_mapping=[
-            {"boot_index": 0, "uuid": hw_image.id, "source_type": "image",
-             "destination_type": "local", "delete_on_termination": True},
-            {"boot_index": -1, "uuid": data1.id, "source_type": "volume",
-             "destination_type": "volume", "device_name": "/dev/vdb",
-             "delete_on_termination": False}])
+            {
+                "boot_index": 0,
+                "uuid": hw_image.id,
+                "source_type": "image",
+                "destination_type": "local",
+                "delete_on_termination": True,
+            },
+            {
+                "boot_index": -1,
+                "uuid": data1.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "device_name": "/dev/vdb",
+                "delete_on_termination": False,
+            },
+        ],
+    )
     # wl-vm-bfv
     boot = create_volume(src, "wl-boot-2", image_id=cirros.id)
     src.block_storage.set_volume_image_metadata(boot, **HW_PROPS)
     data2 = create_volume(src, "wl-data-2", image_id=image.id, volume_type="fast")
     src.block_storage.set_volume_bootable_status(data2, False)
     vm_bfv = src.compute.create_server(
-        name=VM_BFV, flavor_id=flavor.id, networks=[{"uuid": net["network"].id,
-                                                     "fixed_ip": "10.60.1.20"}],
-        key_name=KEY, security_groups=[{"name": SG}],
+        name=VM_BFV,
+        flavor_id=flavor.id,
+        networks=[{"uuid": net["network"].id, "fixed_ip": "10.60.1.20"}],
+        key_name=KEY,
+        security_groups=[{"name": SG}],
         block_device_mapping=[
-            {"boot_index": 0, "uuid": boot.id, "source_type": "volume",
-             "destination_type": "volume", "device_name": "/dev/sda",
-             "delete_on_termination": False},
-            {"boot_index": -1, "uuid": data2.id, "source_type": "volume",
-             "destination_type": "volume", "device_name": "/dev/vdb",
-             "delete_on_termination": False}])
+            {
+                "boot_index": 0,
+                "uuid": boot.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "device_name": "/dev/sda",
+                "delete_on_termination": False,
+            },
+            {
+                "boot_index": -1,
+                "uuid": data2.id,
+                "source_type": "volume",
+                "destination_type": "volume",
+                "device_name": "/dev/vdb",
+                "delete_on_termination": False,
+            },
+        ],
+    )
     # a volume attached to nothing
     create_volume(src, "wl-detached", volume_type="fast")
     # wl-vm-bad
     vm_bad = src.compute.create_server(
-        name=VM_BAD, image_id=cirros.id, flavor_id=flavor.id,
-        networks=[{"uuid": net["network"].id}], key_name=BAD_KEY,
-        security_groups=[{"name": BAD_SG}])
+        name=VM_BAD,
+        image_id=cirros.id,
+        flavor_id=flavor.id,
+        networks=[{"uuid": net["network"].id}],
+        key_name=BAD_KEY,
+        security_groups=[{"name": BAD_SG}],
+    )
     servers = {}
     for s in (vm_img, vm_bfv, vm_bad):
         servers[s.name] = src.compute.wait_for_server(s, status="ACTIVE", wait=300)
     fip = src.network.create_ip(floating_network_id=public.id)
     src.network.update_ip(fip, port_id=port.id, fixed_ip_address="10.60.1.10")
-    return {"servers": servers, "volumes": {"wl-data-1": data1, "wl-boot-2": boot,
-                                            "wl-data-2": data2}, "fip": fip, "port": port}
+    return {
+        "servers": servers,
+        "volumes": {"wl-data-1": data1, "wl-boot-2": boot, "wl-data-2": data2},
+        "fip": fip,
+        "port": port,
+    }
 
 
 def source_facts(src, server_id) -> dict:
@@ -303,13 +401,18 @@ def source_facts(src, server_id) -> dict:
     s = src.compute.get_server(server_id)
     ports = sorted(src.network.ports(device_id=server_id), key=lambda p: p.id)
     return {
-        "name": s.name, "metadata": s.metadata, "tags": sorted(s.tags or []),
+        "name": s.name,
+        "metadata": s.metadata,
+        "tags": sorted(s.tags or []),
         "flavor": s.flavor.original_name if hasattr(s.flavor, "original_name") else s.flavor,
-        "key_name": s.key_name, "description": s.description,
-        "ports": [(p.id, p.mac_address, sorted(f["ip_address"] for f in p.fixed_ips))
-                  for p in ports],
-        "fips": sorted((f.floating_ip_address, f.port_id) for f in src.network.ips(
-            project_id=src.current_project_id) if f.port_id in {p.id for p in ports}),
+        "key_name": s.key_name,
+        "description": s.description,
+        "ports": [(p.id, p.mac_address, sorted(f["ip_address"] for f in p.fixed_ips)) for p in ports],
+        "fips": sorted(
+            (f.floating_ip_address, f.port_id)
+            for f in src.network.ips(project_id=src.current_project_id)
+            if f.port_id in {p.id for p in ports}
+        ),
         "volumes": sorted((a.volume_id, a.device) for a in src.compute.volume_attachments(s)),
     }
 
@@ -317,30 +420,38 @@ def source_facts(src, server_id) -> dict:
 def leftovers(conn) -> list[str]:
     """Temporary resources (``osm-tmp-*``) left in a project."""
     pid = conn.current_project_id
-    out = [f"image {i.name} {i.status}" for i in conn.image.images(owner=pid)
-           if (i.name or "").startswith(TMP_PREFIX)]
-    out += [f"volume {v.name} {v.status}" for v in conn.block_storage.volumes()
-            if (v.name or "").startswith(TMP_PREFIX)]
-    out += [f"snapshot {s.name} {s.status}" for s in conn.block_storage.snapshots()
-            if (s.name or "").startswith(TMP_PREFIX)]
+    out = [
+        f"image {i.name} {i.status}"
+        for i in conn.image.images(owner=pid)
+        if (i.name or "").startswith(TMP_PREFIX)
+    ]
+    out += [
+        f"volume {v.name} {v.status}"
+        for v in conn.block_storage.volumes()
+        if (v.name or "").startswith(TMP_PREFIX)
+    ]
+    out += [
+        f"snapshot {s.name} {s.status}"
+        for s in conn.block_storage.snapshots()
+        if (s.name or "").startswith(TMP_PREFIX)
+    ]
     return out
 
 
 def dst_volumes_of(dst, source_id) -> list:
-    return [v for v in dst.block_storage.volumes()
-            if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
+    return [v for v in dst.block_storage.volumes() if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
 
 
 def read_volume_via_image(conn, server_id, volume_id) -> str:
     """sha256 of a destination volume's bytes through the API: detach, upload, download."""
     conn.compute.delete_volume_attachment(server_id, volume_id)
     wait_volume(conn, volume_id, "available")
-    info = conn.block_storage.upload_volume_to_image(volume_id, f"wl-readback-{volume_id}",
-                                                     disk_format="raw", container_format="bare")
+    info = conn.block_storage.upload_volume_to_image(
+        volume_id, f"wl-readback-{volume_id}", disk_format="raw", container_format="bare"
+    )
     image_id = info["image_id"]
     try:
-        wait_for(lambda: conn.image.get_image(image_id).status == "active",
-                 "read-back image active", 600)
+        wait_for(lambda: conn.image.get_image(image_id).status == "active", "read-back image active", 600)
         wait_volume(conn, volume_id, "available")
         h = hashlib.sha256()
         resp = conn.image.download_image(image_id, stream=True)
@@ -373,16 +484,22 @@ def wl(tmp_path_factory):
     # what the pre-flight test expects missing (a previous session may have added it)
     if dst.compute.find_keypair(BAD_KEY) is not None:
         dst.compute.delete_keypair(BAD_KEY)
-    for group in list(dst.network.security_groups(project_id=dst.current_project_id,
-                                                  name=BAD_SG)):
+    for group in list(dst.network.security_groups(project_id=dst.current_project_id, name=BAD_SG)):
         dst.network.delete_security_group(group)
     net = ensure_networking(src)
     copy_networking(src, dst, tmp_path_factory.mktemp("pre-workload"))
     scenario = build_scenario(src, net)
     facts = {name: source_facts(src, s.id) for name, s in scenario["servers"].items()}
     data_dir = tmp_path_factory.mktemp("workloads")
-    return SimpleNamespace(admin=admin, src=src, dst=dst, data_dir=data_dir, facts=facts,
-                           expected=expected_sha256(payload()), **scenario)
+    return SimpleNamespace(
+        admin=admin,
+        src=src,
+        dst=dst,
+        data_dir=data_dir,
+        facts=facts,
+        expected=expected_sha256(payload()),
+        **scenario,
+    )
 
 
 @pytest.fixture
@@ -391,19 +508,37 @@ def workloads_dag(airflow_db, monkeypatch):
     from airflow.dag_processing.dagbag import DagBag
 
     for side, project in (("SRC", SRC), ("DST", DST)):
-        monkeypatch.setenv(f"AIRFLOW_CONN_WL_{side}", json.dumps({
-            "conn_type": "openstack", "host": AUTH_URL, "login": f"{project}-member",
-            "password": PASSWORD, "extra": {"project_name": project,
-                                            "user_domain_name": "Default",
-                                            "project_domain_name": "Default",
-                                            "region_name": "RegionOne"}}))
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_WL_{side}",
+            json.dumps(
+                {
+                    "conn_type": "openstack",
+                    "host": AUTH_URL,
+                    "login": f"{project}-member",
+                    "password": PASSWORD,
+                    "extra": {
+                        "project_name": project,
+                        "user_domain_name": "Default",
+                        "project_domain_name": "Default",
+                        "region_name": "RegionOne",
+                    },
+                }
+            ),
+        )
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "os_migrate_workloads.py"))
     return bag.dags["os_migrate_workloads"]
 
 
 def run_dag(dag, wl, **conf):
-    run = dag.test(run_conf={"tenant": "wl", "src_conn_id": "wl_src", "dst_conn_id": "wl_dst",
-                             "data_dir": str(wl.data_dir), **conf})
+    run = dag.test(
+        run_conf={
+            "tenant": "wl",
+            "src_conn_id": "wl_src",
+            "dst_conn_id": "wl_dst",
+            "data_dir": str(wl.data_dir),
+            **conf,
+        }
+    )
     states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
     return run, states
 
@@ -418,6 +553,7 @@ class WorkerKilled(BaseException):
 
 # -- export ----------------------------------------------------------------------------------------
 
+
 def test_export_records_ports_fixed_ips_floating_ips_and_volumes(wl):
     summary = export_workloads(wl.src, wl.data_dir, servers=[{"regex": "^wl-vm-"}])
 
@@ -425,28 +561,42 @@ def test_export_records_ports_fixed_ips_floating_ips_and_volumes(wl):
     img = record_of(wl.data_dir, VM_IMG)
     (port,) = img.ports
     assert [(f["subnet"]["name"], f["ip_address"]) for f in port["fixed_ips"]] == [
-        (SUB_A, "10.60.1.10"), (SUB_B, "10.60.2.10")]
+        (SUB_A, "10.60.1.10"),
+        (SUB_B, "10.60.2.10"),
+    ]
     assert port["mac_address"] == wl.port.mac_address
-    assert port["allowed_address_pairs"] == [{"ip_address": "10.60.1.250",
-                                              "mac_address": wl.port.mac_address}]
+    assert port["allowed_address_pairs"] == [
+        {"ip_address": "10.60.1.250", "mac_address": wl.port.mac_address}
+    ]
     assert [sg["name"] for sg in port["security_groups"]] == [SG]
-    assert img.floating_ips == [{"floating_ip_address": wl.fip.floating_ip_address,
-                                 "fixed_ip_address": "10.60.1.10", "description": "",
-                                 "floating_network": {"name": "public", "project_name": None,
-                                                      "domain_name": None}}]
+    assert img.floating_ips == [
+        {
+            "floating_ip_address": wl.fip.floating_ip_address,
+            "fixed_ip_address": "10.60.1.10",
+            "description": "",
+            "floating_network": {"name": "public", "project_name": None, "domain_name": None},
+        }
+    ]
     assert img.params["image"]["name"] == HW_IMAGE
     assert (img.params["key_name"], img.params["metadata"], img.params["tags"]) == (
-        KEY, {"role": "web", "tier": "front"}, ["web", "wl"])
+        KEY,
+        {"role": "web", "tier": "front"},
+        ["web", "wl"],
+    )
     assert [(v["name"], v["device"], v["size"], v["boot_index"]) for v in img.volumes] == [
-        ("wl-data-1", "/dev/vdb", 1, None)]
+        ("wl-data-1", "/dev/vdb", 1, None)
+    ]
     bfv = record_of(wl.data_dir, VM_BFV)
     assert bfv.params["image"] is None
     assert [(v["name"], v["device"], v["boot_index"], v["volume_type"]) for v in bfv.volumes] == [
-        ("wl-boot-2", "/dev/sda", 0, "__DEFAULT__"), ("wl-data-2", "/dev/vdb", None, "fast")]
+        ("wl-boot-2", "/dev/sda", 0, "__DEFAULT__"),
+        ("wl-data-2", "/dev/vdb", None, "fast"),
+    ]
     assert {k: bfv.boot_volume()["volume_image_metadata"][k] for k in HW_PROPS} == HW_PROPS
     detached = load_detached_volumes(wl.data_dir)
     assert [(v.name, v.params["volume_type"], v.params["size"]) for v in detached] == [
-        ("wl-detached", "fast", 1)]
+        ("wl-detached", "fast", 1)
+    ]
 
 
 def test_server_booted_from_a_volume_of_an_unowned_image_exports(wl):
@@ -463,6 +613,7 @@ def test_server_booted_from_a_volume_of_an_unowned_image_exports(wl):
 
 # -- pre-flight ------------------------------------------------------------------------------------
 
+
 def test_preflight_names_the_missing_keypair_and_group_and_changes_nothing(wl, workloads_dag):
     with RequestCounter(wl.src) as src_requests, RequestCounter(wl.dst) as dst_requests:
         with pytest.raises(ValidationError) as excinfo:
@@ -476,8 +627,9 @@ def test_preflight_names_the_missing_keypair_and_group_and_changes_nothing(wl, w
 
     assert run.state == "failed"
     assert states[("preflight", -1)] == "failed"
-    assert not any(task.startswith("migrate_server.") and state == "success"
-                   for (task, _), state in states.items())
+    assert not any(
+        task.startswith("migrate_server.") and state == "success" for (task, _), state in states.items()
+    )
     assert wl.src.compute.get_server(wl.servers[VM_BAD].id).status == "ACTIVE"
     assert not [s for s in wl.dst.compute.servers() if s.name == VM_BAD]
 
@@ -491,16 +643,16 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     src, dst = wl.src, wl.dst
     data1 = wl.volumes["wl-data-1"]
     preflight(src, dst, wl.data_dir, servers=[VM_IMG], overrides=IMG_OVERRIDES)
-    assert prepare_server(src, dst, wl.data_dir, VM_IMG,
-                          overrides=IMG_OVERRIDES)["source_status"] == "SHUTOFF"
+    assert (
+        prepare_server(src, dst, wl.data_dir, VM_IMG, overrides=IMG_OVERRIDES)["source_status"] == "SHUTOFF"
+    )
 
     # 1. On a source without force upload (the detach path), the worker dies right after asking
     #    Cinder to upload the detached data volume.
     from os_migrate.workload import disk_copy, migrate
 
     def detach_only_copier(method, src_conn, dst_conn, *, journal=None):
-        return disk_copy.ImageDiskCopier(src_conn, dst_conn, journal=journal,
-                                         access_order=("detach",))
+        return disk_copy.ImageDiskCopier(src_conn, dst_conn, journal=journal, access_order=("detach",))
 
     real_upload = src.block_storage.upload_volume_to_image
 
@@ -520,8 +672,7 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
         with pytest.raises(WorkerKilled):
             copy_server_disks(src, dst, wl.data_dir, VM_IMG, overrides=IMG_OVERRIDES)
     assert not src.block_storage.get_volume(data1.id).attachments  # left detached
-    state = json.loads((wl.data_dir / "workload_state" / f"{wl.servers[VM_IMG].id}.json")
-                       .read_text())
+    state = json.loads((wl.data_dir / "workload_state" / f"{wl.servers[VM_IMG].id}.json").read_text())
     assert list(state["detached"]) == [data1.id]
 
     # 2. The stream from source to destination Glance is cut at 300 MiB; a killed upload of an
@@ -539,17 +690,22 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
                 if sent > 300 * MIB:
                     raise ConnectionResetError("connection reset mid-stream (simulated)")
                 yield chunk
+
         response.iter_content = iter_content
         return response
 
-    dst.image.create_image(name=f"{TMP_PREFIX}{data1.id}", disk_format="raw",
-                           container_format="bare", allow_duplicates=True)
+    dst.image.create_image(
+        name=f"{TMP_PREFIX}{data1.id}", disk_format="raw", container_format="bare", allow_duplicates=True
+    )
     with monkeypatch.context() as m:
         m.setattr(src.image, "download_image", cut_download)
         with pytest.raises(Exception):
             copy_server_disks(src, dst, wl.data_dir, VM_IMG, overrides=IMG_OVERRIDES)
-    assert [i.status for i in dst.image.images(owner=dst.current_project_id)
-            if i.name == f"{TMP_PREFIX}{data1.id}"] in ([], ["queued"])
+    assert [
+        i.status
+        for i in dst.image.images(owner=dst.current_project_id)
+        if i.name == f"{TMP_PREFIX}{data1.id}"
+    ] in ([], ["queued"])
 
     # 3. Re-run the whole wave through Airflow.
     run, states = run_dag(workloads_dag, wl, servers=[VM_IMG], migration_params=IMG_OVERRIDES)
@@ -566,8 +722,7 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     assert [p["ip_address"] for p in port.allowed_address_pairs] == ["10.60.1.250"]
     (fip,) = list(dst.network.ips(port_id=port.id))
     assert fip.fixed_ip_address == "10.60.1.10"
-    assert (server.key_name, server.metadata["role"], sorted(server.tags)) == (
-        KEY, "web", ["web", "wl"])
+    assert (server.key_name, server.metadata["role"], sorted(server.tags)) == (KEY, "web", ["web", "wl"])
 
     # Root = boot volume made from the root disk (boot index 0), hw_* kept, type from params.
     admin_view = wl.admin.compute.get_server(server.id)
@@ -587,29 +742,37 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     # Nothing temporary left anywhere; the source volume is attached again; source stopped.
     assert leftovers(src) == [] and leftovers(dst) == []
     assert [a["server_id"] for a in src.block_storage.get_volume(data1.id).attachments] == [
-        wl.servers[VM_IMG].id]
+        wl.servers[VM_IMG].id
+    ]
     assert src.compute.get_server(wl.servers[VM_IMG].id).status == "SHUTOFF"
 
 
 def test_rerunning_a_migrated_server_creates_no_duplicates(wl):
     src, dst = wl.src, wl.dst
-    before = (len(list(dst.compute.servers())), len(list(dst.block_storage.volumes())),
-              len(list(dst.network.ports(project_id=dst.current_project_id))),
-              len(list(dst.network.ips(project_id=dst.current_project_id))),
-              len(list(dst.image.images(owner=dst.current_project_id))))
+    before = (
+        len(list(dst.compute.servers())),
+        len(list(dst.block_storage.volumes())),
+        len(list(dst.network.ports(project_id=dst.current_project_id))),
+        len(list(dst.network.ips(project_id=dst.current_project_id))),
+        len(list(dst.image.images(owner=dst.current_project_id))),
+    )
 
     result = migrate_server(src, dst, wl.data_dir, VM_IMG, overrides=IMG_OVERRIDES)
 
     assert result["result"] == "migrated" and "copies" not in result
-    after = (len(list(dst.compute.servers())), len(list(dst.block_storage.volumes())),
-             len(list(dst.network.ports(project_id=dst.current_project_id))),
-             len(list(dst.network.ips(project_id=dst.current_project_id))),
-             len(list(dst.image.images(owner=dst.current_project_id))))
+    after = (
+        len(list(dst.compute.servers())),
+        len(list(dst.block_storage.volumes())),
+        len(list(dst.network.ports(project_id=dst.current_project_id))),
+        len(list(dst.network.ips(project_id=dst.current_project_id))),
+        len(list(dst.image.images(owner=dst.current_project_id))),
+    )
     assert after == before
     assert len(dst_volumes_of(dst, wl.volumes["wl-data-1"].id)) == 1
 
 
 # -- the server booted from volume -----------------------------------------------------------------
+
 
 def test_boot_from_volume_server_keeps_root_metadata_type_and_bytes(wl):
     src, dst = wl.src, wl.dst
@@ -638,6 +801,7 @@ def test_boot_from_volume_server_keeps_root_metadata_type_and_bytes(wl):
 
 # -- Nova port mode, recreated from the destination image ------------------------------------------
 
+
 def test_after_fixing_the_preflight_cause_nova_mode_recreates_from_the_image(wl):
     src, dst = wl.src, wl.dst
     dst.compute.create_keypair(name=BAD_KEY, public_key=PUBLIC_KEY)
@@ -660,6 +824,7 @@ def test_after_fixing_the_preflight_cause_nova_mode_recreates_from_the_image(wl)
 
 # -- the sources -----------------------------------------------------------------------------------
 
+
 def test_source_servers_were_never_deleted_or_changed_beyond_the_stop(wl):
     for name, before in wl.facts.items():
         server = wl.src.compute.get_server(wl.servers[name].id)
@@ -667,6 +832,9 @@ def test_source_servers_were_never_deleted_or_changed_beyond_the_stop(wl):
         # A volume detached for the upload is attached back; Nova may pick another device name.
         assert [v for v, _ in after.pop("volumes")] == [v for v, _ in before["volumes"]], name
         assert after == {k: v for k, v in before.items() if k != "volumes"}, name
-        expected = "ACTIVE" if name == VM_BFV and not [
-            s for s in wl.dst.compute.servers() if s.name == VM_BFV] else "SHUTOFF"
+        expected = (
+            "ACTIVE"
+            if name == VM_BFV and not [s for s in wl.dst.compute.servers() if s.name == VM_BFV]
+            else "SHUTOFF"
+        )
         assert server.status == expected, name

@@ -44,7 +44,9 @@ def sdk_connection():
         yield patched
 
 
-def openstack_connection(conn_id="openstack_src", *, host=AUTH_URL, login="admin", password=SECRET, extra=None):
+def openstack_connection(
+    conn_id="openstack_src", *, host=AUTH_URL, login="admin", password=SECRET, extra=None
+):
     return Connection(
         conn_id=conn_id,
         conn_type="openstack",
@@ -128,7 +130,9 @@ def test_clouds_yaml_auth_block_in_extra_is_merged_below_fields_and_flat_keys(
     assert kwargs["network_api_version"] == "2"
 
 
-def test_constructor_arguments_override_connection_fields_and_extra(create_connection_without_db, sdk_connection):
+def test_constructor_arguments_override_connection_fields_and_extra(
+    create_connection_without_db, sdk_connection
+):
     create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
 
     OpenStackHook(
@@ -302,7 +306,12 @@ def test_single_cloud_clouds_yaml_does_not_replace_explicit_credentials(
     [
         pytest.param(None, "admin", SECRET, PASSWORD_EXTRA, "missing auth_url", id="missing-auth-url"),
         pytest.param(
-            "keystone.example:5000/v3", "admin", SECRET, PASSWORD_EXTRA, "must be a full URL", id="auth-url-no-scheme"
+            "keystone.example:5000/v3",
+            "admin",
+            SECRET,
+            PASSWORD_EXTRA,
+            "must be a full URL",
+            id="auth-url-no-scheme",
         ),
         pytest.param(AUTH_URL, None, SECRET, PASSWORD_EXTRA, "needs a username", id="missing-username"),
         pytest.param(AUTH_URL, "admin", None, PASSWORD_EXTRA, "needs a password", id="missing-password"),
@@ -339,9 +348,16 @@ def test_single_cloud_clouds_yaml_does_not_replace_explicit_credentials(
             id="app-cred-with-project-scope",
         ),
         pytest.param(
-            AUTH_URL, "admin", SECRET, {"cacert": "/nonexistent/ca.pem"}, "cacert file not found", id="missing-ca-file"
+            AUTH_URL,
+            "admin",
+            SECRET,
+            {"cacert": "/nonexistent/ca.pem"},
+            "cacert file not found",
+            id="missing-ca-file",
         ),
-        pytest.param(AUTH_URL, "admin", SECRET, {"verify": "maybe"}, "verify must be true or false", id="bad-verify"),
+        pytest.param(
+            AUTH_URL, "admin", SECRET, {"verify": "maybe"}, "verify must be true or false", id="bad-verify"
+        ),
     ],
 )
 def test_invalid_connections_fail_with_clear_message_and_no_secret(
@@ -387,7 +403,9 @@ def test_missing_clouds_yaml_file_is_a_clear_error(create_connection_without_db,
         openstack_connection(extra={"cloud": "src", "clouds_yaml": "/nonexistent/clouds.yaml"})
     )
 
-    with pytest.raises(OpenStackConnectionError, match="clouds_yaml file not found: /nonexistent/clouds.yaml"):
+    with pytest.raises(
+        OpenStackConnectionError, match="clouds_yaml file not found: /nonexistent/clouds.yaml"
+    ):
         OpenStackHook("openstack_src").get_conn()
 
 

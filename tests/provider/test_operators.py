@@ -35,7 +35,12 @@ IMPORT_RESULT = {
     "plan_files": {"networks": "/staging/acme/plans/networks.yml"},
     "actions": [
         {"type": "networks", "name": "app-net", "action": "create"},
-        {"type": "networks", "name": "db-net", "action": "update", "changes": {"mtu": {"from": 1450, "to": 1400}}},
+        {
+            "type": "networks",
+            "name": "db-net",
+            "action": "update",
+            "changes": {"mtu": {"from": 1450, "to": 1400}},
+        },
         {"type": "networks", "name": "old-net", "action": "skip"},
     ],
 }
@@ -51,8 +56,9 @@ def clouds(create_connection_without_db):
                 host=f"https://{conn_id}.example:5000/v3",
                 login="admin",
                 password="pw",
-                extra=json.dumps({"project_name": "acme", "project_domain_name": "Default",
-                                  "user_domain_name": "Default"}),
+                extra=json.dumps(
+                    {"project_name": "acme", "project_domain_name": "Default", "user_domain_name": "Default"}
+                ),
             )
         )
 
@@ -60,7 +66,9 @@ def clouds(create_connection_without_db):
 @pytest.fixture
 def sdk_connection():
     with mock.patch.object(hook_module, "SDKConnection") as patched:
-        patched.side_effect = lambda **kwargs: mock.Mock(name=kwargs["auth"]["auth_url"], auth_url=kwargs["auth"]["auth_url"])
+        patched.side_effect = lambda **kwargs: mock.Mock(
+            name=kwargs["auth"]["auth_url"], auth_url=kwargs["auth"]["auth_url"]
+        )
         yield patched
 
 
@@ -137,7 +145,9 @@ def test_export_calls_core_with_rendered_native_arguments(sdk_connection, export
     json.dumps(result)
 
 
-def test_export_of_unselected_type_succeeds_without_calling_the_cloud(sdk_connection, export_resources, task_log):
+def test_export_of_unselected_type_succeeds_without_calling_the_cloud(
+    sdk_connection, export_resources, task_log
+):
     op = OpenStackExportOperator(task_id="export_subnets", types=[], data_dir="/staging/acme")
 
     result = op.execute(context={})
@@ -150,7 +160,11 @@ def test_export_of_unselected_type_succeeds_without_calling_the_cloud(sdk_connec
 
 def test_validate_uses_destination_and_returns_valid(sdk_connection, validate_data_dir):
     op = OpenStackValidateOperator(
-        task_id="validate", types=None, filters=FILTERS, data_dir="/staging/acme", openstack_conn_id="openstack_dst"
+        task_id="validate",
+        types=None,
+        filters=FILTERS,
+        data_dir="/staging/acme",
+        openstack_conn_id="openstack_dst",
     )
 
     result = op.execute(context={})
@@ -169,7 +183,9 @@ def test_validate_fails_without_retry_and_logs_every_error_on_its_own_line(
         "routers.yml: resources[1] (routers 'c'): params.name: duplicate",
     ]
     validate_data_dir.return_value = errors
-    op = OpenStackValidateOperator(task_id="validate", data_dir="/staging/acme", openstack_conn_id="openstack_dst")
+    op = OpenStackValidateOperator(
+        task_id="validate", data_dir="/staging/acme", openstack_conn_id="openstack_dst"
+    )
 
     task_log()  # discard earlier output
     with pytest.raises(AirflowFailException, match="3 error"):
@@ -181,7 +197,9 @@ def test_validate_fails_without_retry_and_logs_every_error_on_its_own_line(
         assert error in line
 
 
-def test_import_logs_plan_lines_and_returns_counts_without_actions(sdk_connection, import_resources, task_log):
+def test_import_logs_plan_lines_and_returns_counts_without_actions(
+    sdk_connection, import_resources, task_log
+):
     with native_dag():
         op = OpenStackImportOperator(
             task_id="import_networks",
@@ -216,18 +234,26 @@ def test_import_logs_plan_lines_and_returns_counts_without_actions(sdk_connectio
     ("types", "filters", "dry_run", "expected"),
     [
         pytest.param(
-            "['networks', 'subnets']", "{'networks': ['a']}", "False",
-            (["networks", "subnets"], {"networks": ["a"]}, False), id="python-repr-strings",
+            "['networks', 'subnets']",
+            "{'networks': ['a']}",
+            "False",
+            (["networks", "subnets"], {"networks": ["a"]}, False),
+            id="python-repr-strings",
         ),
         pytest.param(
-            '["networks"]', '{"networks": [{"regex": "^a"}]}', "true",
-            (["networks"], {"networks": [{"regex": "^a"}]}, True), id="json-strings",
+            '["networks"]',
+            '{"networks": [{"regex": "^a"}]}',
+            "true",
+            (["networks"], {"networks": [{"regex": "^a"}]}, True),
+            id="json-strings",
         ),
         pytest.param("networks, subnets", "", False, (["networks", "subnets"], None, False), id="comma-list"),
         pytest.param(None, None, True, (None, None, True), id="none-means-all"),
     ],
 )
-def test_import_accepts_string_renderings(sdk_connection, import_resources, types, filters, dry_run, expected):
+def test_import_accepts_string_renderings(
+    sdk_connection, import_resources, types, filters, dry_run, expected
+):
     op = OpenStackImportOperator(task_id="t", types=types, filters=filters, dry_run=dry_run, data_dir="/d")
 
     op.execute(context={})
@@ -257,7 +283,9 @@ def test_import_rejects_badly_shaped_arguments(sdk_connection, import_resources,
     [
         pytest.param(CloudError("cloud admin@acme at https://x refused the credentials"), True, id="cloud"),
         pytest.param(ApplyError(["networks 'a': create failed: 409"]), True, id="apply"),
-        pytest.param(ValidationError(["subnets.yml: resources[0]: params.cidr: bad"]), False, id="validation"),
+        pytest.param(
+            ValidationError(["subnets.yml: resources[0]: params.cidr: bad"]), False, id="validation"
+        ),
         pytest.param(DataError("unsupported format", file="networks.yml"), False, id="data"),
         pytest.param(OsMigrateError("something else"), False, id="base"),
     ],

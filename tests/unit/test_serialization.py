@@ -58,8 +58,11 @@ def test_malformed_yaml_names_file_line_and_column(tmp_path):
 @pytest.mark.parametrize("version", [None, 2, "1"])
 def test_wrong_format_version_is_refused(tmp_path, version):
     path = tmp_path / "networks.yml"
-    path.write_text(f"os_migrate_version: {version if version is not None else 'null'}\n"
-                    if not isinstance(version, str) else f"os_migrate_version: '{version}'\n")
+    path.write_text(
+        f"os_migrate_version: {version if version is not None else 'null'}\n"
+        if not isinstance(version, str)
+        else f"os_migrate_version: '{version}'\n"
+    )
     with pytest.raises(DataVersionMismatch) as e:
         load_resources(path)
     assert "os_migrate_version" in str(e.value) and str(path) in str(e.value)
@@ -77,12 +80,20 @@ def test_reexport_replaces_a_recreated_resource_instead_of_duplicating_its_name(
     from os_migrate.resources import Network
 
     def rec(name, sid, knobs=None):
-        return {"type": Network.type, "params": {"name": name}, "_info": {"id": sid},
-                "_migration_params": knobs or {}}
+        return {
+            "type": Network.type,
+            "params": {"name": name},
+            "_info": {"id": sid},
+            "_migration_params": knobs or {},
+        }
 
     existing = [rec("app", "old-1", {"x": 1}), rec("db", "old-2"), rec("kept", "old-3")]
     exported = [rec("app", "new-1"), rec("db", "old-2"), rec("fresh", "new-4")]
     merged = merge_records(existing, exported, identity=lambda r: Network(r).identity)
     assert [(r["params"]["name"], r["_info"]["id"]) for r in merged] == [
-        ("app", "new-1"), ("db", "old-2"), ("kept", "old-3"), ("fresh", "new-4")]
+        ("app", "new-1"),
+        ("db", "old-2"),
+        ("kept", "old-3"),
+        ("fresh", "new-4"),
+    ]
     assert merged[0]["_migration_params"] == {"x": 1}

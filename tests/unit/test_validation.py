@@ -2,11 +2,11 @@
 
 import textwrap
 
-from os_migrate import validate_data_dir
-from os_migrate.exceptions import ValidationError
-from os_migrate.dataset import resolve_types
-
 import pytest
+
+from os_migrate import validate_data_dir
+from os_migrate.dataset import resolve_types
+from os_migrate.exceptions import ValidationError
 
 
 def write(tmp_path, name, text):
@@ -14,7 +14,10 @@ def write(tmp_path, name, text):
 
 
 def test_five_mistakes_one_report(tmp_path):
-    write(tmp_path, "networks.yml", """\
+    write(
+        tmp_path,
+        "networks.yml",
+        """\
         os_migrate_version: 1
         resources:
           - type: openstack.network.Network
@@ -23,8 +26,12 @@ def test_five_mistakes_one_report(tmp_path):
             params: {name: app}
           - type: openstack.network.Subnet
             params: {name: wrong-file}
-        """)
-    write(tmp_path, "subnets.yml", """\
+        """,
+    )
+    write(
+        tmp_path,
+        "subnets.yml",
+        """\
         os_migrate_version: 1
         resources:
           - type: openstack.network.Subnet
@@ -39,7 +46,8 @@ def test_five_mistakes_one_report(tmp_path):
               network: {name: app, project_name: '%auth%', domain_name: '%auth%'}
               cidr: 10.0.1.0/24
               ip_version: 4
-        """)
+        """,
+    )
     write(tmp_path, "routers.yml", "os_migrate_version: 1\nresources:\n  - [broken\n")
     errors = validate_data_dir(tmp_path)
     text = "\n".join(errors)
@@ -56,7 +64,10 @@ def test_five_mistakes_one_report(tmp_path):
 
 
 def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
-    write(tmp_path, "security_group_rules.yml", """\
+    write(
+        tmp_path,
+        "security_group_rules.yml",
+        """\
         os_migrate_version: 1
         resources:
           - type: openstack.network.SecurityGroupRule
@@ -71,13 +82,18 @@ def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
               remote_address_group_id: ag-1
               direction: ingress
               ether_type: IPv4
-        """)
-    write(tmp_path, "security_groups.yml", """\
+        """,
+    )
+    write(
+        tmp_path,
+        "security_groups.yml",
+        """\
         os_migrate_version: 1
         resources:
           - type: openstack.network.SecurityGroup
             params: {name: web}
-        """)
+        """,
+    )
     errors = validate_data_dir(tmp_path, types=["security_group_rules"])
     assert len(errors) == 2, errors
     assert "params.remote_group: the source security_group abc could not be resolved" in errors[0]
@@ -86,7 +102,8 @@ def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
 
 def test_bad_filter_and_unknown_type_are_errors(tmp_path):
     assert validate_data_dir(tmp_path, filters={"networks": [{"regex": "[a-"}]})[0].startswith(
-        "filters.networks[0]: invalid regular expression")
+        "filters.networks[0]: invalid regular expression"
+    )
     with pytest.raises(ValidationError, match="unknown type 'volumes'"):
         resolve_types(["volumes"])
 
@@ -97,12 +114,11 @@ def test_values_needing_a_newer_api_microversion_are_reported():
     from os_migrate.resources import Keypair
     from os_migrate.validation import microversion_errors
 
-    old_nova = SimpleNamespace(compute=SimpleNamespace(
-        get_endpoint_data=lambda: SimpleNamespace(max_microversion="2.1")))
-    x509 = Keypair({"type": Keypair.type, "params": {"name": "k", "public_key": "x",
-                                                      "type": "x509"}})
-    ssh = Keypair({"type": Keypair.type, "params": {"name": "s", "public_key": "x",
-                                                     "type": "ssh"}})
+    old_nova = SimpleNamespace(
+        compute=SimpleNamespace(get_endpoint_data=lambda: SimpleNamespace(max_microversion="2.1"))
+    )
+    x509 = Keypair({"type": Keypair.type, "params": {"name": "k", "public_key": "x", "type": "x509"}})
+    ssh = Keypair({"type": Keypair.type, "params": {"name": "s", "public_key": "x", "type": "ssh"}})
     errors = microversion_errors({"keypairs": [x509, ssh]}, old_nova)
     assert len(errors) == 1
     assert "params.type: needs compute API microversion 2.2" in errors[0]

@@ -37,7 +37,7 @@ class Response:
         for i in range(0, len(self.data), chunk_size):
             if self.fail_after is not None and i >= self.fail_after:
                 raise ConnectionResetError("stream cut")
-            yield self.data[i:i + chunk_size]
+            yield self.data[i : i + chunk_size]
 
     def close(self):
         self.closed = True
@@ -49,19 +49,31 @@ class FakeImages:
 
     def add(self, name, data=None, status="active", **props):
         img = SimpleNamespace(
-            id=new_id("img"), name=name, status=status, owner=self.cloud.project,
-            size=len(data) if data is not None else None, virtual_size=None, min_disk=0,
-            disk_format="raw", container_format="bare", properties=dict(props),
+            id=new_id("img"),
+            name=name,
+            status=status,
+            owner=self.cloud.project,
+            size=len(data) if data is not None else None,
+            virtual_size=None,
+            min_disk=0,
+            disk_format="raw",
+            container_format="bare",
+            properties=dict(props),
             hash_algo="sha512" if data is not None else None,
             hash_value=hashlib.sha512(data).hexdigest() if data is not None else None,
-            checksum=hashlib.md5(data).hexdigest() if data is not None else None, data=data)
+            checksum=hashlib.md5(data).hexdigest() if data is not None else None,
+            data=data,
+        )
         img.to_dict = lambda **kw: {"name": img.name, "disk_format": "raw", **img.properties}
         self.images_by_id[img.id] = img
         return img
 
     def images(self, owner=None, name=None):
-        return [i for i in self.images_by_id.values() if (name is None or i.name == name)
-                and (owner is None or i.owner == owner)]
+        return [
+            i
+            for i in self.images_by_id.values()
+            if (name is None or i.name == name) and (owner is None or i.owner == owner)
+        ]
 
     def get_image(self, image_id):
         image_id = getattr(image_id, "id", image_id)
@@ -96,13 +108,19 @@ class FakeBlockStorage:
         self.calls = []
 
     def add(self, name, data=b"", status="available", server_id=None, device=None, **kw):
-        vol = SimpleNamespace(id=new_id("vol"), name=name, status=status, size=kw.pop("size", 1),
-                              data=data, metadata=dict(kw.pop("metadata", {})),
-                              volume_image_metadata=dict(kw.pop("vim", {})),
-                              is_bootable=kw.pop("is_bootable", False),
-                              volume_type=kw.pop("volume_type", None), description=None,
-                              attachments=[{"server_id": server_id, "device": device}]
-                              if server_id else [])
+        vol = SimpleNamespace(
+            id=new_id("vol"),
+            name=name,
+            status=status,
+            size=kw.pop("size", 1),
+            data=data,
+            metadata=dict(kw.pop("metadata", {})),
+            volume_image_metadata=dict(kw.pop("vim", {})),
+            is_bootable=kw.pop("is_bootable", False),
+            volume_type=kw.pop("volume_type", None),
+            description=None,
+            attachments=[{"server_id": server_id, "device": device}] if server_id else [],
+        )
         self.vols[vol.id] = vol
         return vol
 
@@ -118,18 +136,42 @@ class FakeBlockStorage:
             raise sdk_exc.NotFoundException("no volume")
         return self.vols[volume_id]
 
-    def create_volume(self, *, name, size, image_id=None, snapshot_id=None, metadata=None,
-                      description=None, volume_type=None, availability_zone=None):
+    def create_volume(
+        self,
+        *,
+        name,
+        size,
+        image_id=None,
+        snapshot_id=None,
+        metadata=None,
+        description=None,
+        volume_type=None,
+        availability_zone=None,
+    ):
         self.calls.append(("create_volume", name))
         if image_id:
             image = self.cloud.image.get_image(image_id)
-            data, vim = image.data, {"image_id": image.id, "image_name": image.name,
-                                     "checksum": image.checksum, **image.properties}
+            data, vim = (
+                image.data,
+                {
+                    "image_id": image.id,
+                    "image_name": image.name,
+                    "checksum": image.checksum,
+                    **image.properties,
+                },
+            )
         else:
             data = self.vols[self.snaps[snapshot_id].volume_id].data if snapshot_id else b""
             vim = {}
-        return self.add(name, data, size=size, metadata=metadata or {}, vim=vim,
-                        is_bootable=bool(image_id), volume_type=volume_type)
+        return self.add(
+            name,
+            data,
+            size=size,
+            metadata=metadata or {},
+            vim=vim,
+            is_bootable=bool(image_id),
+            volume_type=volume_type,
+        )
 
     def delete_volume(self, volume_id, ignore_missing=True):
         self.vols.pop(getattr(volume_id, "id", volume_id), None)
@@ -138,8 +180,7 @@ class FakeBlockStorage:
         return list(self.snaps.values())
 
     def create_snapshot(self, *, volume_id, name, force, description):
-        snap = SimpleNamespace(id=new_id("snap"), name=name, volume_id=volume_id,
-                               status=self.snapshot_status)
+        snap = SimpleNamespace(id=new_id("snap"), name=name, volume_id=volume_id, status=self.snapshot_status)
         self.snaps[snap.id] = snap
         return snap
 
@@ -151,13 +192,15 @@ class FakeBlockStorage:
     def delete_snapshot(self, snapshot_id, ignore_missing=True):
         self.snaps.pop(snapshot_id, None)
 
-    def upload_volume_to_image(self, volume, image_name, force=False, disk_format=None,
-                               container_format=None):
+    def upload_volume_to_image(
+        self, volume, image_name, force=False, disk_format=None, container_format=None
+    ):
         vol = self.get_volume(volume)
         self.calls.append(("upload", vol.id, force))
         if vol.status != "available" and not (force and self.force_upload):
             raise sdk_exc.BadRequestException(
-                message=f"Invalid volume: Volume {vol.id} status must be available")
+                message=f"Invalid volume: Volume {vol.id} status must be available"
+            )
         img = self.cloud.image.add(image_name, vol.data)
         return {"image_id": img.id}
 
@@ -194,8 +237,9 @@ class FakeCompute:
         vol.attachments = [{"server_id": server_id, "device": device or "/dev/sdz"}]
 
     def create_server_image(self, server, name):
-        return self.cloud.image.add(name, self.cloud.root_disk, hw_machine_type="q35",
-                                    instance_uuid=server.id)
+        return self.cloud.image.add(
+            name, self.cloud.root_disk, hw_machine_type="q35", instance_uuid=server.id
+        )
 
     def find_flavor(self, name, ignore_missing=True):
         return SimpleNamespace(id="flavor-1", name=name, disk=2, vcpus=1, ram=512)
@@ -247,8 +291,7 @@ DATA = bytes(range(256)) * 4096 * 3  # 3 MiB
 
 def attached_volume(src, *, root=False):
     server = src.add_server()
-    vol = src.block_storage.add("data", DATA, status="in-use", server_id=server.id,
-                                device="/dev/vdb")
+    vol = src.block_storage.add("data", DATA, status="in-use", server_id=server.id, device="/dev/vdb")
     return server, vol, DiskSource("volume", vol.id, server.id, "/dev/vdb", root, "vm /dev/vdb")
 
 
@@ -257,9 +300,11 @@ def spec(source_id, **kw):
 
 
 def temporaries(cloud):
-    return ([i.name for i in cloud.image.images_by_id.values() if i.name.startswith("osm-tmp-")]
-            + [v.name for v in cloud.block_storage.vols.values() if v.name.startswith("osm-tmp-")]
-            + [s.name for s in cloud.block_storage.snaps.values()])
+    return (
+        [i.name for i in cloud.image.images_by_id.values() if i.name.startswith("osm-tmp-")]
+        + [v.name for v in cloud.block_storage.vols.values() if v.name.startswith("osm-tmp-")]
+        + [s.name for s in cloud.block_storage.snaps.values()]
+    )
 
 
 def test_snapshot_route_copies_the_bytes_and_leaves_the_source_attached(clouds):
@@ -303,8 +348,7 @@ def test_a_data_volume_of_a_stopped_server_is_detached_and_attached_back(clouds)
 
     assert result.access == "detach"
     assert journal.events == [("detach", vol.id, server.id, "/dev/vdb"), ("reattach", vol.id)]
-    assert vol.status == "in-use" and vol.attachments == [{"server_id": server.id,
-                                                           "device": "/dev/vdb"}]
+    assert vol.status == "in-use" and vol.attachments == [{"server_id": server.id, "device": "/dev/vdb"}]
 
 
 def test_a_boot_volume_nobody_can_read_fails_naming_every_way_tried(clouds):
@@ -333,8 +377,7 @@ def test_a_running_server_keeps_its_data_volume(clouds):
     assert vol.status == "in-use"
 
 
-def test_a_stream_cut_mid_way_leaves_no_destination_image_and_a_rerun_reuses_the_source_image(
-        clouds):
+def test_a_stream_cut_mid_way_leaves_no_destination_image_and_a_rerun_reuses_the_source_image(clouds):
     src, dst = clouds
     _, vol, source = attached_volume(src)
     src.image.fail_after = len(DATA) // 2
@@ -411,8 +454,12 @@ def test_cleanup_removes_every_temporary_in_both_clouds(clouds):
     assert temporaries(src) == [] and temporaries(dst) == []
     # source snapshot, volume and image; the verified destination image and a stray one
     assert sorted(r.split()[0] + " " + r.split()[1] for r in removed) == [
-        "destination image", "destination image", "source image", "source snapshot",
-        "source volume"]
+        "destination image",
+        "destination image",
+        "source image",
+        "source snapshot",
+        "source volume",
+    ]
     assert copier.cleanup(source) == []
 
 
@@ -436,17 +483,32 @@ def test_make_copier_knows_the_image_method_only():
 
 # -- orchestration of one disk ------------------------------------------------------------------
 
+
 def server_record(volume_id, server_id="srv-x", vim=None):
-    return Server({
-        "type": Server.type,
-        "params": {"name": "vm", "flavor": {"name": "m1"}, "image": None, "volumes": [
-            {"name": "boot", "size": 1, "device": "/dev/sda", "boot_index": 0,
-             "is_bootable": True, "volume_type": "slow",
-             "volume_image_metadata": vim or {"hw_firmware_type": "uefi", "image_id": "src-img",
-                                              "image_name": "gone"}}]},
-        "_info": {"id": server_id, "volumes": [{"id": volume_id, "device": "/dev/sda"}]},
-        "_migration_params": {"volume_type_map": {"slow": "fast"}, "boot_volume_params": {}},
-    })
+    return Server(
+        {
+            "type": Server.type,
+            "params": {
+                "name": "vm",
+                "flavor": {"name": "m1"},
+                "image": None,
+                "volumes": [
+                    {
+                        "name": "boot",
+                        "size": 1,
+                        "device": "/dev/sda",
+                        "boot_index": 0,
+                        "is_bootable": True,
+                        "volume_type": "slow",
+                        "volume_image_metadata": vim
+                        or {"hw_firmware_type": "uefi", "image_id": "src-img", "image_name": "gone"},
+                    }
+                ],
+            },
+            "_info": {"id": server_id, "volumes": [{"id": volume_id, "device": "/dev/sda"}]},
+            "_migration_params": {"volume_type_map": {"slow": "fast"}, "boot_volume_params": {}},
+        }
+    )
 
 
 def test_ensure_disk_copy_sets_image_metadata_and_marker_and_is_idempotent(clouds):
@@ -476,8 +538,7 @@ def test_ensure_disk_copy_replaces_an_unfinished_destination_volume(clouds):
     server = server_record(vol.id)
     half = dst.block_storage.add("boot", b"partial", metadata={SOURCE_ID_KEY: vol.id})
 
-    result = migrate.ensure_disk_copy(ImageDiskCopier(src, dst), dst,
-                                      migrate.disk_plan(server)[0], server)
+    result = migrate.ensure_disk_copy(ImageDiskCopier(src, dst), dst, migrate.disk_plan(server)[0], server)
 
     assert half.id not in dst.block_storage.vols
     assert list(dst.block_storage.vols) == [result.volume_id]

@@ -17,24 +17,38 @@ REF = {"name": "app-net", "project_name": "%auth%", "domain_name": "%auth%"}
 
 def record(name="web-1", sid="srv-1", **params_over):
     params = {
-        "name": name, "flavor": {"name": "m1.small"}, "image": {"name": "cirros",
-                                                                "project_name": None,
-                                                                "domain_name": None},
-        "key_name": "ops", "security_groups": [dict(REF, name="web")],
+        "name": name,
+        "flavor": {"name": "m1.small"},
+        "image": {"name": "cirros", "project_name": None, "domain_name": None},
+        "key_name": "ops",
+        "security_groups": [dict(REF, name="web")],
         "availability_zone": "nova",
-        "ports": [{"network": REF, "mac_address": "fa:01", "security_groups": [],
-                   "fixed_ips": [{"subnet": dict(REF, name="app-subnet"),
-                                  "ip_address": "10.0.0.5"}]}],
-        "floating_ips": [{"floating_ip_address": "172.24.4.9", "fixed_ip_address": "10.0.0.5",
-                          "floating_network": {"name": "public", "project_name": None,
-                                               "domain_name": None}}],
-        "volumes": [{"name": "data", "size": 10, "device": "/dev/vdb", "boot_index": None,
-                     "volume_type": "fast"}],
+        "ports": [
+            {
+                "network": REF,
+                "mac_address": "fa:01",
+                "security_groups": [],
+                "fixed_ips": [{"subnet": dict(REF, name="app-subnet"), "ip_address": "10.0.0.5"}],
+            }
+        ],
+        "floating_ips": [
+            {
+                "floating_ip_address": "172.24.4.9",
+                "fixed_ip_address": "10.0.0.5",
+                "floating_network": {"name": "public", "project_name": None, "domain_name": None},
+            }
+        ],
+        "volumes": [
+            {"name": "data", "size": 10, "device": "/dev/vdb", "boot_index": None, "volume_type": "fast"}
+        ],
     }
     params.update(params_over)
-    return {"type": Server.type, "params": params,
-            "_info": {"id": sid, "volumes": [{"id": f"{sid}-vol", "device": "/dev/vdb"}]},
-            "_migration_params": dict(MIGRATION_PARAM_DEFAULTS)}
+    return {
+        "type": Server.type,
+        "params": params,
+        "_info": {"id": sid, "volumes": [{"id": f"{sid}-vol", "device": "/dev/vdb"}]},
+        "_migration_params": dict(MIGRATION_PARAM_DEFAULTS),
+    }
 
 
 class Refs:
@@ -45,15 +59,22 @@ class Refs:
 
     def find(self, kind, ref, required=True):
         if (kind, ref["name"]) in self.existing:
-            return SimpleNamespace(id=f"{kind}-{ref['name']}", name=ref["name"],
-                                   network_id="network-app-net")
+            return SimpleNamespace(id=f"{kind}-{ref['name']}", name=ref["name"], network_id="network-app-net")
         return None
 
 
-def clouds(*, flavors=("m1.small",), keypairs=("ops",), types=("fast",), servers=(),
-           ports=(), fips=(), quota=None):
-    q = {"instances": (10, 0), "cores": (20, 0), "ram": (10240, 0), "volumes": (10, 0),
-         "gigabytes": (100, 0), "port": (50, 0), "floatingip": (5, 0)}
+def clouds(
+    *, flavors=("m1.small",), keypairs=("ops",), types=("fast",), servers=(), ports=(), fips=(), quota=None
+):
+    q = {
+        "instances": (10, 0),
+        "cores": (20, 0),
+        "ram": (10240, 0),
+        "volumes": (10, 0),
+        "gigabytes": (100, 0),
+        "port": (50, 0),
+        "floatingip": (5, 0),
+    }
     q.update(quota or {})
 
     def quota_json(keys, used_key):
@@ -61,38 +82,50 @@ def clouds(*, flavors=("m1.small",), keypairs=("ops",), types=("fast",), servers
 
     def get(url):
         if "os-quota-sets" in url and url.endswith("/detail"):
-            return SimpleNamespace(json=lambda: {"quota_set": quota_json(pf.COMPUTE_QUOTAS,
-                                                                         "in_use")})
+            return SimpleNamespace(json=lambda: {"quota_set": quota_json(pf.COMPUTE_QUOTAS, "in_use")})
         if "os-quota-sets" in url:
-            return SimpleNamespace(json=lambda: {"quota_set": quota_json(pf.VOLUME_QUOTAS,
-                                                                         "in_use")})
+            return SimpleNamespace(json=lambda: {"quota_set": quota_json(pf.VOLUME_QUOTAS, "in_use")})
         if "quotas" in url:
             return SimpleNamespace(json=lambda: {"quota": quota_json(pf.NETWORK_QUOTAS, "used")})
         return SimpleNamespace(json=lambda: {"properties": {"disk_format": {"enum": ["raw"]}}})
 
     flavor_objs = [SimpleNamespace(name=f, vcpus=2, ram=2048, disk=20, id=f) for f in flavors]
     dst = SimpleNamespace(
-        current_project_id="dst-p", authorize=lambda: None,
+        current_project_id="dst-p",
+        authorize=lambda: None,
         compute=SimpleNamespace(
             flavors=lambda details: flavor_objs,
             find_flavor=lambda name, ignore_missing: None,
             keypairs=lambda: [SimpleNamespace(name=k) for k in keypairs],
             availability_zones=lambda: [SimpleNamespace(name="nova")],
-            servers=lambda details: list(servers), get=get),
-        network=SimpleNamespace(ports=lambda **kw: list(ports),
-                                ips=lambda **kw: list(fips), get=get),
-        block_storage=SimpleNamespace(types=lambda: [SimpleNamespace(name=t) for t in types],
-                                      volumes=lambda details: [], get=get,
-                                      get_endpoint=lambda: "http://cinder"),
-        image=SimpleNamespace(get=get, get_endpoint=lambda: "http://glance"))
+            servers=lambda details: list(servers),
+            get=get,
+        ),
+        network=SimpleNamespace(ports=lambda **kw: list(ports), ips=lambda **kw: list(fips), get=get),
+        block_storage=SimpleNamespace(
+            types=lambda: [SimpleNamespace(name=t) for t in types],
+            volumes=lambda details: [],
+            get=get,
+            get_endpoint=lambda: "http://cinder",
+        ),
+        image=SimpleNamespace(get=get, get_endpoint=lambda: "http://glance"),
+    )
     src = SimpleNamespace(
-        authorize=lambda: None, block_storage=dst.block_storage, image=dst.image,
-        compute=SimpleNamespace(get_server=lambda sid: SimpleNamespace(id=sid, status="ACTIVE")))
+        authorize=lambda: None,
+        block_storage=dst.block_storage,
+        image=dst.image,
+        compute=SimpleNamespace(get_server=lambda sid: SimpleNamespace(id=sid, status="ACTIVE")),
+    )
     return src, dst
 
 
-EVERYTHING = {("image", "cirros"), ("security_group", "web"), ("network", "app-net"),
-              ("subnet", "app-subnet"), ("network", "public")}
+EVERYTHING = {
+    ("image", "cirros"),
+    ("security_group", "web"),
+    ("network", "app-net"),
+    ("subnet", "app-subnet"),
+    ("network", "public"),
+}
 
 
 @pytest.fixture
@@ -112,8 +145,15 @@ def test_a_valid_wave_passes_and_counts_what_it_needs(tmp_path, refs):
     report = run(tmp_path, [record()], clouds())
 
     assert report["migrate"] == ["web-1"] and report["servers"] == ["web-1"]
-    assert report["needs"] == {"instances": 1, "cores": 2, "ram": 2048, "port": 1,
-                               "floatingip": 1, "volumes": 1, "gigabytes": 10}
+    assert report["needs"] == {
+        "instances": 1,
+        "cores": 2,
+        "ram": 2048,
+        "port": 1,
+        "floatingip": 1,
+        "volumes": 1,
+        "gigabytes": 10,
+    }
 
 
 def test_every_missing_resource_is_named_in_one_error(tmp_path, refs):
@@ -123,16 +163,23 @@ def test_every_missing_resource_is_named_in_one_error(tmp_path, refs):
         run(tmp_path, [record()], clouds(flavors=(), keypairs=(), types=()))
 
     errors = "\n".join(excinfo.value.errors)
-    for needle in ("flavor 'm1.small' not found", "keypair 'ops' not found",
-                   "security group 'web' not found", "subnet 'app-subnet' not found",
-                   "volume type 'fast' not found"):
+    for needle in (
+        "flavor 'm1.small' not found",
+        "keypair 'ops' not found",
+        "security group 'web' not found",
+        "subnet 'app-subnet' not found",
+        "volume type 'fast' not found",
+    ):
         assert needle in errors, needle
     assert all(e.startswith("server 'web-1': ") for e in excinfo.value.errors)
 
 
 def test_short_quota_is_reported_with_the_numbers(tmp_path, refs):
-    with pytest.raises(ValidationError, match=r"destination quota cores: the wave needs 4, 3 of "
-                                              r"20 left \(17 in use or reserved\)"):
+    with pytest.raises(
+        ValidationError,
+        match=r"destination quota cores: the wave needs 4, 3 of "
+        r"20 left \(17 in use or reserved\)",
+    ):
         run(tmp_path, [record(), record("web-2", "srv-2")], clouds(quota={"cores": (20, 17)}))
 
 
@@ -146,8 +193,9 @@ def test_a_name_taken_by_a_foreign_server_is_skipped_without_checks(tmp_path, re
 
 
 def test_a_fixed_ip_held_by_another_port_is_refused(tmp_path, refs):
-    other = SimpleNamespace(id="port-x", mac_address="fa:99", device_id="vm-x",
-                            fixed_ips=[{"ip_address": "10.0.0.5"}])
+    other = SimpleNamespace(
+        id="port-x", mac_address="fa:99", device_id="vm-x", fixed_ips=[{"ip_address": "10.0.0.5"}]
+    )
 
     with pytest.raises(ValidationError, match="fixed IP 10.0.0.5 is used by port port-x"):
         run(tmp_path, [record()], clouds(ports=[other]))
@@ -158,8 +206,7 @@ def test_existing_floating_ip_mode_needs_the_address_pre_allocated(tmp_path, ref
         run(tmp_path, [record()], clouds(), overrides={"floating_ip_mode": "existing"})
 
     free = SimpleNamespace(port_id=None)
-    report = run(tmp_path, [record()], clouds(fips=[free]),
-                 overrides={"floating_ip_mode": "existing"})
+    report = run(tmp_path, [record()], clouds(fips=[free]), overrides={"floating_ip_mode": "existing"})
     assert "floatingip" not in report["needs"]
 
 
@@ -169,8 +216,7 @@ def test_duplicate_source_names_are_refused(tmp_path, refs):
 
 
 def test_a_resumed_server_needs_no_new_instance(tmp_path, refs):
-    ours = SimpleNamespace(id="dst-1", name="web-1", metadata={SOURCE_ID_KEY: "srv-1"},
-                           status="BUILD")
+    ours = SimpleNamespace(id="dst-1", name="web-1", metadata={SOURCE_ID_KEY: "srv-1"}, status="BUILD")
 
     report = run(tmp_path, [record()], clouds(servers=[ours]))
 

@@ -20,27 +20,58 @@ REF = {"name": "app-net", "project_name": "%auth%", "domain_name": "%auth%"}
 
 def record(**params_over):
     params = {
-        "name": "db-1", "description": None, "flavor": {"name": "m1.small"},
-        "image": None, "key_name": "ops", "security_groups": [], "metadata": {"a": "b"},
-        "tags": ["x"], "availability_zone": "nova", "user_data": None, "config_drive": False,
+        "name": "db-1",
+        "description": None,
+        "flavor": {"name": "m1.small"},
+        "image": None,
+        "key_name": "ops",
+        "security_groups": [],
+        "metadata": {"a": "b"},
+        "tags": ["x"],
+        "availability_zone": "nova",
+        "user_data": None,
+        "config_drive": False,
         "scheduler_hints": {},
-        "ports": [{"network": REF, "mac_address": "fa:16:3e:00:00:01", "fixed_ips": [
-            {"subnet": dict(REF, name="app-subnet"), "ip_address": "10.0.0.5"}]}],
+        "ports": [
+            {
+                "network": REF,
+                "mac_address": "fa:16:3e:00:00:01",
+                "fixed_ips": [{"subnet": dict(REF, name="app-subnet"), "ip_address": "10.0.0.5"}],
+            }
+        ],
         "floating_ips": [],
         # data volume listed first on purpose: the root is found by boot index, not order
         "volumes": [
-            {"name": "db-data", "size": 20, "device": "/dev/vdb", "boot_index": None,
-             "is_bootable": False, "volume_type": "slow", "volume_image_metadata": {}},
-            {"name": "db-root", "size": 10, "device": "/dev/sda", "boot_index": 0,
-             "is_bootable": True, "volume_type": "fast",
-             "volume_image_metadata": {"hw_machine_type": "q35"}},
+            {
+                "name": "db-data",
+                "size": 20,
+                "device": "/dev/vdb",
+                "boot_index": None,
+                "is_bootable": False,
+                "volume_type": "slow",
+                "volume_image_metadata": {},
+            },
+            {
+                "name": "db-root",
+                "size": 10,
+                "device": "/dev/sda",
+                "boot_index": 0,
+                "is_bootable": True,
+                "volume_type": "fast",
+                "volume_image_metadata": {"hw_machine_type": "q35"},
+            },
         ],
     }
     params.update(params_over)
-    return {"type": Server.type, "params": params,
-            "_info": {"id": "srv-1", "volumes": [{"id": "vol-data", "device": "/dev/vdb"},
-                                                 {"id": "vol-root", "device": "/dev/sda"}]},
-            "_migration_params": dict(MIGRATION_PARAM_DEFAULTS)}
+    return {
+        "type": Server.type,
+        "params": params,
+        "_info": {
+            "id": "srv-1",
+            "volumes": [{"id": "vol-data", "device": "/dev/vdb"}, {"id": "vol-root", "device": "/dev/sda"}],
+        },
+        "_migration_params": dict(MIGRATION_PARAM_DEFAULTS),
+    }
 
 
 def test_the_root_is_found_by_boot_index_never_by_device_or_position():
@@ -60,8 +91,10 @@ def test_schema_accepts_an_export_and_refuses_unknown_migration_params():
     bad["_migration_params"]["port_creation_mode"] = "magic"
     bad["_migration_params"]["copy_methd"] = "image"
     messages = sorted(e.message for e in validator.iter_errors(bad))
-    assert messages == ["'magic' is not one of ['nova', 'neutron']",
-                        "Additional properties are not allowed ('copy_methd' was unexpected)"]
+    assert messages == [
+        "'magic' is not one of ['nova', 'neutron']",
+        "Additional properties are not allowed ('copy_methd' was unexpected)",
+    ]
 
 
 def test_with_overrides_changes_migration_params_only():
@@ -96,21 +129,25 @@ def test_load_servers_lists_every_structural_error(tmp_path):
 
 # -- disk plan -----------------------------------------------------------------------------------
 
+
 def test_plan_of_a_volume_backed_server_copies_boot_then_data_with_mapped_types():
     server = Server(record()).with_overrides({"volume_type_map": {"slow": "standard"}})
 
     plan = migrate.disk_plan(server)
 
     assert [(d.role, d.source.id, d.source.is_root, d.spec.volume_type) for d in plan] == [
-        ("boot", "vol-root", True, "fast"), ("data", "vol-data", False, "standard")]
+        ("boot", "vol-root", True, "fast"),
+        ("data", "vol-data", False, "standard"),
+    ]
     assert plan[0].spec.metadata == {SOURCE_ID_KEY: "vol-root"}
     assert plan[0].volume_image_metadata == {"hw_machine_type": "q35"}
     assert plan[0].boot_index == 0 and plan[1].boot_index is None
 
 
 def test_plan_boot_volume_params_override_name_size_and_type():
-    server = Server(record()).with_overrides({"boot_volume_params": {
-        "name": "new-root", "size": 40, "volume_type": "gold"}})
+    server = Server(record()).with_overrides(
+        {"boot_volume_params": {"name": "new-root", "size": 40, "volume_type": "gold"}}
+    )
 
     boot = migrate.disk_plan(server)[0]
 
@@ -142,17 +179,21 @@ def test_plan_of_an_image_booted_server_without_copies():
 
 # -- block device mapping ------------------------------------------------------------------------
 
+
 class Dst:
     """Destination answering the lookups of block_device_mapping."""
 
     def __init__(self, copies):
         self.copies = copies
-        self.compute = SimpleNamespace(find_flavor=lambda name, ignore_missing=True:
-                                       SimpleNamespace(disk=1))
-        self.block_storage = SimpleNamespace(volumes=lambda details=True: [
-            SimpleNamespace(id=f"dst-{sid}", status="available",
-                            metadata={SOURCE_ID_KEY: sid, SHA256_KEY: "abc"})
-            for sid in self.copies])
+        self.compute = SimpleNamespace(find_flavor=lambda name, ignore_missing=True: SimpleNamespace(disk=1))
+        self.block_storage = SimpleNamespace(
+            volumes=lambda details=True: [
+                SimpleNamespace(
+                    id=f"dst-{sid}", status="available", metadata={SOURCE_ID_KEY: sid, SHA256_KEY: "abc"}
+                )
+                for sid in self.copies
+            ]
+        )
 
 
 def test_bdm_root_is_boot_index_zero_first_with_source_devices():
@@ -161,10 +202,22 @@ def test_bdm_root_is_boot_index_zero_first_with_source_devices():
     bdm = migrate.block_device_mapping(Dst(["vol-root", "vol-data"]), server, refs=None)
 
     assert bdm == [
-        {"boot_index": 0, "uuid": "dst-vol-root", "source_type": "volume",
-         "destination_type": "volume", "delete_on_termination": False, "device_name": "/dev/sda"},
-        {"boot_index": -1, "uuid": "dst-vol-data", "source_type": "volume",
-         "destination_type": "volume", "delete_on_termination": False, "device_name": "/dev/vdb"},
+        {
+            "boot_index": 0,
+            "uuid": "dst-vol-root",
+            "source_type": "volume",
+            "destination_type": "volume",
+            "delete_on_termination": False,
+            "device_name": "/dev/sda",
+        },
+        {
+            "boot_index": -1,
+            "uuid": "dst-vol-data",
+            "source_type": "volume",
+            "destination_type": "volume",
+            "delete_on_termination": False,
+            "device_name": "/dev/vdb",
+        },
     ]
 
 
@@ -174,8 +227,13 @@ def test_bdm_of_an_image_booted_server_starts_with_the_destination_image():
 
     bdm = migrate.block_device_mapping(Dst(["vol-data"]), Server(rec), refs)
 
-    assert bdm[0] == {"boot_index": 0, "uuid": "image-app-net", "source_type": "image",
-                      "destination_type": "local", "delete_on_termination": True}
+    assert bdm[0] == {
+        "boot_index": 0,
+        "uuid": "image-app-net",
+        "source_type": "image",
+        "destination_type": "local",
+        "delete_on_termination": True,
+    }
     assert bdm[1]["uuid"] == "dst-vol-data" and bdm[1]["boot_index"] == -1
 
 
@@ -186,25 +244,27 @@ def test_bdm_refuses_a_disk_without_verified_copy():
 
 # -- image metadata ------------------------------------------------------------------------------
 
+
 def test_portable_image_metadata_repoints_image_id_by_name():
     image = SimpleNamespace(id="dst-cirros", status="active")
-    dst = SimpleNamespace(image=SimpleNamespace(
-        images=lambda name: [image] if name == "cirros" else []))
+    dst = SimpleNamespace(image=SimpleNamespace(images=lambda name: [image] if name == "cirros" else []))
 
-    assert migrate.portable_image_metadata(dst, {"image_id": "src", "image_name": "cirros",
-                                                 "hw_disk_bus": "scsi", "min_ram": 0}) == {
-        "image_id": "dst-cirros", "image_name": "cirros", "hw_disk_bus": "scsi", "min_ram": "0"}
-    assert "image_id" not in migrate.portable_image_metadata(dst, {"image_id": "src",
-                                                                    "image_name": "gone"})
+    assert migrate.portable_image_metadata(
+        dst, {"image_id": "src", "image_name": "cirros", "hw_disk_bus": "scsi", "min_ram": 0}
+    ) == {"image_id": "dst-cirros", "image_name": "cirros", "hw_disk_bus": "scsi", "min_ram": "0"}
+    assert "image_id" not in migrate.portable_image_metadata(dst, {"image_id": "src", "image_name": "gone"})
 
 
 def test_set_volume_image_metadata_sets_differences_and_unsets_extras():
     vol = SimpleNamespace(id="v", volume_image_metadata={"a": "1", "b": "2", "tmp": "x"})
     calls = []
-    dst = SimpleNamespace(block_storage=SimpleNamespace(
-        get_volume=lambda v: vol,
-        set_volume_image_metadata=lambda v, **md: calls.append(("set", md)),
-        delete_volume_image_metadata=lambda v, keys: calls.append(("unset", keys))))
+    dst = SimpleNamespace(
+        block_storage=SimpleNamespace(
+            get_volume=lambda v: vol,
+            set_volume_image_metadata=lambda v, **md: calls.append(("set", md)),
+            delete_volume_image_metadata=lambda v, keys: calls.append(("unset", keys)),
+        )
+    )
 
     migrate.set_volume_image_metadata(dst, "v", {"a": "1", "b": "3", "c": "4"})
 
@@ -212,6 +272,7 @@ def test_set_volume_image_metadata_sets_differences_and_unsets_extras():
 
 
 # -- state journal and summary -------------------------------------------------------------------
+
 
 def test_state_journal_round_trips_detaches_and_floating_ips(tmp_path):
     server = Server(record())
@@ -228,12 +289,19 @@ def test_state_journal_round_trips_detaches_and_floating_ips(tmp_path):
 
 
 def test_summary_names_migrated_skipped_failed_and_already_done():
-    report = {"servers": ["a", "b", "c", "d", "e"], "migrate": ["a", "b", "c"],
-              "skip": [{"server": "d", "reason": "name taken"}], "done": ["e"]}
-    results = [{"server": "a", "result": "migrated"}, None,
-               {"server": "c", "result": "migrated"},
-               {"server": "d", "result": "skipped", "reason": "name taken"},
-               {"server": "e", "result": "migrated"}]
+    report = {
+        "servers": ["a", "b", "c", "d", "e"],
+        "migrate": ["a", "b", "c"],
+        "skip": [{"server": "d", "reason": "name taken"}],
+        "done": ["e"],
+    }
+    results = [
+        {"server": "a", "result": "migrated"},
+        None,
+        {"server": "c", "result": "migrated"},
+        {"server": "d", "result": "skipped", "reason": "name taken"},
+        {"server": "e", "result": "migrated"},
+    ]
 
     summary = summarize_workloads(copy.deepcopy(results), preflight=report)
 

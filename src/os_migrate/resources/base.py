@@ -48,8 +48,7 @@ _LEADING_KEYS = ("start", "destination", "end", "nexthop")
 def _sort_key(value: Any) -> tuple:
     """Total order for list items: addresses and networks numerically, dicts by leading keys."""
     if isinstance(value, dict):
-        keys = [k for k in _LEADING_KEYS if k in value] + sorted(
-            k for k in value if k not in _LEADING_KEYS)
+        keys = [k for k in _LEADING_KEYS if k in value] + sorted(k for k in value if k not in _LEADING_KEYS)
         return (2, tuple(_sort_key(value[k]) for k in keys))
     if isinstance(value, str):
         try:
@@ -113,8 +112,13 @@ class Resource:
     #: SDK attributes copied verbatim into ``params``.
     params_from_sdk: ClassVar[tuple[str, ...]] = ()
     #: SDK attributes copied verbatim into ``_info``.
-    info_from_sdk: ClassVar[tuple[str, ...]] = ("id", "project_id", "created_at", "updated_at",
-                                                 "revision_number")
+    info_from_sdk: ClassVar[tuple[str, ...]] = (
+        "id",
+        "project_id",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    )
     #: params that hold a reference -> RefIndex kind of the target.
     ref_params: ClassVar[Mapping[str, str]] = {}
     #: params that can only be set on create (an update that would change them is a conflict).
@@ -274,16 +278,25 @@ class Resource:
         changes = self.diff(twin)
         conflicts = self.conflicts(changes)
         if conflicts:
-            return "conflict", changes, [
-                f"params.{k}: differs from the destination ({changes[k]['from']!r} there, "
-                f"{changes[k]['to']!r} here) and cannot be updated in place" for k in conflicts]
+            return (
+                "conflict",
+                changes,
+                [
+                    f"params.{k}: differs from the destination ({changes[k]['from']!r} there, "
+                    f"{changes[k]['to']!r} here) and cannot be updated in place"
+                    for k in conflicts
+                ],
+            )
         return ("update" if changes else "unchanged"), changes, []
 
     # -- import ----------------------------------------------------------------------------------
     def _sdk_refs(self, refs: RefIndex) -> dict:
         """Turn reference params into SDK ``<param>_id`` kwargs (destination IDs)."""
-        return {f"{p}_id": refs.id(kind, self.params[p])
-                for p, kind in self.ref_params.items() if self.params.get(p) is not None}
+        return {
+            f"{p}_id": refs.id(kind, self.params[p])
+            for p, kind in self.ref_params.items()
+            if self.params.get(p) is not None
+        }
 
     def create_body(self, refs: RefIndex) -> dict:
         """SDK kwargs for create: empty values and API defaults left out, refs resolved to IDs.
@@ -311,8 +324,7 @@ class Resource:
             if k in self.ref_params:
                 body[f"{k}_id"] = refs.id(self.ref_params[k], value)
             else:
-                body[k] = _empty_like(change["from"]) if value is None and k not in self.keep_none \
-                    else value
+                body[k] = _empty_like(change["from"]) if value is None and k not in self.keep_none else value
         return body
 
     def create(self, conn, refs: RefIndex, *, source: Any = None) -> Any:
@@ -325,8 +337,9 @@ class Resource:
             refs.add(self.ref_kind, obj)
         return obj
 
-    def update(self, conn, existing: Resource, changes: Mapping[str, Any], refs: RefIndex, *,
-               source: Any = None) -> Any:
+    def update(
+        self, conn, existing: Resource, changes: Mapping[str, Any], refs: RefIndex, *, source: Any = None
+    ) -> Any:
         """Update ``existing`` with the changed updatable params; returns the SDK object."""
         return self._update_sdk(conn, existing.sdk, self.update_body(changes, refs))
 

@@ -14,7 +14,8 @@ LOG = logging.getLogger(__name__)
 
 #: JSON schema of a user reference (users live in a domain, not a project).
 USER_REF_SCHEMA = {
-    "type": "object", "required": ["name"],
+    "type": "object",
+    "required": ["name"],
     "properties": {"name": {"type": "string"}, "domain_name": {"type": ["string", "null"]}},
     "additionalProperties": False,
 }
@@ -42,8 +43,12 @@ class Keypair(Resource):
     # Nova API reference: keypair type since 2.2, user_id on list/create since 2.10.
     param_microversions = {"type": ("compute", "2.2"), "user": ("compute", "2.10")}
     required_params = ("name", "public_key")
-    params_schema = {"name": {"type": "string"}, "public_key": {"type": "string"},
-                     "type": {"enum": ["ssh", "x509"]}, "user": USER_REF_SCHEMA}
+    params_schema = {
+        "name": {"type": "string"},
+        "public_key": {"type": "string"},
+        "type": {"enum": ["ssh", "x509"]},
+        "user": USER_REF_SCHEMA,
+    }
 
     @property
     def identity(self):
@@ -68,8 +73,11 @@ class Keypair(Resource):
         out = [cls.from_sdk(k, refs) for k in conn.compute.keypairs()]
         if is_admin(conn):
             me = conn.current_user_id
-            user_ids = {a.user["id"] for a in conn.identity.role_assignments(
-                scope_project_id=refs.project_id) if a.user}
+            user_ids = {
+                a.user["id"]
+                for a in conn.identity.role_assignments(scope_project_id=refs.project_id)
+                if a.user
+            }
             for uid in sorted(user_ids - {me}):
                 user = conn.identity.get_user(uid)
                 domain = conn.identity.get_domain(user.domain_id)
@@ -80,8 +88,11 @@ class Keypair(Resource):
     @classmethod
     def existing(cls, conn, refs, desired):
         out = [cls.from_sdk(k, refs) for k in conn.compute.keypairs()]
-        users = {(r.params["user"]["name"], r.params["user"].get("domain_name"))
-                 for r in desired if r.params.get("user")}
+        users = {
+            (r.params["user"]["name"], r.params["user"].get("domain_name"))
+            for r in desired
+            if r.params.get("user")
+        }
         for name, domain_name in sorted(users, key=str):
             uid = _user_id(conn, name, domain_name)
             if uid:
@@ -102,8 +113,9 @@ class Keypair(Resource):
         if user:
             uid = _user_id(conn, user["name"], user.get("domain_name"))
             if uid is None:
-                raise ReferenceNotFound(f"user {user['name']!r} (domain "
-                                        f"{user.get('domain_name')!r}) not found in the destination")
+                raise ReferenceNotFound(
+                    f"user {user['name']!r} (domain {user.get('domain_name')!r}) not found in the destination"
+                )
             body["user_id"] = uid
         return conn.compute.create_keypair(**body)
 

@@ -33,26 +33,71 @@ from os_migrate.transfer import CHUNK_SIZE, HashingReader, file_chunks, progress
 LOG = logging.getLogger(__name__)
 
 #: Glance fields that are not user properties (server-side names).
-CORE_FIELDS = frozenset({
-    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo",
-    "os_hash_value", "owner", "size", "virtual_size", "min_ram", "min_disk", "disk_format",
-    "container_format", "created_at", "updated_at", "tags", "direct_url", "locations", "self",
-    "file", "schema", "stores", "kernel_id", "ramdisk_id", "location", "url", "store",
-    "metadata", "properties", "owner_id", "os_glance_failed_import", "os_glance_importing_to_stores",
-})
+CORE_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "status",
+        "visibility",
+        "protected",
+        "os_hidden",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "owner",
+        "size",
+        "virtual_size",
+        "min_ram",
+        "min_disk",
+        "disk_format",
+        "container_format",
+        "created_at",
+        "updated_at",
+        "tags",
+        "direct_url",
+        "locations",
+        "self",
+        "file",
+        "schema",
+        "stores",
+        "kernel_id",
+        "ramdisk_id",
+        "location",
+        "url",
+        "store",
+        "metadata",
+        "properties",
+        "owner_id",
+        "os_glance_failed_import",
+        "os_glance_importing_to_stores",
+    }
+)
 #: Properties that carry source-cloud identifiers; kept as facts in ``_info``.
-SOURCE_FACT_PROPERTIES = frozenset({
-    "instance_uuid", "base_image_ref", "user_id", "image_location", "image_state",
-    "owner_user_name", "owner_project_name", "image_type", "boot_roles", "block_device_mapping",
-    "bdm_v2", "root_device_name", "owner_specified.openstack.object",
-    "owner_specified.openstack.md5", "owner_specified.openstack.sha256", "os_glance_import_task",
-})
+SOURCE_FACT_PROPERTIES = frozenset(
+    {
+        "instance_uuid",
+        "base_image_ref",
+        "user_id",
+        "image_location",
+        "image_state",
+        "owner_user_name",
+        "owner_project_name",
+        "image_type",
+        "boot_roles",
+        "block_device_mapping",
+        "bdm_v2",
+        "root_device_name",
+        "owner_specified.openstack.object",
+        "owner_specified.openstack.md5",
+        "owner_specified.openstack.sha256",
+        "os_glance_import_task",
+    }
+)
 
 
 def image_properties(obj: SdkImage) -> dict[str, Any]:
     """All user properties of an image, by Glance name (known and unknown to openstacksdk)."""
-    body = obj.to_dict(body=True, headers=False, computed=False, ignore_none=True,
-                       original_names=True)
+    body = obj.to_dict(body=True, headers=False, computed=False, ignore_none=True, original_names=True)
     merged = {**body, **(obj.properties or {})}
     return {k: v for k, v in merged.items() if k not in CORE_FIELDS}
 
@@ -63,10 +108,29 @@ class Image(Resource):
     type = "openstack.image.Image"
     type_key = "images"
     ref_kind = "image"
-    params_from_sdk = ("name", "disk_format", "container_format", "min_disk", "min_ram",
-                       "visibility", "is_protected", "is_hidden", "tags")
-    info_from_sdk = ("id", "owner", "status", "size", "virtual_size", "checksum", "hash_algo",
-                     "hash_value", "created_at", "updated_at")
+    params_from_sdk = (
+        "name",
+        "disk_format",
+        "container_format",
+        "min_disk",
+        "min_ram",
+        "visibility",
+        "is_protected",
+        "is_hidden",
+        "tags",
+    )
+    info_from_sdk = (
+        "id",
+        "owner",
+        "status",
+        "size",
+        "virtual_size",
+        "checksum",
+        "hash_algo",
+        "hash_value",
+        "created_at",
+        "updated_at",
+    )
     ref_params = {"kernel": "image", "ramdisk": "image"}
     create_only = ("disk_format", "container_format", "kernel", "ramdisk")
     unordered = ("tags",)
@@ -75,14 +139,18 @@ class Image(Resource):
     required_params = ("name", "disk_format", "container_format")
     migration_param_defaults = {"data_file": None}
     params_schema = {
-        "name": {"type": "string"}, "disk_format": {"type": "string"},
+        "name": {"type": "string"},
+        "disk_format": {"type": "string"},
         "container_format": {"type": "string"},
-        "min_disk": {"type": "integer", "minimum": 0}, "min_ram": {"type": "integer", "minimum": 0},
+        "min_disk": {"type": "integer", "minimum": 0},
+        "min_ram": {"type": "integer", "minimum": 0},
         "visibility": {"enum": ["public", "private", "shared", "community"]},
-        "is_protected": {"type": "boolean"}, "is_hidden": {"type": "boolean"},
+        "is_protected": {"type": "boolean"},
+        "is_hidden": {"type": "boolean"},
         "tags": {"type": "array", "items": {"type": "string"}},
         "properties": {"type": "object"},
-        "kernel": REF_SCHEMA, "ramdisk": REF_SCHEMA,
+        "kernel": REF_SCHEMA,
+        "ramdisk": REF_SCHEMA,
     }
 
     @classmethod
@@ -92,8 +160,7 @@ class Image(Resource):
     @classmethod
     def _refs_from_sdk(cls, obj, refs):
         props = image_properties(obj)
-        out = {"properties": {k: v for k, v in props.items()
-                              if k not in SOURCE_FACT_PROPERTIES}}
+        out = {"properties": {k: v for k, v in props.items() if k not in SOURCE_FACT_PROPERTIES}}
         for p in ("kernel", "ramdisk"):
             if getattr(obj, f"{p}_id", None):
                 out[p] = refs.ref("image", getattr(obj, f"{p}_id"))
@@ -102,8 +169,7 @@ class Image(Resource):
     @classmethod
     def _extra_info(cls, obj):
         props = image_properties(obj)
-        return {"source_properties": {k: v for k, v in props.items()
-                                      if k in SOURCE_FACT_PROPERTIES}}
+        return {"source_properties": {k: v for k, v in props.items() if k in SOURCE_FACT_PROPERTIES}}
 
     # -- staging (air-gapped moves) --------------------------------------------------------------
     def stage_data(self, conn, data_dir: str | Path) -> str:
@@ -129,16 +195,19 @@ class Image(Resource):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         resp = conn.image.download_image(self.source_id, stream=True)
-        with progress_bar(self.info.get("size"), f"stage {self.name}") as bar, \
-                open(tmp, "wb") as fh:
-            reader = HashingReader(resp.iter_content(chunk_size=CHUNK_SIZE),
-                                   self.info.get("size"), (algo,), bar)
+        with progress_bar(self.info.get("size"), f"stage {self.name}") as bar, open(tmp, "wb") as fh:
+            reader = HashingReader(
+                resp.iter_content(chunk_size=CHUNK_SIZE), self.info.get("size"), (algo,), bar
+            )
             while chunk := reader.read(CHUNK_SIZE):
                 fh.write(chunk)
         if expected and reader.hexdigest(algo) != expected:
             tmp.unlink()
-            raise DataError(f"staged data hashes to {reader.hexdigest(algo)}, source reports "
-                            f"{expected}", resource=self.describe(), field="_info.hash_value")
+            raise DataError(
+                f"staged data hashes to {reader.hexdigest(algo)}, source reports {expected}",
+                resource=self.describe(),
+                field="_info.hash_value",
+            )
         tmp.replace(path)
         self.record.setdefault("_migration_params", {})["data_file"] = rel
         return rel
@@ -149,9 +218,14 @@ class Image(Resource):
             return "create", {}, []  # interrupted upload: replaced by create()
         src_hash, dst_hash = self.info.get("hash_value"), twin.info.get("hash_value")
         if src_hash and dst_hash and src_hash != dst_hash:
-            return "conflict", {}, [
-                f"params.name: an active image {self.name!r} with different data "
-                f"(os_hash_value {dst_hash[:12]}...) exists in the destination"]
+            return (
+                "conflict",
+                {},
+                [
+                    f"params.name: an active image {self.name!r} with different data "
+                    f"(os_hash_value {dst_hash[:12]}...) exists in the destination"
+                ],
+            )
         return super().compare(twin)
 
     # -- import --------------------------------------------------------------------------------
@@ -172,8 +246,9 @@ class Image(Resource):
     def _delete_interrupted(self, conn, refs: RefIndex) -> None:
         for img in conn.image.images(owner=refs.project_id, name=self.name):
             if img.status != "active":
-                LOG.info("deleting interrupted upload of %s (%s, status %s)", self.describe(),
-                         img.id, img.status)
+                LOG.info(
+                    "deleting interrupted upload of %s (%s, status %s)", self.describe(), img.id, img.status
+                )
                 conn.image.delete_image(img, ignore_missing=True)
 
     def _data_reader(self, source, progress) -> HashingReader:
@@ -183,12 +258,17 @@ class Image(Resource):
         if data_file:
             path = Path(source.data_dir) / data_file
             if not path.exists():
-                raise DataError(f"staged data file {path} not found", resource=self.describe(),
-                                field="_migration_params.data_file")
+                raise DataError(
+                    f"staged data file {path} not found",
+                    resource=self.describe(),
+                    field="_migration_params.data_file",
+                )
             return HashingReader(file_chunks(path), path.stat().st_size, algos, progress)
         if source is None or source.conn is None:
-            raise DataError("image data needs the source cloud connection or a staged "
-                            "_migration_params.data_file", resource=self.describe())
+            raise DataError(
+                "image data needs the source cloud connection or a staged _migration_params.data_file",
+                resource=self.describe(),
+            )
         resp = source.conn.image.download_image(self.source_id, stream=True)
         return HashingReader(resp.iter_content(chunk_size=CHUNK_SIZE), size, algos, progress)
 
@@ -203,15 +283,20 @@ class Image(Resource):
             uploaded = conn.image.get_image(image.id)
             self._verify(uploaded, stats)
         except BaseException:
-            LOG.error("upload of %s failed; deleting the incomplete image %s", self.describe(),
-                      image.id)
+            LOG.error("upload of %s failed; deleting the incomplete image %s", self.describe(), image.id)
             try:
                 conn.image.delete_image(image.id, ignore_missing=True)
             except sdk_exc.SDKException as e:  # pragma: no cover - best effort cleanup
                 LOG.error("could not delete %s: %s", image.id, e)
             raise
-        LOG.info("%s: %d bytes in %.1f s (%.1f MB/s), %s verified", self.describe(),
-                 stats["bytes"], stats["seconds"], stats["mb_per_s"], uploaded.hash_algo)
+        LOG.info(
+            "%s: %d bytes in %.1f s (%.1f MB/s), %s verified",
+            self.describe(),
+            stats["bytes"],
+            stats["seconds"],
+            stats["mb_per_s"],
+            uploaded.hash_algo,
+        )
         refs.add("image", uploaded)
         self.transfer_stats = stats
         return uploaded
@@ -224,18 +309,19 @@ class Image(Resource):
         algo = self.info.get("hash_algo") or "sha512"
         expected = {"checksum": self.info.get("checksum"), "hash_value": self.info.get("hash_value")}
         sent = {"checksum": stats.get("md5"), "hash_value": stats.get(algo)}
-        got = {"checksum": uploaded.checksum,
-               "hash_value": uploaded.hash_value if uploaded.hash_algo == algo else sent["hash_value"]}
+        got = {
+            "checksum": uploaded.checksum,
+            "hash_value": uploaded.hash_value if uploaded.hash_algo == algo else sent["hash_value"],
+        }
         for key in ("checksum", "hash_value"):
             if expected[key] and expected[key] != sent[key]:
-                problems.append(f"{key}: source reports {expected[key]}, bytes read hash to "
-                                f"{sent[key]}")
+                problems.append(f"{key}: source reports {expected[key]}, bytes read hash to {sent[key]}")
             if got[key] != sent[key]:
-                problems.append(f"{key}: destination computed {got[key]}, bytes sent hash to "
-                                f"{sent[key]}")
+                problems.append(f"{key}: destination computed {got[key]}, bytes sent hash to {sent[key]}")
         if problems:
-            raise DataError("image data verification failed: " + "; ".join(problems),
-                            resource=self.describe())
+            raise DataError(
+                "image data verification failed: " + "; ".join(problems), resource=self.describe()
+            )
 
     def update(self, conn, existing, changes, refs, *, source=None):
         return conn.image.update_image(existing.sdk, **self.update_body(changes, refs))

@@ -47,26 +47,52 @@ class Network(Resource):
     type = "openstack.network.Network"
     type_key = "networks"
     ref_kind = "network"
-    params_from_sdk = ("name", "description", "is_admin_state_up", "is_shared",
-                       "is_router_external", "is_port_security_enabled", "dns_domain",
-                       "availability_zone_hints", "is_vlan_transparent")
+    params_from_sdk = (
+        "name",
+        "description",
+        "is_admin_state_up",
+        "is_shared",
+        "is_router_external",
+        "is_port_security_enabled",
+        "dns_domain",
+        "availability_zone_hints",
+        "is_vlan_transparent",
+    )
     info_from_sdk = Resource.info_from_sdk + (
-        "status", "mtu", "provider_network_type", "provider_physical_network",
-        "provider_segmentation_id", "availability_zones", "qos_policy_id")
+        "status",
+        "mtu",
+        "provider_network_type",
+        "provider_physical_network",
+        "provider_segmentation_id",
+        "availability_zones",
+        "qos_policy_id",
+    )
     create_only = ("availability_zone_hints", "is_vlan_transparent")
     unordered = ("availability_zone_hints",)
-    omit_defaults = {"is_shared": False, "is_router_external": False,
-                     "is_port_security_enabled": True, "is_admin_state_up": True,
-                     "is_vlan_transparent": False}
+    omit_defaults = {
+        "is_shared": False,
+        "is_router_external": False,
+        "is_port_security_enabled": True,
+        "is_admin_state_up": True,
+        "is_vlan_transparent": False,
+    }
     admin_values = {"is_shared": (True,), "is_router_external": (True,)}
-    param_extensions = {"dns_domain": "dns-integration",
-                        "availability_zone_hints": "network_availability_zone",
-                        "is_port_security_enabled": "port-security",
-                        "is_vlan_transparent": "vlan-transparent"}
+    param_extensions = {
+        "dns_domain": "dns-integration",
+        "availability_zone_hints": "network_availability_zone",
+        "is_port_security_enabled": "port-security",
+        "is_vlan_transparent": "vlan-transparent",
+    }
     params_schema = {
-        "name": _STR, "description": _STR, "is_admin_state_up": _BOOL, "is_shared": _BOOL,
-        "is_router_external": _BOOL, "is_port_security_enabled": _BOOL, "dns_domain": _STR,
-        "availability_zone_hints": _STR_LIST, "is_vlan_transparent": _BOOL,
+        "name": _STR,
+        "description": _STR,
+        "is_admin_state_up": _BOOL,
+        "is_shared": _BOOL,
+        "is_router_external": _BOOL,
+        "is_port_security_enabled": _BOOL,
+        "dns_domain": _STR,
+        "availability_zone_hints": _STR_LIST,
+        "is_vlan_transparent": _BOOL,
     }
 
     @classmethod
@@ -95,29 +121,55 @@ class Subnet(Resource):
     type = "openstack.network.Subnet"
     type_key = "subnets"
     ref_kind = "subnet"
-    params_from_sdk = ("name", "description", "cidr", "ip_version", "gateway_ip",
-                       "is_dhcp_enabled", "allocation_pools", "dns_nameservers", "host_routes",
-                       "ipv6_address_mode", "ipv6_ra_mode", "service_types",
-                       "dns_publish_fixed_ip")
+    params_from_sdk = (
+        "name",
+        "description",
+        "cidr",
+        "ip_version",
+        "gateway_ip",
+        "is_dhcp_enabled",
+        "allocation_pools",
+        "dns_nameservers",
+        "host_routes",
+        "ipv6_address_mode",
+        "ipv6_ra_mode",
+        "service_types",
+        "dns_publish_fixed_ip",
+    )
     info_from_sdk = Resource.info_from_sdk + ("network_id", "subnet_pool_id", "segment_id")
     ref_params = {"network": "network"}
     create_only = ("network", "cidr", "ip_version", "ipv6_address_mode", "ipv6_ra_mode")
     unordered = ("allocation_pools", "host_routes", "service_types")
     keep_none = ("gateway_ip",)
     omit_defaults = {"dns_publish_fixed_ip": False}
-    param_extensions = {"service_types": "subnet-service-types",
-                        "dns_publish_fixed_ip": "subnet-dns-publish-fixed-ip"}
+    param_extensions = {
+        "service_types": "subnet-service-types",
+        "dns_publish_fixed_ip": "subnet-dns-publish-fixed-ip",
+    }
     required_params = ("name", "network", "cidr", "ip_version")
     params_schema = {
-        "name": _STR, "description": _STR, "network": REF_SCHEMA, "cidr": _STR,
-        "ip_version": {"enum": [4, 6]}, "gateway_ip": _OPT_STR, "is_dhcp_enabled": _BOOL,
-        "allocation_pools": {"type": "array", "items": {
-            "type": "object", "required": ["start", "end"],
-            "properties": {"start": _STR, "end": _STR}, "additionalProperties": False}},
-        "dns_nameservers": _STR_LIST, "host_routes": _ROUTES,
+        "name": _STR,
+        "description": _STR,
+        "network": REF_SCHEMA,
+        "cidr": _STR,
+        "ip_version": {"enum": [4, 6]},
+        "gateway_ip": _OPT_STR,
+        "is_dhcp_enabled": _BOOL,
+        "allocation_pools": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["start", "end"],
+                "properties": {"start": _STR, "end": _STR},
+                "additionalProperties": False,
+            },
+        },
+        "dns_nameservers": _STR_LIST,
+        "host_routes": _ROUTES,
         "ipv6_address_mode": {"enum": ["slaac", "dhcpv6-stateful", "dhcpv6-stateless", None]},
         "ipv6_ra_mode": {"enum": ["slaac", "dhcpv6-stateful", "dhcpv6-stateless", None]},
-        "service_types": _STR_LIST, "dns_publish_fixed_ip": _BOOL,
+        "service_types": _STR_LIST,
+        "dns_publish_fixed_ip": _BOOL,
     }
 
     @classmethod
@@ -142,19 +194,25 @@ class Router(Resource):
     type = "openstack.network.Router"
     type_key = "routers"
     ref_kind = "router"
-    params_from_sdk = ("name", "description", "is_admin_state_up", "availability_zone_hints",
-                       "routes")
-    info_from_sdk = Resource.info_from_sdk + ("status", "availability_zones", "flavor_id",
-                                              "is_distributed", "is_ha")
+    params_from_sdk = ("name", "description", "is_admin_state_up", "availability_zone_hints", "routes")
+    info_from_sdk = Resource.info_from_sdk + (
+        "status",
+        "availability_zones",
+        "flavor_id",
+        "is_distributed",
+        "is_ha",
+    )
     create_only = ("availability_zone_hints",)
     unordered = ("availability_zone_hints", "routes")
     deferred = ("routes",)
     omit_defaults = {"is_admin_state_up": True}
-    param_extensions = {"availability_zone_hints": "router_availability_zone",
-                        "routes": "extraroute"}
+    param_extensions = {"availability_zone_hints": "router_availability_zone", "routes": "extraroute"}
     params_schema = {
-        "name": _STR, "description": _STR, "is_admin_state_up": _BOOL,
-        "availability_zone_hints": _STR_LIST, "routes": _ROUTES,
+        "name": _STR,
+        "description": _STR,
+        "is_admin_state_up": _BOOL,
+        "availability_zone_hints": _STR_LIST,
+        "routes": _ROUTES,
         "external_gateway_info": {
             "type": ["object", "null"],
             "required": ["network"],
@@ -172,10 +230,12 @@ class Router(Resource):
         gw = obj.external_gateway_info
         if not gw or not gw.get("network_id"):
             return {}
-        return {"external_gateway_info": {
-            "network": refs.ref("network", gw["network_id"]),
-            "enable_snat": gw.get("enable_snat", True),
-        }}
+        return {
+            "external_gateway_info": {
+                "network": refs.ref("network", gw["network_id"]),
+                "enable_snat": gw.get("enable_snat", True),
+            }
+        }
 
     @classmethod
     def _extra_info(cls, obj):
@@ -208,8 +268,7 @@ class Router(Resource):
     def update_body(self, changes, refs):
         body = super().update_body(changes, refs)
         if "external_gateway_info" in changes:
-            body["external_gateway_info"] = self._gateway_body(
-                refs, changes["external_gateway_info"]["to"])
+            body["external_gateway_info"] = self._gateway_body(refs, changes["external_gateway_info"]["to"])
         return body
 
     def _create_sdk(self, conn, body):
@@ -273,8 +332,9 @@ class RouterInterface(Resource):
         ip = self.params["ip_address"]
         if ip == subnet.gateway_ip:
             return conn.network.add_interface_to_router(router_id, subnet=subnet.id)
-        port = conn.network.create_port(network_id=subnet.network_id,
-                                        fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}])
+        port = conn.network.create_port(
+            network_id=subnet.network_id, fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}]
+        )
         try:
             return conn.network.add_interface_to_router(router_id, port=port.id)
         except sdk_exc.SDKException:
@@ -325,21 +385,49 @@ class SecurityGroupRule(Resource):
 
     type = "openstack.network.SecurityGroupRule"
     type_key = "security_group_rules"
-    params_from_sdk = ("direction", "ether_type", "protocol", "port_range_min", "port_range_max",
-                       "remote_ip_prefix", "remote_address_group_id", "description")
-    info_from_sdk = ("id", "project_id", "security_group_id", "remote_group_id", "created_at",
-                     "updated_at", "revision_number")
+    params_from_sdk = (
+        "direction",
+        "ether_type",
+        "protocol",
+        "port_range_min",
+        "port_range_max",
+        "remote_ip_prefix",
+        "remote_address_group_id",
+        "description",
+    )
+    info_from_sdk = (
+        "id",
+        "project_id",
+        "security_group_id",
+        "remote_group_id",
+        "created_at",
+        "updated_at",
+        "revision_number",
+    )
     ref_params = {"security_group": "security_group", "remote_group": "security_group"}
-    create_only = ("security_group", "remote_group", "direction", "ether_type", "protocol",
-                   "port_range_min", "port_range_max", "remote_ip_prefix",
-                   "remote_address_group_id")
+    create_only = (
+        "security_group",
+        "remote_group",
+        "direction",
+        "ether_type",
+        "protocol",
+        "port_range_min",
+        "port_range_max",
+        "remote_ip_prefix",
+        "remote_address_group_id",
+    )
     required_params = ("security_group", "direction", "ether_type")
     params_schema = {
-        "security_group": REF_SCHEMA, "remote_group": REF_SCHEMA,
-        "direction": {"enum": ["ingress", "egress"]}, "ether_type": {"enum": ["IPv4", "IPv6"]},
-        "protocol": {"type": ["string", "null"]}, "port_range_min": _PORT,
-        "port_range_max": _PORT, "remote_ip_prefix": _OPT_STR,
-        "remote_address_group_id": _STR, "description": _STR,
+        "security_group": REF_SCHEMA,
+        "remote_group": REF_SCHEMA,
+        "direction": {"enum": ["ingress", "egress"]},
+        "ether_type": {"enum": ["IPv4", "IPv6"]},
+        "protocol": {"type": ["string", "null"]},
+        "port_range_min": _PORT,
+        "port_range_max": _PORT,
+        "remote_ip_prefix": _OPT_STR,
+        "remote_address_group_id": _STR,
+        "description": _STR,
     }
 
     @property
@@ -354,9 +442,17 @@ class SecurityGroupRule(Resource):
         ports = ""
         if p.get("port_range_min") is not None or p.get("port_range_max") is not None:
             ports = f"{p.get('port_range_min')}-{p.get('port_range_max')}"
-        return ":".join(str(x) for x in (sg, p.get("direction"), p.get("ether_type"),
-                                         p.get("protocol") or "any", ports or "any",
-                                         remote or "any"))
+        return ":".join(
+            str(x)
+            for x in (
+                sg,
+                p.get("direction"),
+                p.get("ether_type"),
+                p.get("protocol") or "any",
+                ports or "any",
+                remote or "any",
+            )
+        )
 
     @classmethod
     def list_sdk(cls, conn, refs):

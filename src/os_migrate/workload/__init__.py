@@ -17,6 +17,7 @@ Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files i
 :class:`ImageDiskCopier`).
 """
 
+from os_migrate.workload.checks import preflight
 from os_migrate.workload.disk_copy import (
     COPIERS,
     CopyResult,
@@ -42,7 +43,6 @@ from os_migrate.workload.migrate import (
     migrate_server,
     prepare_server,
 )
-from os_migrate.workload.checks import preflight
 from os_migrate.workload.records import (
     FLOATING_IP_MODES,
     MIGRATION_PARAM_DEFAULTS,
@@ -53,11 +53,32 @@ from os_migrate.workload.records import (
 )
 from os_migrate.workload.summary import summarize_workloads
 
-__all__ = sorted([
-    "COPIERS", "CopyError", "CopyResult", "DestinationError", "DetachedVolume", "DiskCopier",
-    "DiskSource", "FLOATING_IP_MODES", "ImageDiskCopier", "MIGRATION_PARAMS_SCHEMA",
-    "MIGRATION_PARAM_DEFAULTS", "MigrationFailed", "PORT_CREATION_MODES", "Server",
-    "SourceDiskUnreadable", "SourceStateError", "VolumeSpec", "WorkloadError",
-    "copy_server_disks", "create_destination_server", "export_workloads", "finalize_server",
-    "make_copier", "migrate_server", "preflight", "prepare_server", "summarize_workloads",
-])
+__all__ = [
+    "COPIERS",
+    "CopyError",
+    "CopyResult",
+    "DestinationError",
+    "DetachedVolume",
+    "DiskCopier",
+    "DiskSource",
+    "FLOATING_IP_MODES",
+    "ImageDiskCopier",
+    "MIGRATION_PARAMS_SCHEMA",
+    "MIGRATION_PARAM_DEFAULTS",
+    "MigrationFailed",
+    "PORT_CREATION_MODES",
+    "Server",
+    "SourceDiskUnreadable",
+    "SourceStateError",
+    "VolumeSpec",
+    "WorkloadError",
+    "copy_server_disks",
+    "create_destination_server",
+    "export_workloads",
+    "finalize_server",
+    "make_copier",
+    "migrate_server",
+    "preflight",
+    "prepare_server",
+    "summarize_workloads",
+]

@@ -45,25 +45,30 @@ VOLUME_QUOTAS = ("volumes", "gigabytes")
 NETWORK_QUOTAS = ("port", "floatingip")
 
 
-def select_servers(data_dir: str | Path, servers: list | None,
-                   overrides: Mapping[str, Any] | None = None) -> list[Server]:
+def select_servers(
+    data_dir: str | Path, servers: list | None, overrides: Mapping[str, Any] | None = None
+) -> list[Server]:
     """The records selected by the name filter, with ``overrides`` applied.
 
     :raises ValidationError: bad filter, bad records, or duplicate names among the selected.
     """
     flt = Filters({WORKLOADS: servers} if servers is not None else None, (WORKLOADS,))
-    chosen = [s.with_overrides(overrides) for s in load_servers(data_dir)
-              if flt.selects(WORKLOADS, s.name)]
+    chosen = [s.with_overrides(overrides) for s in load_servers(data_dir) if flt.selects(WORKLOADS, s.name)]
     dups = [n for n, c in Counter(s.name for s in chosen).items() if c > 1]
     if dups:
-        raise ValidationError([f"server name {n!r} is used by several source servers; the "
-                               "destination finds servers by name, rename them first"
-                               for n in sorted(dups)])
+        raise ValidationError(
+            [
+                f"server name {n!r} is used by several source servers; the "
+                "destination finds servers by name, rename them first"
+                for n in sorted(dups)
+            ]
+        )
     return chosen
 
 
-def preflight(src, dst, data_dir: str | Path, *, servers: list | None = None,
-              overrides: Mapping[str, Any] | None = None) -> dict:
+def preflight(
+    src, dst, data_dir: str | Path, *, servers: list | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Check that the selected servers can be migrated; change nothing anywhere.
 
     :param src: source connection.
@@ -81,14 +86,26 @@ def preflight(src, dst, data_dir: str | Path, *, servers: list | None = None,
     check_connection(src)
     check_connection(dst)
     checker = _Checker(src, dst)
-    report: dict[str, Any] = {"servers": [s.name for s in chosen], "migrate": [], "skip": [],
-                              "done": [], "needs": {}, "warnings": []}
+    report: dict[str, Any] = {
+        "servers": [s.name for s in chosen],
+        "migrate": [],
+        "skip": [],
+        "done": [],
+        "needs": {},
+        "warnings": [],
+    }
     for server in chosen:
         existing, ours = destination_server(dst, server)
         if existing is not None and not ours:
-            report["skip"].append({"server": server.name, "reason": (
-                f"a server named {server.name!r} already exists in the destination "
-                f"({existing.id}) and was not created by os-migrate")})
+            report["skip"].append(
+                {
+                    "server": server.name,
+                    "reason": (
+                        f"a server named {server.name!r} already exists in the destination "
+                        f"({existing.id}) and was not created by os-migrate"
+                    ),
+                }
+            )
             continue
         if ours and not missing_pieces(dst, server, existing):
             report["done"].append(server.name)
@@ -100,9 +117,13 @@ def preflight(src, dst, data_dir: str | Path, *, servers: list | None = None,
     report["warnings"] = checker.warnings
     if checker.errors:
         raise ValidationError(checker.errors)
-    LOG.info("pre-flight passed: migrate %s, skip %s, already done %s; needs %s",
-             report["migrate"], [s["server"] for s in report["skip"]], report["done"],
-             report["needs"])
+    LOG.info(
+        "pre-flight passed: migrate %s, skip %s, already done %s; needs %s",
+        report["migrate"],
+        [s["server"] for s in report["skip"]],
+        report["done"],
+        report["needs"],
+    )
     return report
 
 
@@ -126,33 +147,33 @@ class _Checker:
     # -- lazy destination listings ----------------------------------------------------------------
     def flavor(self, name: str):
         if self._flavors is None:
-            self._flavors = {f.name: f for f in cloudops.call(
-                lambda: list(self.dst.compute.flavors(details=True)))}
-        return self._flavors.get(name) or cloudops.call(self.dst.compute.find_flavor, name,
-                                                        ignore_missing=True)
+            self._flavors = {
+                f.name: f for f in cloudops.call(lambda: list(self.dst.compute.flavors(details=True)))
+            }
+        return self._flavors.get(name) or cloudops.call(
+            self.dst.compute.find_flavor, name, ignore_missing=True
+        )
 
     def volume_types(self) -> set[str]:
         if self._types is None:
-            self._types = {t.name for t in cloudops.call(
-                lambda: list(self.dst.block_storage.types()))}
+            self._types = {t.name for t in cloudops.call(lambda: list(self.dst.block_storage.types()))}
         return self._types
 
     def keypairs(self) -> set[str]:
         if self._keypairs is None:
-            self._keypairs = {k.name for k in cloudops.call(
-                lambda: list(self.dst.compute.keypairs()))}
+            self._keypairs = {k.name for k in cloudops.call(lambda: list(self.dst.compute.keypairs()))}
         return self._keypairs
 
     def zones(self) -> set[str]:
         if self._zones is None:
-            self._zones = {z.name for z in cloudops.call(
-                lambda: list(self.dst.compute.availability_zones()))}
+            self._zones = {z.name for z in cloudops.call(lambda: list(self.dst.compute.availability_zones()))}
         return self._zones
 
     def network_ports(self, network_id: str) -> list:
         if network_id not in self._ports:
-            self._ports[network_id] = list(cloudops.call(
-                lambda: list(self.dst.network.ports(network_id=network_id))))
+            self._ports[network_id] = list(
+                cloudops.call(lambda: list(self.dst.network.ports(network_id=network_id)))
+            )
         return self._ports[network_id]
 
     # -- checks ------------------------------------------------------------------------------------
@@ -162,8 +183,10 @@ class _Checker:
     def find(self, server: Server, kind: str, ref, field: str):
         """Resolve a reference in the destination; record an error naming it when it fails."""
         if not ref or not ref.get("name"):
-            self.error(server, f"{field}: the source {kind} {(ref or {}).get('id', '?')} could "
-                       "not be named at export")
+            self.error(
+                server,
+                f"{field}: the source {kind} {(ref or {}).get('id', '?')} could not be named at export",
+            )
             return None
         try:
             found = self.refs.find(kind, ref, required=False)
@@ -171,8 +194,9 @@ class _Checker:
             self.error(server, f"{field}: {e}")
             return None
         if found is None:
-            self.error(server, f"{field}: {kind.replace('_', ' ')} {ref_str(ref)} not found in "
-                       "the destination")
+            self.error(
+                server, f"{field}: {kind.replace('_', ' ')} {ref_str(ref)} not found in the destination"
+            )
         return found
 
     def check_server(self, server: Server, *, resuming: str | None) -> None:
@@ -182,23 +206,27 @@ class _Checker:
         if source is None:
             self.error(server, f"the source server {server.source_id} no longer exists")
         elif source.status not in ("ACTIVE", "SHUTOFF"):
-            self.error(server, f"the source server is {source.status}; it must be ACTIVE or "
-                       "SHUTOFF")
+            self.error(server, f"the source server is {source.status}; it must be ACTIVE or SHUTOFF")
         flavor = self.flavor(p["flavor"]["name"])
         if flavor is None:
-            self.error(server, f"params.flavor: flavor {p['flavor']['name']!r} not found in the "
-                       "destination")
+            self.error(server, f"params.flavor: flavor {p['flavor']['name']!r} not found in the destination")
         uses_image = not server.is_volume_backed() and not mp["boot_disk_copy"]
         if uses_image:
             self.find(server, "image", p.get("image"), "params.image")
         if p.get("key_name") and p["key_name"] not in self.keypairs():
-            self.error(server, f"params.key_name: keypair {p['key_name']!r} not found in the "
-                       "destination (keypairs belong to the user of the destination connection)")
+            self.error(
+                server,
+                f"params.key_name: keypair {p['key_name']!r} not found in the "
+                "destination (keypairs belong to the user of the destination connection)",
+            )
         for i, sg in enumerate(p.get("security_groups") or []):
             self.find(server, "security_group", sg, f"params.security_groups[{i}]")
         if p.get("availability_zone") and p["availability_zone"] not in self.zones():
-            self.error(server, f"params.availability_zone: availability zone "
-                       f"{p['availability_zone']!r} not found in the destination")
+            self.error(
+                server,
+                f"params.availability_zone: availability zone "
+                f"{p['availability_zone']!r} not found in the destination",
+            )
         self._check_ports(server, resuming)
         self._check_floating_ips(server)
         self._check_volumes(server, flavor)
@@ -221,11 +249,13 @@ class _Checker:
             where = f"params.ports[{i}]"
             net = self.find(server, "network", port.get("network"), f"{where}.network")
             for j, fixed in enumerate(port.get("fixed_ips") or []):
-                subnet = self.find(server, "subnet", fixed.get("subnet"),
-                                   f"{where}.fixed_ips[{j}].subnet")
+                subnet = self.find(server, "subnet", fixed.get("subnet"), f"{where}.fixed_ips[{j}].subnet")
                 if subnet is not None and net is not None and subnet.network_id != net.id:
-                    self.error(server, f"{where}.fixed_ips[{j}]: subnet {subnet.name!r} is not on "
-                               f"network {net.name!r} in the destination")
+                    self.error(
+                        server,
+                        f"{where}.fixed_ips[{j}]: subnet {subnet.name!r} is not on "
+                        f"network {net.name!r} in the destination",
+                    )
             for k, sg in enumerate(port.get("security_groups") or []):
                 if neutron:
                     self.find(server, "security_group", sg, f"{where}.security_groups[{k}]")
@@ -234,22 +264,30 @@ class _Checker:
             if not neutron:
                 fixed = port.get("fixed_ips") or []
                 if len(fixed) > 1:
-                    self.warnings.append(f"server {server.name!r}: NIC {i} has {len(fixed)} fixed "
-                                         "IPs; port_creation_mode nova keeps only the first")
+                    self.warnings.append(
+                        f"server {server.name!r}: NIC {i} has {len(fixed)} fixed "
+                        "IPs; port_creation_mode nova keeps only the first"
+                    )
             mine = {port.get("mac_address")}
             for other in self.network_ports(net.id):
                 if resuming and other.device_id == resuming:
                     continue
                 if other.mac_address in mine and neutron:
                     if other.device_id and not resuming:
-                        self.error(server, f"{where}.mac_address: {other.mac_address} is used by "
-                                   f"port {other.id} in destination network {net.name!r}")
+                        self.error(
+                            server,
+                            f"{where}.mac_address: {other.mac_address} is used by "
+                            f"port {other.id} in destination network {net.name!r}",
+                        )
                     continue
                 taken = {f["ip_address"] for f in other.fixed_ips or []}
                 for f in (port.get("fixed_ips") or [])[: None if neutron else 1]:
                     if f["ip_address"] in taken:
-                        self.error(server, f"{where}: fixed IP {f['ip_address']} is used by port "
-                                   f"{other.id} in destination network {net.name!r}")
+                        self.error(
+                            server,
+                            f"{where}: fixed IP {f['ip_address']} is used by port "
+                            f"{other.id} in destination network {net.name!r}",
+                        )
             if not resuming:
                 self.needs["port"] += 1
 
@@ -260,13 +298,25 @@ class _Checker:
         for i, fip in enumerate(server.floating_ips):
             where = f"params.floating_ips[{i}]"
             self.find(server, "network", fip.get("floating_network"), f"{where}.floating_network")
-            pre = [f for f in cloudops.call(lambda: list(self.dst.network.ips(
-                floating_ip_address=fip["floating_ip_address"],
-                project_id=self.dst.current_project_id))) if not f.port_id]
+            pre = [
+                f
+                for f in cloudops.call(
+                    lambda: list(
+                        self.dst.network.ips(
+                            floating_ip_address=fip["floating_ip_address"],
+                            project_id=self.dst.current_project_id,
+                        )
+                    )
+                )
+                if not f.port_id
+            ]
             if mode == "existing" and not pre:
-                self.error(server, f"{where}: floating IP {fip['floating_ip_address']} is not "
-                           "pre-allocated (and free) in the destination project "
-                           "(floating_ip_mode existing)")
+                self.error(
+                    server,
+                    f"{where}: floating IP {fip['floating_ip_address']} is not "
+                    "pre-allocated (and free) in the destination project "
+                    "(floating_ip_mode existing)",
+                )
             if not pre:
                 self.needs["floatingip"] += 1
 
@@ -280,10 +330,16 @@ class _Checker:
         for disk in plan:
             t = disk.spec.volume_type
             if t and t not in types:
-                self.error(server, f"{disk.source.label}: volume type {t!r} not found in the "
-                           "destination (map it with _migration_params.volume_type_map)")
-            done = [v for v in cloudops.volumes_with_marker(self.dst, disk.source.id)
-                    if (v.metadata or {}).get(cloudops.SHA256_KEY)]
+                self.error(
+                    server,
+                    f"{disk.source.label}: volume type {t!r} not found in the "
+                    "destination (map it with _migration_params.volume_type_map)",
+                )
+            done = [
+                v
+                for v in cloudops.volumes_with_marker(self.dst, disk.source.id)
+                if (v.metadata or {}).get(cloudops.SHA256_KEY)
+            ]
             if not done:
                 self.needs["volumes"] += 1
                 self.needs["gigabytes"] += int(disk.spec.size)
@@ -293,12 +349,21 @@ class _Checker:
             return
         pid = self.dst.current_project_id
         sources = (
-            ("compute", COMPUTE_QUOTAS, lambda: self.dst.compute.get(
-                f"/os-quota-sets/{pid}/detail").json()["quota_set"]),
-            ("block storage", VOLUME_QUOTAS, lambda: self.dst.block_storage.get(
-                f"/os-quota-sets/{pid}?usage=True").json()["quota_set"]),
-            ("network", NETWORK_QUOTAS, lambda: self.dst.network.get(
-                f"/quotas/{pid}/details.json").json()["quota"]),
+            (
+                "compute",
+                COMPUTE_QUOTAS,
+                lambda: self.dst.compute.get(f"/os-quota-sets/{pid}/detail").json()["quota_set"],
+            ),
+            (
+                "block storage",
+                VOLUME_QUOTAS,
+                lambda: self.dst.block_storage.get(f"/os-quota-sets/{pid}?usage=True").json()["quota_set"],
+            ),
+            (
+                "network",
+                NETWORK_QUOTAS,
+                lambda: self.dst.network.get(f"/quotas/{pid}/details.json").json()["quota"],
+            ),
         )
         for service, names, fetch in sources:
             if not any(self.needs.get(n) for n in names):
@@ -306,8 +371,7 @@ class _Checker:
             try:
                 quota = cloudops.call(fetch)
             except (sdk_exc.SDKException, KeyError, ValueError) as e:
-                self.warnings.append(f"cannot read the destination {service} quotas ({e}); "
-                                     "not checked")
+                self.warnings.append(f"cannot read the destination {service} quotas ({e}); not checked")
                 continue
             for name in names:
                 need = self.needs.get(name, 0)
@@ -317,9 +381,11 @@ class _Checker:
                 limit = int(entry.get("limit", -1))
                 if limit < 0:
                     continue
-                used = int(entry.get("in_use", entry.get("used", 0)) or 0) + \
-                    int(entry.get("reserved", 0) or 0)
+                used = int(entry.get("in_use", entry.get("used", 0)) or 0) + int(
+                    entry.get("reserved", 0) or 0
+                )
                 if used + need > limit:
                     self.errors.append(
                         f"destination quota {name}: the wave needs {need}, {limit - used} of "
-                        f"{limit} left ({used} in use or reserved)")
+                        f"{limit} left ({used} in use or reserved)"
+                    )

@@ -24,12 +24,11 @@ from os_migrate.workload.errors import WorkloadError
 
 LOG = logging.getLogger(__name__)
 
-GIB = 1024 ** 3
+GIB = 1024**3
 #: HTTP statuses of a restarting or overloaded API (worth retrying a read after).
 TRANSIENT_STATUSES = (502, 503, 504)
 #: Terminal failure states of Cinder volumes and snapshots.
-VOLUME_FAILURES = ("error", "error_restoring", "error_extending", "error_deleting",
-                   "error_managing")
+VOLUME_FAILURES = ("error", "error_restoring", "error_extending", "error_deleting", "error_managing")
 #: Prefix of every temporary resource (``osm-tmp-<source id>``): deterministic, so a re-run finds
 #: and reuses or removes what an interrupted run left.
 TMP_PREFIX = "osm-tmp-"
@@ -53,8 +52,7 @@ def is_transient(exc: BaseException) -> bool:
     """True for a dropped/refused connection or a 502/503/504 answer."""
     if isinstance(exc, (ksa_exc.ConnectionError, ksa_exc.RetriableConnectionFailure)):
         return True
-    return (isinstance(exc, sdk_exc.HttpException)
-            and getattr(exc, "status_code", None) in TRANSIENT_STATUSES)
+    return isinstance(exc, sdk_exc.HttpException) and getattr(exc, "status_code", None) in TRANSIENT_STATUSES
 
 
 def call(func: Callable, *args: Any, attempts: int = 5, delay: float = 2.0, **kwargs: Any) -> Any:
@@ -68,17 +66,22 @@ def call(func: Callable, *args: Any, attempts: int = 5, delay: float = 2.0, **kw
         except (ksa_exc.ClientException, sdk_exc.SDKException) as e:
             if attempt == attempts or not is_transient(e):
                 raise
-            LOG.warning("transient error (%s), retry %d/%d in %.0f s", e, attempt, attempts - 1,
-                        delay)
+            LOG.warning("transient error (%s), retry %d/%d in %.0f s", e, attempt, attempts - 1, delay)
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def wait_until(fetch: Callable[[], Any], ready: Callable[[Any], bool], *, what: str,
-               timeout: float, interval: float = 2.0,
-               failed: Callable[[Any], str | None] | None = None,
-               error: type[WorkloadError] = WorkloadError) -> Any:
+def wait_until(
+    fetch: Callable[[], Any],
+    ready: Callable[[Any], bool],
+    *,
+    what: str,
+    timeout: float,
+    interval: float = 2.0,
+    failed: Callable[[Any], str | None] | None = None,
+    error: type[WorkloadError] = WorkloadError,
+) -> Any:
     """Poll ``fetch()`` until ``ready(obj)``.
 
     :param fetch: returns the current object (None if it does not exist).
@@ -106,6 +109,7 @@ def wait_until(fetch: Callable[[], Any], ready: Callable[[Any], bool], *, what: 
 
 # -- volumes ---------------------------------------------------------------------------------------
 
+
 def get_volume(conn, volume_id: str):
     """The volume, or None if it does not exist."""
     try:
@@ -126,19 +130,28 @@ def volumes_named(conn, name: str) -> list:
 
 def volumes_with_marker(conn, source_id: str) -> list:
     """Volumes of the project whose metadata names ``source_id`` (:data:`SOURCE_ID_KEY`)."""
-    return [v for v in project_volumes(conn)
-            if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
+    return [v for v in project_volumes(conn) if (v.metadata or {}).get(SOURCE_ID_KEY) == source_id]
 
 
-def wait_volume(conn, volume_id: str, statuses: str | tuple[str, ...], *, what: str,
-                timeout: float, error: type[WorkloadError] = WorkloadError):
+def wait_volume(
+    conn,
+    volume_id: str,
+    statuses: str | tuple[str, ...],
+    *,
+    what: str,
+    timeout: float,
+    error: type[WorkloadError] = WorkloadError,
+):
     """Wait until the volume's status is one of ``statuses``; fail on an ``error*`` status."""
     statuses = (statuses,) if isinstance(statuses, str) else statuses
     return wait_until(
         lambda: get_volume(conn, volume_id),
         lambda v: v is not None and v.status in statuses,
         failed=lambda v: f"status {v.status}" if v.status in VOLUME_FAILURES else None,
-        what=f"{what} ({volume_id}) {'/'.join(statuses)}", timeout=timeout, error=error)
+        what=f"{what} ({volume_id}) {'/'.join(statuses)}",
+        timeout=timeout,
+        error=error,
+    )
 
 
 def wait_volume_settled(conn, volume_id: str, *, what: str, timeout: float):
@@ -146,18 +159,34 @@ def wait_volume_settled(conn, volume_id: str, *, what: str, timeout: float):
 
     :returns: the volume in its settled status, or None if it disappeared.
     """
-    busy = ("creating", "downloading", "uploading", "attaching", "detaching", "reserved",
-            "backing-up", "restoring-backup", "extending", "retyping", "maintenance", "deleting")
-    return wait_until(lambda: get_volume(conn, volume_id),
-                      lambda v: v is None or v.status not in busy,
-                      what=f"{what} ({volume_id}) settled", timeout=timeout)
+    busy = (
+        "creating",
+        "downloading",
+        "uploading",
+        "attaching",
+        "detaching",
+        "reserved",
+        "backing-up",
+        "restoring-backup",
+        "extending",
+        "retyping",
+        "maintenance",
+        "deleting",
+    )
+    return wait_until(
+        lambda: get_volume(conn, volume_id),
+        lambda v: v is None or v.status not in busy,
+        what=f"{what} ({volume_id}) settled",
+        timeout=timeout,
+    )
 
 
 def delete_volume(conn, volume, *, what: str, timeout: float = 300.0) -> None:
     """Delete a volume (waiting out a busy status first) and wait until it is gone."""
     vol = wait_volume_settled(conn, volume.id, what=what, timeout=timeout)
-    _delete_and_wait(vol, lambda i: get_volume(conn, i), conn.block_storage.delete_volume,
-                     what=what, timeout=timeout)
+    _delete_and_wait(
+        vol, lambda i: get_volume(conn, i), conn.block_storage.delete_volume, what=what, timeout=timeout
+    )
 
 
 def _delete_and_wait(obj, get, delete, *, what: str, timeout: float) -> None:
@@ -169,12 +198,17 @@ def _delete_and_wait(obj, get, delete, *, what: str, timeout: float) -> None:
         return
     LOG.info("deleting %s %s (%s, status %s)", what, obj.name, obj.id, obj.status)
     call(delete, obj.id, ignore_missing=True)
-    wait_until(lambda: get(obj.id), lambda o: o is None,
-               failed=lambda o: f"status {o.status}" if o.status == "error_deleting" else None,
-               what=f"{what} {obj.id} deleted", timeout=timeout)
+    wait_until(
+        lambda: get(obj.id),
+        lambda o: o is None,
+        failed=lambda o: f"status {o.status}" if o.status == "error_deleting" else None,
+        what=f"{what} {obj.id} deleted",
+        timeout=timeout,
+    )
 
 
 # -- snapshots -------------------------------------------------------------------------------------
+
 
 def get_snapshot(conn, snapshot_id: str):
     """The volume snapshot, or None."""
@@ -186,20 +220,24 @@ def get_snapshot(conn, snapshot_id: str):
 
 def snapshots_named(conn, name: str) -> list:
     """Volume snapshots of the project with exactly this name (client-side filter)."""
-    return [s for s in call(lambda: list(conn.block_storage.snapshots(details=True)))
-            if s.name == name]
+    return [s for s in call(lambda: list(conn.block_storage.snapshots(details=True))) if s.name == name]
 
 
 def delete_snapshot(conn, snapshot, *, what: str, timeout: float = 300.0) -> None:
     """Delete a volume snapshot and wait until it is gone."""
-    snap = wait_until(lambda: get_snapshot(conn, snapshot.id),
-                      lambda s: s is None or s.status not in ("creating", "deleting"),
-                      what=f"{what} {snapshot.id} settled", timeout=timeout)
-    _delete_and_wait(snap, lambda i: get_snapshot(conn, i), conn.block_storage.delete_snapshot,
-                     what=what, timeout=timeout)
+    snap = wait_until(
+        lambda: get_snapshot(conn, snapshot.id),
+        lambda s: s is None or s.status not in ("creating", "deleting"),
+        what=f"{what} {snapshot.id} settled",
+        timeout=timeout,
+    )
+    _delete_and_wait(
+        snap, lambda i: get_snapshot(conn, i), conn.block_storage.delete_snapshot, what=what, timeout=timeout
+    )
 
 
 # -- images ----------------------------------------------------------------------------------------
+
 
 def get_image(conn, image_id: str):
     """The Glance image, or None."""
@@ -214,16 +252,22 @@ def own_images_named(conn, name: str) -> list:
     return list(call(lambda: list(conn.image.images(owner=conn.current_project_id, name=name))))
 
 
-def wait_image_active(conn, image_id: str, *, what: str, timeout: float,
-                      error: type[WorkloadError] = WorkloadError):
+def wait_image_active(
+    conn, image_id: str, *, what: str, timeout: float, error: type[WorkloadError] = WorkloadError
+):
     """Wait until the image is ``active``; fail if it is killed/deleted/deactivated."""
     return wait_until(
         lambda: get_image(conn, image_id),
         lambda i: i is not None and i.status == "active",
-        failed=lambda i: (f"status {i.status}"
-                          if i.status in ("killed", "deleted", "pending_delete", "deactivated")
-                          else None),
-        what=f"{what} ({image_id}) active", timeout=timeout, error=error)
+        failed=lambda i: (
+            f"status {i.status}"
+            if i.status in ("killed", "deleted", "pending_delete", "deactivated")
+            else None
+        ),
+        what=f"{what} ({image_id}) active",
+        timeout=timeout,
+        error=error,
+    )
 
 
 def delete_image(conn, image, *, what: str) -> None:
@@ -233,6 +277,7 @@ def delete_image(conn, image, *, what: str) -> None:
 
 
 # -- servers ---------------------------------------------------------------------------------------
+
 
 def get_server(conn, server_id: str):
     """The server, or None."""
@@ -244,25 +289,41 @@ def get_server(conn, server_id: str):
 
 def servers_named(conn, name: str) -> list:
     """Servers of the project with exactly this name (Nova's name filter is a regex)."""
-    return [s for s in call(lambda: list(conn.compute.servers(details=True)))
-            if s.name == name]
+    return [s for s in call(lambda: list(conn.compute.servers(details=True))) if s.name == name]
 
 
-def wait_server(conn, server_id: str, status: str, *, what: str, timeout: float = 600.0,
-                error: type[WorkloadError] = WorkloadError):
+def wait_server(
+    conn,
+    server_id: str,
+    status: str,
+    *,
+    what: str,
+    timeout: float = 600.0,
+    error: type[WorkloadError] = WorkloadError,
+):
     """Wait until the server has ``status`` (and no task in progress); fail on ERROR."""
+
     def failed(s):
         if s.status == "ERROR" and status != "ERROR":
             fault = (getattr(s, "fault", None) or {}).get("message", "")
             return f"status ERROR {fault}".strip()
         return None
-    return wait_until(lambda: get_server(conn, server_id),
-                      lambda s: s is not None and s.status == status and not s.task_state,
-                      failed=failed, what=f"{what} ({server_id}) {status}", timeout=timeout,
-                      error=error)
+
+    return wait_until(
+        lambda: get_server(conn, server_id),
+        lambda s: s is not None and s.status == status and not s.task_state,
+        failed=failed,
+        what=f"{what} ({server_id}) {status}",
+        timeout=timeout,
+        error=error,
+    )
 
 
 def wait_server_gone(conn, server_id: str, *, what: str, timeout: float = 300.0) -> None:
     """Wait until the server no longer exists."""
-    wait_until(lambda: get_server(conn, server_id), lambda s: s is None,
-               what=f"{what} ({server_id}) deleted", timeout=timeout)
+    wait_until(
+        lambda: get_server(conn, server_id),
+        lambda s: s is None,
+        what=f"{what} ({server_id}) deleted",
+        timeout=timeout,
+    )

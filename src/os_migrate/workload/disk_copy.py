@@ -60,18 +60,58 @@ from os_migrate.workload.errors import CopyError, SourceDiskUnreadable
 LOG = logging.getLogger(__name__)
 
 #: Glance/Cinder keys that describe an image file, not the guest; never copied as properties.
-IMAGE_CORE_KEYS = frozenset({
-    "image_id", "image_name", "checksum", "size", "container_format", "disk_format", "min_disk",
-    "min_ram", "signature_verified", "os_hash_algo", "os_hash_value", "virtual_size", "owner",
-    "status", "visibility", "protected", "id", "name", "tags", "created_at", "updated_at",
-    "direct_url", "locations", "file", "schema", "self", "stores", "os_hidden",
-})
+IMAGE_CORE_KEYS = frozenset(
+    {
+        "image_id",
+        "image_name",
+        "checksum",
+        "size",
+        "container_format",
+        "disk_format",
+        "min_disk",
+        "min_ram",
+        "signature_verified",
+        "os_hash_algo",
+        "os_hash_value",
+        "virtual_size",
+        "owner",
+        "status",
+        "visibility",
+        "protected",
+        "id",
+        "name",
+        "tags",
+        "created_at",
+        "updated_at",
+        "direct_url",
+        "locations",
+        "file",
+        "schema",
+        "self",
+        "stores",
+        "os_hidden",
+    }
+)
 #: Properties of a server snapshot that describe the source server, not the guest.
-SNAPSHOT_FACT_KEYS = frozenset({
-    "instance_uuid", "base_image_ref", "user_id", "image_location", "image_state", "owner_id",
-    "owner_user_name", "owner_project_name", "image_type", "boot_roles", "block_device_mapping",
-    "bdm_v2", "root_device_name", "os_glance_import_task", SHA256_KEY,
-})
+SNAPSHOT_FACT_KEYS = frozenset(
+    {
+        "instance_uuid",
+        "base_image_ref",
+        "user_id",
+        "image_location",
+        "image_state",
+        "owner_id",
+        "owner_user_name",
+        "owner_project_name",
+        "image_type",
+        "boot_roles",
+        "block_device_mapping",
+        "bdm_v2",
+        "root_device_name",
+        "os_glance_import_task",
+        SHA256_KEY,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -224,8 +264,15 @@ class ImageDiskCopier(DiskCopier):
     #: Ways to read an in-use source volume, in the order they are tried (see module docstring).
     ACCESS_ORDER = ("snapshot", "force_upload", "detach")
 
-    def __init__(self, src, dst, *, journal: SourceJournal | None = None,
-                 access_order: tuple[str, ...] = ACCESS_ORDER, chunk_size: int = CHUNK_SIZE):
+    def __init__(
+        self,
+        src,
+        dst,
+        *,
+        journal: SourceJournal | None = None,
+        access_order: tuple[str, ...] = ACCESS_ORDER,
+        chunk_size: int = CHUNK_SIZE,
+    ):
         super().__init__(src, dst, journal=journal)
         self.access_order = tuple(access_order)
         self.chunk_size = chunk_size
@@ -238,17 +285,21 @@ class ImageDiskCopier(DiskCopier):
             for service in ("image", "block_storage"):
                 try:
                     getattr(conn, service).get_endpoint()
-                except Exception as e:  # noqa: BLE001 - any catalog/discovery error
-                    problems.append(f"copy method 'image': the {side} cloud has no usable "
-                                    f"{service} endpoint ({type(e).__name__}: {e})")
+                except Exception as e:
+                    problems.append(
+                        f"copy method 'image': the {side} cloud has no usable "
+                        f"{service} endpoint ({type(e).__name__}: {e})"
+                    )
         if problems:
             return problems
         try:
             schema = cloudops.call(self.dst.image.get, "/schemas/image").json()
-            formats = (schema.get("properties", {}).get("disk_format", {}).get("enum") or [])
+            formats = schema.get("properties", {}).get("disk_format", {}).get("enum") or []
             if formats and "raw" not in formats:
-                problems.append("copy method 'image': the destination Glance does not accept "
-                                f"disk_format 'raw' (accepts {', '.join(map(str, formats))})")
+                problems.append(
+                    "copy method 'image': the destination Glance does not accept "
+                    f"disk_format 'raw' (accepts {', '.join(map(str, formats))})"
+                )
         except sdk_exc.SDKException as e:
             problems.append(f"copy method 'image': cannot read the destination image schema: {e}")
         return problems
@@ -260,13 +311,24 @@ class ImageDiskCopier(DiskCopier):
         dst_image, stats = self._transfer(src_image, source)
         properties = _guest_properties(src_image) if source.kind == "server_disk" else {}
         volume = self._volume_from_image(dst_image, spec, source)
-        LOG.info("copy %s done: volume %s, %d bytes, sha256 %s", source.label or source.id,
-                 volume.id, stats["bytes"], stats["sha256"])
-        return CopyResult(volume_id=volume.id, size=volume.size, bytes=stats["bytes"],
-                          sha256=stats["sha256"], seconds=stats.get("seconds", 0.0),
-                          mb_per_s=stats.get("mb_per_s", 0.0), method=self.method,
-                          access=access if not stats.get("reused") else "reused",
-                          image_properties=properties)
+        LOG.info(
+            "copy %s done: volume %s, %d bytes, sha256 %s",
+            source.label or source.id,
+            volume.id,
+            stats["bytes"],
+            stats["sha256"],
+        )
+        return CopyResult(
+            volume_id=volume.id,
+            size=volume.size,
+            bytes=stats["bytes"],
+            sha256=stats["sha256"],
+            seconds=stats.get("seconds", 0.0),
+            mb_per_s=stats.get("mb_per_s", 0.0),
+            method=self.method,
+            access=access if not stats.get("reused") else "reused",
+            image_properties=properties,
+        )
 
     # 1. a readable image of the source disk, in the source cloud ------------------------------
     def _source_image(self, source: DiskSource) -> tuple[Any, str]:
@@ -279,12 +341,12 @@ class ImageDiskCopier(DiskCopier):
             LOG.info("reusing source image %s (%s) of %s", name, active[0].id, source.label)
             return active[0], "reused"
         for img in images:
-            if img.status in ("queued", "saving", "importing", "uploading") and \
-                    self._upload_in_progress(source):
+            if img.status in ("queued", "saving", "importing", "uploading") and self._upload_in_progress(
+                source
+            ):
                 LOG.info("an upload of %s into %s is in progress; waiting", source.label, img.id)
                 volume = cloudops.get_volume(self.src, source.id)
-                return self._wait_source_image(img.id, source, getattr(volume, "size", 1)), \
-                    "reused"
+                return self._wait_source_image(img.id, source, getattr(volume, "size", 1)), "reused"
             cloudops.delete_image(self.src, img, what="interrupted temporary image")
         if source.kind == "server_disk":
             return self._server_snapshot(source), "server_snapshot"
@@ -292,13 +354,18 @@ class ImageDiskCopier(DiskCopier):
 
     def _upload_in_progress(self, source: DiskSource) -> bool:
         ids = [source.id] + [v.id for v in cloudops.volumes_named(self.src, source.tmp_name)]
-        return any((v := cloudops.get_volume(self.src, i)) is not None and v.status == "uploading"
-                   for i in ids)
+        return any(
+            (v := cloudops.get_volume(self.src, i)) is not None and v.status == "uploading" for i in ids
+        )
 
     def _wait_source_image(self, image_id: str, source: DiskSource, size_gib: int = 1):
-        return cloudops.wait_image_active(self.src, image_id, what=f"source image of "
-                                          f"{source.label}", timeout=cloudops.volume_timeout(
-                                              size_gib), error=CopyError)
+        return cloudops.wait_image_active(
+            self.src,
+            image_id,
+            what=f"source image of {source.label}",
+            timeout=cloudops.volume_timeout(size_gib),
+            error=CopyError,
+        )
 
     def _server_snapshot(self, source: DiskSource):
         server = cloudops.get_server(self.src, source.id)
@@ -312,16 +379,19 @@ class ImageDiskCopier(DiskCopier):
         volume = cloudops.get_volume(self.src, source.id)
         if volume is None:
             raise CopyError(f"source volume {source.id} ({source.label}) not found")
-        volume = cloudops.wait_volume_settled(self.src, volume.id, what="source volume",
-                                              timeout=cloudops.volume_timeout(volume.size))
+        volume = cloudops.wait_volume_settled(
+            self.src, volume.id, what="source volume", timeout=cloudops.volume_timeout(volume.size)
+        )
         if volume.status == "available":
             if source.server_id:
                 # Exported as attached: an earlier attempt detached it and was interrupted.
                 return self._upload_detached(volume, source, already_detached=True), "detach"
             return self._upload(volume, source, force=False), "upload"
         if volume.status != "in-use":
-            raise CopyError(f"source volume {volume.id} ({source.label}) is {volume.status!r}; "
-                            "expected 'available' or 'in-use'")
+            raise CopyError(
+                f"source volume {volume.id} ({source.label}) is {volume.status!r}; "
+                "expected 'available' or 'in-use'"
+            )
         tried = []
         for access in self.access_order:
             if access in self._unsupported:
@@ -338,8 +408,7 @@ class ImageDiskCopier(DiskCopier):
                     return self._upload(volume, source, force=True), "force_upload"
                 except sdk_exc.BadRequestException as e:
                     self._unsupported.add("force_upload")
-                    tried.append(f"force_upload: {_http_message(e)} (Cinder "
-                                 "enable_force_upload is off)")
+                    tried.append(f"force_upload: {_http_message(e)} (Cinder enable_force_upload is off)")
             elif access == "detach":
                 reason = self._detach_refusal(source)
                 if reason:
@@ -348,9 +417,11 @@ class ImageDiskCopier(DiskCopier):
                 return self._upload_detached(volume, source), "detach"
         raise SourceDiskUnreadable(
             f"cannot read the {'boot' if source.is_root else 'attached'} volume {volume.id} "
-            f"({source.label}) through the source APIs: " + "; ".join(tried)
+            f"({source.label}) through the source APIs: "
+            + "; ".join(tried)
             + ". Enable volume snapshots of in-use volumes or Cinder enable_force_upload in "
-            "the source cloud, or use another copy method.")
+            "the source cloud, or use another copy method."
+        )
 
     def _detach_refusal(self, source: DiskSource) -> str | None:
         if source.is_root:
@@ -359,8 +430,10 @@ class ImageDiskCopier(DiskCopier):
             return "the volume is attached to no known server"
         server = cloudops.get_server(self.src, source.server_id)
         if server is None or server.status != "SHUTOFF":
-            return (f"the server is {getattr(server, 'status', 'gone')}, a volume is only detached "
-                    "from a SHUTOFF server")
+            return (
+                f"the server is {getattr(server, 'status', 'gone')}, a volume is only detached "
+                "from a SHUTOFF server"
+            )
         return None
 
     def _volume_from_snapshot(self, volume, source: DiskSource):
@@ -368,8 +441,7 @@ class ImageDiskCopier(DiskCopier):
         name = source.tmp_name
         timeout = cloudops.volume_timeout(volume.size)
         for temp in cloudops.volumes_named(self.src, name):
-            temp = cloudops.wait_volume_settled(self.src, temp.id, what="temporary volume",
-                                                timeout=timeout)
+            temp = cloudops.wait_volume_settled(self.src, temp.id, what="temporary volume", timeout=timeout)
             if temp is not None and temp.status == "available":
                 LOG.info("reusing temporary volume %s (%s)", name, temp.id)
                 return temp
@@ -378,9 +450,12 @@ class ImageDiskCopier(DiskCopier):
         snaps = [s for s in cloudops.snapshots_named(self.src, name) if s.volume_id == volume.id]
         snap = None
         for s in snaps:
-            s = cloudops.wait_until(lambda s=s: cloudops.get_snapshot(self.src, s.id),
-                                    lambda x: x is None or x.status != "creating",
-                                    what=f"temporary snapshot {s.id}", timeout=timeout)
+            s = cloudops.wait_until(
+                lambda s=s: cloudops.get_snapshot(self.src, s.id),
+                lambda x: x is None or x.status != "creating",
+                what=f"temporary snapshot {s.id}",
+                timeout=timeout,
+            )
             if s is not None and s.status == "available" and snap is None:
                 snap = s
             elif s is not None:
@@ -388,34 +463,48 @@ class ImageDiskCopier(DiskCopier):
         if snap is None:
             LOG.info("snapshotting %s (%s) into %s", source.label, volume.id, name)
             snap = self.src.block_storage.create_snapshot(
-                volume_id=volume.id, name=name, force=True,
-                description="os-migrate temporary snapshot")
+                volume_id=volume.id, name=name, force=True, description="os-migrate temporary snapshot"
+            )
             snap = cloudops.wait_until(
                 lambda: cloudops.get_snapshot(self.src, snap.id),
                 lambda s: s is not None and s.status in ("available", "error"),
-                what=f"temporary snapshot {snap.id}", timeout=timeout)
+                what=f"temporary snapshot {snap.id}",
+                timeout=timeout,
+            )
             if snap.status != "available":
-                LOG.warning("the source cannot snapshot %s (snapshot %s is %s); trying the next "
-                            "way to read it", volume.id, snap.id, snap.status)
+                LOG.warning(
+                    "the source cannot snapshot %s (snapshot %s is %s); trying the next way to read it",
+                    volume.id,
+                    snap.id,
+                    snap.status,
+                )
                 cloudops.delete_snapshot(self.src, snap, what="failed temporary snapshot")
                 self._unsupported.add("snapshot")
                 return None
         temp = self.src.block_storage.create_volume(
-            name=name, size=volume.size, snapshot_id=snap.id,
-            description="os-migrate temporary volume")
-        return cloudops.wait_volume(self.src, temp.id, "available", what="temporary volume",
-                                    timeout=timeout, error=CopyError)
+            name=name, size=volume.size, snapshot_id=snap.id, description="os-migrate temporary volume"
+        )
+        return cloudops.wait_volume(
+            self.src, temp.id, "available", what="temporary volume", timeout=timeout, error=CopyError
+        )
 
     def _upload_detached(self, volume, source: DiskSource, *, already_detached: bool = False):
         server_id = source.server_id
         timeout = cloudops.volume_timeout(volume.size)
         self.journal.record_detach(volume.id, server_id, source.device)
         if not already_detached:
-            LOG.info("detaching %s (%s) from the stopped source server %s", source.label,
-                     volume.id, server_id)
+            LOG.info(
+                "detaching %s (%s) from the stopped source server %s", source.label, volume.id, server_id
+            )
             self.src.compute.delete_volume_attachment(server_id, volume.id)
-            cloudops.wait_volume(self.src, volume.id, "available", what="detached source volume",
-                                 timeout=timeout, error=CopyError)
+            cloudops.wait_volume(
+                self.src,
+                volume.id,
+                "available",
+                what="detached source volume",
+                timeout=timeout,
+                error=CopyError,
+            )
         try:
             image = self._upload(cloudops.get_volume(self.src, volume.id), source, force=False)
         finally:
@@ -425,13 +514,21 @@ class ImageDiskCopier(DiskCopier):
 
     def _upload(self, volume, source: DiskSource, *, force: bool):
         """``os-volume_upload_image`` of ``volume`` into the source image ``osm-tmp-<id>``."""
-        LOG.info("uploading %s (%s, %d GiB) to the source image %s%s", source.label, volume.id,
-                 volume.size, source.tmp_name, " (force)" if force else "")
+        LOG.info(
+            "uploading %s (%s, %d GiB) to the source image %s%s",
+            source.label,
+            volume.id,
+            volume.size,
+            source.tmp_name,
+            " (force)" if force else "",
+        )
         info = self.src.block_storage.upload_volume_to_image(
-            volume, source.tmp_name, force=force, disk_format="raw", container_format="bare")
+            volume, source.tmp_name, force=force, disk_format="raw", container_format="bare"
+        )
         image = self._wait_source_image(info["image_id"], source, size_gib=volume.size)
-        cloudops.wait_volume_settled(self.src, volume.id, what="uploaded volume",
-                                     timeout=cloudops.volume_timeout(volume.size))
+        cloudops.wait_volume_settled(
+            self.src, volume.id, what="uploaded volume", timeout=cloudops.volume_timeout(volume.size)
+        )
         return image
 
     # 2. the verified streamed copy, source Glance -> destination Glance ------------------------
@@ -444,54 +541,86 @@ class ImageDiskCopier(DiskCopier):
                 return img, {"bytes": img.size, "sha256": sha, "reused": True}
             cloudops.delete_image(self.dst, img, what="unverified destination image")
         algo = src_image.hash_algo or "sha512"
-        image = create_queued_image(self.dst, name=name,
-                                    disk_format=src_image.disk_format or "raw",
-                                    container_format=src_image.container_format or "bare")
+        image = create_queued_image(
+            self.dst,
+            name=name,
+            disk_format=src_image.disk_format or "raw",
+            container_format=src_image.container_format or "bare",
+        )
         response = None
         try:
             response = self.src.image.download_image(src_image, stream=True)
             with progress_bar(src_image.size, f"copy {source.label or source.id}", LOG) as bar:
-                reader = HashingReader(response.iter_content(chunk_size=self.chunk_size),
-                                       src_image.size, ("sha256", algo, "md5"), bar)
+                reader = HashingReader(
+                    response.iter_content(chunk_size=self.chunk_size),
+                    src_image.size,
+                    ("sha256", algo, "md5"),
+                    bar,
+                )
                 upload_image_data(self.dst, image, reader, src_image.size)
             stats = reader.stats()
-            uploaded = cloudops.wait_image_active(self.dst, image.id, what="destination image",
-                                                  timeout=300, error=CopyError)
+            uploaded = cloudops.wait_image_active(
+                self.dst, image.id, what="destination image", timeout=300, error=CopyError
+            )
             _verify(src_image, uploaded, stats, algo)
             set_image_property(self.dst, uploaded.id, SHA256_KEY, stats["sha256"])
         except BaseException:
-            LOG.error("streaming %s failed; deleting the incomplete destination image %s",
-                      source.label or source.id, image.id)
+            LOG.error(
+                "streaming %s failed; deleting the incomplete destination image %s",
+                source.label or source.id,
+                image.id,
+            )
             try:
                 self.dst.image.delete_image(image.id, ignore_missing=True)
-            except Exception as e:  # noqa: BLE001 - best effort, the re-run deletes it anyway
+            except Exception as e:
                 LOG.error("could not delete %s: %s", image.id, e)
             raise
         finally:
             if response is not None:
                 response.close()
-        LOG.info("streamed %s: %d bytes in %.1f s (%.1f MB/s), sha256 %s; %s verified by both "
-                 "Glances", source.label or source.id, stats["bytes"], stats["seconds"],
-                 stats["mb_per_s"], stats["sha256"], algo)
+        LOG.info(
+            "streamed %s: %d bytes in %.1f s (%.1f MB/s), sha256 %s; %s verified by both Glances",
+            source.label or source.id,
+            stats["bytes"],
+            stats["seconds"],
+            stats["mb_per_s"],
+            stats["sha256"],
+            algo,
+        )
         return uploaded, stats
 
     # 3. the destination volume -----------------------------------------------------------------
     def _volume_from_image(self, image, spec: VolumeSpec, source: DiskSource):
         data_gib = math.ceil((image.virtual_size or image.size or 0) / GIB)
         size = max(int(spec.size or 0), data_gib, int(image.min_disk or 0), 1)
-        kwargs = dict(name=spec.name, size=size, image_id=image.id,
-                      metadata=dict(spec.metadata), description=spec.description)
+        kwargs = dict(
+            name=spec.name,
+            size=size,
+            image_id=image.id,
+            metadata=dict(spec.metadata),
+            description=spec.description,
+        )
         if spec.volume_type:
             kwargs["volume_type"] = spec.volume_type
         if spec.availability_zone:
             kwargs["availability_zone"] = spec.availability_zone
-        LOG.info("creating destination volume %r (%d GiB, type %s) from image %s", spec.name, size,
-                 spec.volume_type or "default", image.id)
+        LOG.info(
+            "creating destination volume %r (%d GiB, type %s) from image %s",
+            spec.name,
+            size,
+            spec.volume_type or "default",
+            image.id,
+        )
         volume = self.dst.block_storage.create_volume(**kwargs)
         try:
-            volume = cloudops.wait_volume(self.dst, volume.id, "available",
-                                          what=f"destination volume {spec.name!r}",
-                                          timeout=cloudops.volume_timeout(size), error=CopyError)
+            volume = cloudops.wait_volume(
+                self.dst,
+                volume.id,
+                "available",
+                what=f"destination volume {spec.name!r}",
+                timeout=cloudops.volume_timeout(size),
+                error=CopyError,
+            )
         except CopyError:
             cloudops.delete_volume(self.dst, volume, what="failed destination volume")
             raise
@@ -518,8 +647,9 @@ class ImageDiskCopier(DiskCopier):
         return done
 
 
-def reattach_volume(conn, volume_id: str, server_id: str, device: str | None, *,
-                    timeout: float = 300.0) -> bool:
+def reattach_volume(
+    conn, volume_id: str, server_id: str, device: str | None, *, timeout: float = 300.0
+) -> bool:
     """Attach a source volume back to its server if it is detached (idempotent).
 
     :returns: True if an attach was made.
@@ -534,15 +664,15 @@ def reattach_volume(conn, volume_id: str, server_id: str, device: str | None, *,
     if device:
         kwargs["device"] = device
     conn.compute.create_volume_attachment(server_id, **kwargs)
-    cloudops.wait_volume(conn, volume_id, "in-use", what="re-attached source volume",
-                         timeout=timeout)
+    cloudops.wait_volume(conn, volume_id, "in-use", what="re-attached source volume", timeout=timeout)
     return True
 
 
 def create_queued_image(conn, *, name: str, disk_format: str, container_format: str):
     """Create a private image record without data (status ``queued``)."""
-    return SdkImage.new(name=name, disk_format=disk_format, container_format=container_format,
-                        visibility="private").create(conn.image)
+    return SdkImage.new(
+        name=name, disk_format=disk_format, container_format=container_format, visibility="private"
+    ).create(conn.image)
 
 
 def upload_image_data(conn, image, reader, size: int | None) -> None:
@@ -556,21 +686,27 @@ def upload_image_data(conn, image, reader, size: int | None) -> None:
 def set_image_property(conn, image_id: str, key: str, value: str) -> None:
     """Add (or replace) one property of an image with a JSON-patch request."""
     resp = conn.image.patch(
-        f"/images/{image_id}", json=[{"op": "add", "path": f"/{key}", "value": value}],
-        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        f"/images/{image_id}",
+        json=[{"op": "add", "path": f"/{key}", "value": value}],
+        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+    )
     sdk_exc.raise_from_response(resp)
 
 
 def _guest_properties(image) -> dict[str, str]:
     """User properties of an image that describe the guest (``hw_*``, ``os_*``...)."""
-    body = image.to_dict(body=True, headers=False, computed=False, ignore_none=True,
-                         original_names=True)
+    body = image.to_dict(body=True, headers=False, computed=False, ignore_none=True, original_names=True)
     props = dict(image.properties or {})
     props.update({k: v for k, v in body.items() if k not in ("properties",)})
-    return {k: str(v) for k, v in props.items()
-            if k not in IMAGE_CORE_KEYS and k not in SNAPSHOT_FACT_KEYS
-            and not k.startswith(("os_glance", "owner_specified.")) and v is not None
-            and not isinstance(v, (dict, list))}
+    return {
+        k: str(v)
+        for k, v in props.items()
+        if k not in IMAGE_CORE_KEYS
+        and k not in SNAPSHOT_FACT_KEYS
+        and not k.startswith(("os_glance", "owner_specified."))
+        and v is not None
+        and not isinstance(v, (dict, list))
+    }
 
 
 def _same_data(dst_image, src_image) -> bool:
@@ -595,8 +731,7 @@ def _verify(src_image, uploaded, stats: Mapping[str, Any], algo: str) -> None:
     if uploaded.size != stats["bytes"]:
         problems.append(f"destination stored {uploaded.size} bytes, {stats['bytes']} were sent")
     if uploaded.hash_algo in stats and uploaded.hash_value != stats[uploaded.hash_algo]:
-        problems.append(f"{uploaded.hash_algo} computed by the destination differs from the "
-                        "bytes sent")
+        problems.append(f"{uploaded.hash_algo} computed by the destination differs from the bytes sent")
     if uploaded.checksum and uploaded.checksum != stats.get("md5"):
         problems.append("md5 computed by the destination differs from the bytes sent")
     if problems:

@@ -43,8 +43,15 @@ from os_migrate.workload.records import (
 LOG = logging.getLogger(__name__)
 
 #: Scheduler hints that name source-cloud objects by id; they are kept in ``_info`` only.
-ID_HINTS = ("group", "same_host", "different_host", "different_cell", "build_near_host_ip",
-            "target_cell", "query")
+ID_HINTS = (
+    "group",
+    "same_host",
+    "different_host",
+    "different_cell",
+    "build_near_host_ip",
+    "target_cell",
+    "query",
+)
 #: Volume metadata keys that are not the user's (markers of our own tool).
 _MARKER_KEYS = (SOURCE_ID_KEY, SHA256_KEY)
 
@@ -67,8 +74,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     volumes = {v.id: v for v in cloudops.project_volumes(conn)}
     fips = list(cloudops.call(lambda: list(conn.network.ips(project_id=pid))))
     path = workload_file(data_dir, WORKLOADS)
-    existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path)
-                if isinstance(r, dict)}
+    existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path) if isinstance(r, dict)}
     exported = []
     for srv in cloudops.call(lambda: list(conn.compute.servers(details=True))):
         if not flt.selects(WORKLOADS, srv.name):
@@ -81,11 +87,21 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     exported.sort(key=lambda r: (r["params"]["name"], r["_info"]["id"]))
     detached = [volume_record(refs, v) for v in volumes.values() if _is_detached(v)]
     detached.sort(key=lambda r: (r["params"].get("name") or "", r["_info"]["id"]))
-    summary = {"data_dir": str(data_dir), "servers": [r["params"]["name"] for r in exported],
-               "counts": {}, "files": {}, "changed": {}}
+    summary = {
+        "data_dir": str(data_dir),
+        "servers": [r["params"]["name"] for r in exported],
+        "counts": {},
+        "files": {},
+        "changed": {},
+    }
     for stem, records in ((WORKLOADS, exported), (DETACHED_VOLUMES, detached)):
-        refresh_data_file(workload_file(data_dir, stem), records, summary, stem,
-                          identity=_server_name if stem == WORKLOADS else None)
+        refresh_data_file(
+            workload_file(data_dir, stem),
+            records,
+            summary,
+            stem,
+            identity=_server_name if stem == WORKLOADS else None,
+        )
     return summary
 
 
@@ -99,8 +115,7 @@ def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
         state = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         return True
-    return state.get("result") is None and bool(state.get("stopped_by_os_migrate")
-                                                or state.get("detached"))
+    return state.get("result") is None and bool(state.get("stopped_by_os_migrate") or state.get("detached"))
 
 
 def _server_name(record: dict) -> str:
@@ -108,9 +123,12 @@ def _server_name(record: dict) -> str:
 
 
 def _is_detached(volume) -> bool:
-    return (volume.status == "available" and not volume.attachments
-            and not (volume.name or "").startswith(TMP_PREFIX)
-            and SOURCE_ID_KEY not in (volume.metadata or {}))
+    return (
+        volume.status == "available"
+        and not volume.attachments
+        and not (volume.name or "").startswith(TMP_PREFIX)
+        and SOURCE_ID_KEY not in (volume.metadata or {})
+    )
 
 
 def _volume_params(volume) -> dict:
@@ -127,15 +145,24 @@ def _volume_params(volume) -> dict:
 
 def volume_record(refs: RefIndex, volume) -> dict:
     """Record of a detached volume."""
-    return DetachedVolume({
-        "type": DetachedVolume.type,
-        "params": _volume_params(volume),
-        "_info": {k: v for k, v in {"id": volume.id, "status": volume.status,
-                                    "availability_zone": volume.availability_zone,
-                                    "created_at": volume.created_at,
-                                    "updated_at": volume.updated_at}.items() if v},
-        "_migration_params": dict(DetachedVolume.migration_param_defaults),
-    }).record
+    return DetachedVolume(
+        {
+            "type": DetachedVolume.type,
+            "params": _volume_params(volume),
+            "_info": {
+                k: v
+                for k, v in {
+                    "id": volume.id,
+                    "status": volume.status,
+                    "availability_zone": volume.availability_zone,
+                    "created_at": volume.created_at,
+                    "updated_at": volume.updated_at,
+                }.items()
+                if v
+            },
+            "_migration_params": dict(DetachedVolume.migration_param_defaults),
+        }
+    ).record
 
 
 def nic_order(server, ports: Iterable) -> list:
@@ -147,8 +174,7 @@ def nic_order(server, ports: Iterable) -> list:
             if mac and mac not in macs:
                 macs.append(mac)
     rank = {mac: i for i, mac in enumerate(macs)}
-    return sorted(ports, key=lambda p: (rank.get(p.mac_address, len(rank)), p.created_at or "",
-                                        p.id))
+    return sorted(ports, key=lambda p: (rank.get(p.mac_address, len(rank)), p.created_at or "", p.id))
 
 
 def port_params(refs: RefIndex, port) -> dict:
@@ -157,15 +183,18 @@ def port_params(refs: RefIndex, port) -> dict:
         "name": port.name or "",
         "description": port.description or "",
         "network": refs.ref("network", port.network_id),
-        "fixed_ips": [{"subnet": refs.ref("subnet", f["subnet_id"]),
-                       "ip_address": f["ip_address"]} for f in port.fixed_ips or []],
+        "fixed_ips": [
+            {"subnet": refs.ref("subnet", f["subnet_id"]), "ip_address": f["ip_address"]}
+            for f in port.fixed_ips or []
+        ],
         "mac_address": port.mac_address,
         "allowed_address_pairs": sorted(
-            [{k: v for k, v in pair.items() if v} for pair in port.allowed_address_pairs or []],
-            key=_sort_key),
-        "security_groups": sorted((refs.ref("security_group", sg)
-                                   for sg in port.security_group_ids or []),
-                                  key=lambda r: (r.get("name") or "", r.get("project_name") or "")),
+            [{k: v for k, v in pair.items() if v} for pair in port.allowed_address_pairs or []], key=_sort_key
+        ),
+        "security_groups": sorted(
+            (refs.ref("security_group", sg) for sg in port.security_group_ids or []),
+            key=lambda r: (r.get("name") or "", r.get("project_name") or ""),
+        ),
         "is_port_security_enabled": port.is_port_security_enabled,
     }
 
@@ -204,8 +233,9 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
     """Record of one server (see :mod:`os_migrate.workload.records`)."""
     ports = nic_order(server, cloudops.call(lambda: list(conn.network.ports(device_id=server.id))))
     port_ids = {p.id for p in ports}
-    server_fips = sorted((f for f in fips if f.port_id in port_ids),
-                         key=lambda f: _sort_key(f.floating_ip_address))
+    server_fips = sorted(
+        (f for f in fips if f.port_id in port_ids), key=lambda f: _sort_key(f.floating_ip_address)
+    )
     attached = []
     for att in cloudops.call(lambda: list(conn.compute.volume_attachments(server))):
         vol = volumes.get(att.volume_id) or cloudops.get_volume(conn, att.volume_id)
@@ -218,10 +248,8 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         params["device"] = att.device
         params["boot_index"] = 0 if att.volume_id == root_id else None
         vols.append(params)
-        vol_info.append({"id": att.volume_id, "device": att.device,
-                         "status": getattr(vol, "status", None)})
-    order = sorted(range(len(vols)), key=lambda i: (vols[i]["boot_index"] != 0,
-                                                    vols[i]["device"] or ""))
+        vol_info.append({"id": att.volume_id, "device": att.device, "status": getattr(vol, "status", None)})
+    order = sorted(range(len(vols)), key=lambda i: (vols[i]["boot_index"] != 0, vols[i]["device"] or ""))
     vols = [vols[i] for i in order]
     vol_info = [vol_info[i] for i in order]
     group_ids = []
@@ -232,8 +260,10 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
     if group_ids:
         groups = [refs.ref("security_group", sg) for sg in group_ids]
     else:
-        groups = [{"name": g.get("name"), "project_name": None, "domain_name": None}
-                  for g in server.security_groups or []]
+        groups = [
+            {"name": g.get("name"), "project_name": None, "domain_name": None}
+            for g in server.security_groups or []
+        ]
     groups = sorted(groups, key=lambda r: (r.get("name") or "", r.get("project_name") or ""))
     hints = dict(getattr(server, "scheduler_hints", None) or {})
     dropped = {k: hints.pop(k) for k in list(hints) if k in ID_HINTS}
@@ -252,12 +282,15 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         "config_drive": config_drive in (True, "True", "true", "1"),
         "scheduler_hints": hints,
         "ports": [port_params(refs, p) for p in ports],
-        "floating_ips": [{
-            "floating_ip_address": f.floating_ip_address,
-            "floating_network": refs.ref("network", f.floating_network_id),
-            "fixed_ip_address": f.fixed_ip_address,
-            "description": f.description or "",
-        } for f in server_fips],
+        "floating_ips": [
+            {
+                "floating_ip_address": f.floating_ip_address,
+                "floating_network": refs.ref("network", f.floating_network_id),
+                "fixed_ip_address": f.fixed_ip_address,
+                "description": f.description or "",
+            }
+            for f in server_fips
+        ],
         "volumes": vols,
     }
     info = {
@@ -267,11 +300,9 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "image_id": image_id,
-        "ports": [{"id": p.id, "mac_address": p.mac_address, "network_id": p.network_id}
-                  for p in ports],
+        "ports": [{"id": p.id, "mac_address": p.mac_address, "network_id": p.network_id} for p in ports],
         "volumes": vol_info,
-        "floating_ips": [{"id": f.id, "floating_ip_address": f.floating_ip_address}
-                         for f in server_fips],
+        "floating_ips": [{"id": f.id, "floating_ip_address": f.floating_ip_address} for f in server_fips],
         "boot_index_source": rule,
         "dropped_scheduler_hints": dropped,
         "user_data_readable": server.user_data is not None,

@@ -83,6 +83,7 @@ class PlannedDisk:
 
 # -- destination server lookup ---------------------------------------------------------------------
 
+
 def destination_server(dst, server: Server) -> tuple[Any, bool]:
     """The destination server named like ``server``, and whether os-migrate made it.
 
@@ -99,12 +100,15 @@ def skip_reason(dst, server: Server) -> str | None:
     """Why ``server`` is skipped (its name is taken by a server we did not make), or None."""
     existing, ours = destination_server(dst, server)
     if existing is not None and not ours:
-        return (f"a server named {server.name!r} already exists in the destination "
-                f"({existing.id}) and was not created by os-migrate; skipped")
+        return (
+            f"a server named {server.name!r} already exists in the destination "
+            f"({existing.id}) and was not created by os-migrate; skipped"
+        )
     return None
 
 
 # -- the disk plan ---------------------------------------------------------------------------------
+
 
 def _mapped_type(server: Server, volume_type: str | None) -> str | None:
     mapping = server.migration_params.get("volume_type_map") or {}
@@ -134,57 +138,92 @@ def disk_plan(server: Server, *, flavor_disk: int = 0) -> list[PlannedDisk]:
     boot = server.boot_volume()
     if boot is not None:
         vid = server.source_volume_id(boot)
-        plan.append(PlannedDisk(
-            source=DiskSource("volume", vid, server.source_id, boot["device"], True,
-                              f"{server.name} {boot['device']} (boot volume {boot.get('name')})"),
-            spec=VolumeSpec(
-                name=boot_params.get("name") or boot.get("name") or f"{server.name}-boot",
-                size=max(int(boot["size"]), int(boot_params.get("size") or 0)),
-                volume_type=boot_params.get("volume_type") or _mapped_type(
-                    server, boot.get("volume_type")),
-                description=boot_params.get("description", boot.get("description")),
-                metadata=_volume_metadata(boot.get("metadata"), vid),
-                is_bootable=True),
-            role="boot", volume_image_metadata=dict(boot.get("volume_image_metadata") or {}),
-            device=boot["device"], boot_index=0))
+        plan.append(
+            PlannedDisk(
+                source=DiskSource(
+                    "volume",
+                    vid,
+                    server.source_id,
+                    boot["device"],
+                    True,
+                    f"{server.name} {boot['device']} (boot volume {boot.get('name')})",
+                ),
+                spec=VolumeSpec(
+                    name=boot_params.get("name") or boot.get("name") or f"{server.name}-boot",
+                    size=max(int(boot["size"]), int(boot_params.get("size") or 0)),
+                    volume_type=boot_params.get("volume_type")
+                    or _mapped_type(server, boot.get("volume_type")),
+                    description=boot_params.get("description", boot.get("description")),
+                    metadata=_volume_metadata(boot.get("metadata"), vid),
+                    is_bootable=True,
+                ),
+                role="boot",
+                volume_image_metadata=dict(boot.get("volume_image_metadata") or {}),
+                device=boot["device"],
+                boot_index=0,
+            )
+        )
     elif mp.get("boot_disk_copy"):
-        plan.append(PlannedDisk(
-            source=DiskSource("server_disk", server.source_id, None, None, True,
-                              f"{server.name} (root disk)"),
-            spec=VolumeSpec(
-                name=boot_params.get("name") or f"{server.name}-boot",
-                size=max(int(boot_params.get("size") or 0), int(flavor_disk or 0), 1),
-                volume_type=boot_params.get("volume_type"),
-                description=boot_params.get("description"),
-                metadata=_volume_metadata({}, server.source_id), is_bootable=True),
-            role="boot", volume_image_metadata=None, device=None, boot_index=0))
+        plan.append(
+            PlannedDisk(
+                source=DiskSource(
+                    "server_disk", server.source_id, None, None, True, f"{server.name} (root disk)"
+                ),
+                spec=VolumeSpec(
+                    name=boot_params.get("name") or f"{server.name}-boot",
+                    size=max(int(boot_params.get("size") or 0), int(flavor_disk or 0), 1),
+                    volume_type=boot_params.get("volume_type"),
+                    description=boot_params.get("description"),
+                    metadata=_volume_metadata({}, server.source_id),
+                    is_bootable=True,
+                ),
+                role="boot",
+                volume_image_metadata=None,
+                device=None,
+                boot_index=0,
+            )
+        )
     if mp.get("data_copy", True):
         for vol in server.data_volumes():
             vid = server.source_volume_id(vol)
-            plan.append(PlannedDisk(
-                source=DiskSource("volume", vid, server.source_id, vol["device"], False,
-                                  f"{server.name} {vol['device']} ({vol.get('name') or vid})"),
-                spec=VolumeSpec(
-                    name=vol.get("name") or f"{server.name}-{vol['device'].rsplit('/', 1)[-1]}",
-                    size=int(vol["size"]), volume_type=_mapped_type(server, vol.get("volume_type")),
-                    description=vol.get("description"),
-                    metadata=_volume_metadata(vol.get("metadata"), vid),
-                    is_bootable=bool(vol.get("is_bootable"))),
-                role="data", volume_image_metadata=dict(vol.get("volume_image_metadata") or {}),
-                device=vol["device"], boot_index=None))
+            plan.append(
+                PlannedDisk(
+                    source=DiskSource(
+                        "volume",
+                        vid,
+                        server.source_id,
+                        vol["device"],
+                        False,
+                        f"{server.name} {vol['device']} ({vol.get('name') or vid})",
+                    ),
+                    spec=VolumeSpec(
+                        name=vol.get("name") or f"{server.name}-{vol['device'].rsplit('/', 1)[-1]}",
+                        size=int(vol["size"]),
+                        volume_type=_mapped_type(server, vol.get("volume_type")),
+                        description=vol.get("description"),
+                        metadata=_volume_metadata(vol.get("metadata"), vid),
+                        is_bootable=bool(vol.get("is_bootable")),
+                    ),
+                    role="data",
+                    volume_image_metadata=dict(vol.get("volume_image_metadata") or {}),
+                    device=vol["device"],
+                    boot_index=None,
+                )
+            )
     return plan
 
 
 def _flavor_disk(dst, server: Server) -> int:
-    flavor = cloudops.call(dst.compute.find_flavor, server.params["flavor"]["name"],
-                           ignore_missing=True)
+    flavor = cloudops.call(dst.compute.find_flavor, server.params["flavor"]["name"], ignore_missing=True)
     return int(getattr(flavor, "disk", 0) or 0)
 
 
 # -- step 1: prepare -------------------------------------------------------------------------------
 
-def prepare_server(src, dst, data_dir: str | Path, name: str, *,
-                   overrides: Mapping[str, Any] | None = None) -> dict:
+
+def prepare_server(
+    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Decide whether ``name`` is migrated, and stop the source server if asked.
 
     Order: the destination is checked first (a taken name or a finished migration means the
@@ -204,18 +243,29 @@ def prepare_server(src, dst, data_dir: str | Path, name: str, *,
     state = ServerState.load(data_dir, server)
     existing, ours = destination_server(dst, server)
     if ours and existing.status == "ACTIVE" and not missing_pieces(dst, server, existing):
-        return {"server": name, "action": DONE, "reason": "already migrated by an earlier run",
-                "destination_id": existing.id}
+        return {
+            "server": name,
+            "action": DONE,
+            "reason": "already migrated by an earlier run",
+            "destination_id": existing.id,
+        }
     source = cloudops.get_server(src, server.source_id)
     if source is None:
         raise SourceStateError(f"source server {name!r} ({server.source_id}) not found")
     if state.get("result") == MIGRATED:
         # Finished before; the destination lost a piece since (e.g. a floating IP): complete it
         # without touching the source again.
-        LOG.info("%s was migrated by an earlier run; completing %s", name,
-                 "; ".join(missing_pieces(dst, server, existing)) if existing else "it")
-        return {"server": name, "action": MIGRATE, "source_status": source.status,
-                "source_status_before": state.get("source_status_before")}
+        LOG.info(
+            "%s was migrated by an earlier run; completing %s",
+            name,
+            "; ".join(missing_pieces(dst, server, existing)) if existing else "it",
+        )
+        return {
+            "server": name,
+            "action": MIGRATE,
+            "source_status": source.status,
+            "source_status_before": state.get("source_status_before"),
+        }
     if state.get("source_status_before") is None or state.get("result") == ROLLED_BACK:
         state.set(source_status_before=source.status, result=None)
     mp = server.migration_params
@@ -225,22 +275,35 @@ def prepare_server(src, dst, data_dir: str | Path, name: str, *,
             LOG.info("stopping source server %s (%s)", name, source.id)
             src.compute.stop_server(source)
         elif source.status != "SHUTOFF":
-            raise SourceStateError(f"source server {name!r} is {source.status}; it must be ACTIVE "
-                                   "(it is stopped first) or SHUTOFF")
-        source = cloudops.wait_server(src, source.id, "SHUTOFF", what=f"source server {name}",
-                                      timeout=300, error=SourceStateError)
+            raise SourceStateError(
+                f"source server {name!r} is {source.status}; it must be ACTIVE "
+                "(it is stopped first) or SHUTOFF"
+            )
+        source = cloudops.wait_server(
+            src, source.id, "SHUTOFF", what=f"source server {name}", timeout=300, error=SourceStateError
+        )
     elif source.status not in ("ACTIVE", "SHUTOFF"):
-        raise SourceStateError(f"source server {name!r} is {source.status}; expected ACTIVE or "
-                               "SHUTOFF")
-    return {"server": name, "action": MIGRATE, "source_status": source.status,
-            "source_status_before": state.get("source_status_before")}
+        raise SourceStateError(f"source server {name!r} is {source.status}; expected ACTIVE or SHUTOFF")
+    return {
+        "server": name,
+        "action": MIGRATE,
+        "source_status": source.status,
+        "source_status_before": state.get("source_status_before"),
+    }
 
 
 # -- step 2: copy disks ----------------------------------------------------------------------------
 
-def copy_server_disks(src, dst, data_dir: str | Path, name: str, *,
-                      overrides: Mapping[str, Any] | None = None,
-                      copier: DiskCopier | None = None) -> dict:
+
+def copy_server_disks(
+    src,
+    dst,
+    data_dir: str | Path,
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    copier: DiskCopier | None = None,
+) -> dict:
     """Copy every planned disk of ``name`` (see :func:`disk_plan`) into destination volumes.
 
     A disk whose verified copy exists is not copied again; a half-made copy is deleted and made
@@ -256,10 +319,11 @@ def copy_server_disks(src, dst, data_dir: str | Path, name: str, *,
     if reason:
         return {"server": name, "action": SKIP, "reason": reason, "disks": []}
     state = ServerState.load(data_dir, server)
-    copier = copier or make_copier(server.migration_params["copy_method"], src, dst,
-                                   journal=state)
-    results = [ensure_disk_copy(copier, dst, disk, server)
-               for disk in disk_plan(server, flavor_disk=_flavor_disk(dst, server))]
+    copier = copier or make_copier(server.migration_params["copy_method"], src, dst, journal=state)
+    results = [
+        ensure_disk_copy(copier, dst, disk, server)
+        for disk in disk_plan(server, flavor_disk=_flavor_disk(dst, server))
+    ]
     return {"server": name, "action": MIGRATE, "disks": [r.to_dict() for r in results]}
 
 
@@ -280,8 +344,14 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server)
     done = completed_copy(dst, disk.source.id)
     if done is not None:
         LOG.info("%s: verified copy %s exists; not copied again", disk.source.label, done.id)
-        return CopyResult(volume_id=done.id, size=done.size, bytes=0,
-                          sha256=done.metadata[SHA256_KEY], method=copier.method, access="reused")
+        return CopyResult(
+            volume_id=done.id,
+            size=done.size,
+            bytes=0,
+            sha256=done.metadata[SHA256_KEY],
+            method=copier.method,
+            access="reused",
+        )
     for partial in cloudops.volumes_with_marker(dst, disk.source.id):
         cloudops.delete_volume(dst, partial, what="unfinished destination volume")
     result = copier.copy(disk.source, disk.spec)
@@ -292,8 +362,7 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server)
         if image_ref.get("name"):
             want["image_name"] = image_ref["name"]
     set_volume_image_metadata(dst, result.volume_id, portable_image_metadata(dst, want))
-    cloudops.call(dst.block_storage.set_volume_metadata, result.volume_id,
-                  **{SHA256_KEY: result.sha256})
+    cloudops.call(dst.block_storage.set_volume_metadata, result.volume_id, **{SHA256_KEY: result.sha256})
     copier.cleanup(disk.source)
     return result
 
@@ -305,8 +374,7 @@ def portable_image_metadata(dst, metadata: Mapping[str, Any]) -> dict[str, str]:
     out.pop("image_id", None)
     name = out.get("image_name")
     if name:
-        images = [i for i in cloudops.call(lambda: list(dst.image.images(name=name)))
-                  if i.status == "active"]
+        images = [i for i in cloudops.call(lambda: list(dst.image.images(name=name))) if i.status == "active"]
         if len(images) == 1:
             out["image_id"] = images[0].id
     return out
@@ -326,8 +394,10 @@ def set_volume_image_metadata(dst, volume_id: str, want: Mapping[str, str]) -> N
 
 # -- step 3: create the destination server ---------------------------------------------------------
 
-def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
-                              overrides: Mapping[str, Any] | None = None) -> dict:
+
+def create_destination_server(
+    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Create ports, the server (block device mapping by boot index) and floating IPs.
 
     Idempotent: an existing server of ours that is ACTIVE is kept (only missing floating IPs
@@ -348,22 +418,25 @@ def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
     warnings: list[str] = []
     existing, _ = destination_server(dst, server)
     if existing is not None and existing.status == "ERROR":
-        LOG.warning("destination server %s (%s) is in ERROR; deleting it to try again", name,
-                    existing.id)
+        LOG.warning("destination server %s (%s) is in ERROR; deleting it to try again", name, existing.id)
         cloudops.call(dst.compute.delete_server, existing.id, ignore_missing=True)
         cloudops.wait_server_gone(dst, existing.id, what=f"destination server {name}")
         existing = None
     if existing is None:
         networks = _networks(dst, server, refs, warnings)
         body = _server_body(dst, server, refs, networks)
-        LOG.info("creating destination server %s (%d NICs, %d block devices)", name,
-                 len(networks), len(body.get("block_device_mapping", [])))
+        LOG.info(
+            "creating destination server %s (%d NICs, %d block devices)",
+            name,
+            len(networks),
+            len(body.get("block_device_mapping", [])),
+        )
         created = dst.compute.create_server(**body)
         existing = cloudops.get_server(dst, created.id) or created
     try:
-        existing = cloudops.wait_server(dst, existing.id, "ACTIVE",
-                                        what=f"destination server {name}",
-                                        error=DestinationError)
+        existing = cloudops.wait_server(
+            dst, existing.id, "ACTIVE", what=f"destination server {name}", error=DestinationError
+        )
     except DestinationError:
         LOG.error("destination server %s failed; deleting it", name)
         cloudops.call(dst.compute.delete_server, existing.id, ignore_missing=True)
@@ -372,8 +445,14 @@ def create_destination_server(src, dst, data_dir: str | Path, name: str, *,
     ports = [p.id for p in cloudops.call(lambda: list(dst.network.ports(device_id=existing.id)))]
     for w in warnings:
         LOG.warning("%s: %s", name, w)
-    return {"server": name, "action": MIGRATE, "destination_id": existing.id, "ports": ports,
-            "floating_ips": fips, "warnings": warnings}
+    return {
+        "server": name,
+        "action": MIGRATE,
+        "destination_id": existing.id,
+        "ports": ports,
+        "floating_ips": fips,
+        "warnings": warnings,
+    }
 
 
 def _networks(dst, server: Server, refs: RefIndex, warnings: list[str]) -> list[dict]:
@@ -388,9 +467,10 @@ def _networks(dst, server: Server, refs: RefIndex, warnings: list[str]) -> list[
             if fixed:
                 nic["fixed_ip"] = fixed[0]["ip_address"]
             if len(fixed) > 1:
-                warnings.append(f"NIC {i}: port_creation_mode nova keeps only the first fixed IP "
-                                f"({fixed[0]['ip_address']}); dropped "
-                                + ", ".join(f["ip_address"] for f in fixed[1:]))
+                warnings.append(
+                    f"NIC {i}: port_creation_mode nova keeps only the first fixed IP "
+                    f"({fixed[0]['ip_address']}); dropped " + ", ".join(f["ip_address"] for f in fixed[1:])
+                )
             networks.append(nic)
         else:
             networks.append({"port": ensure_port(dst, server, i, port, net, refs).id})
@@ -404,19 +484,22 @@ def ensure_port(dst, server: Server, index: int, port: Mapping[str, Any], net, r
     """
     mac = port.get("mac_address")
     if mac:
-        for p in cloudops.call(lambda: list(dst.network.ports(network_id=net.id,
-                                                              mac_address=mac))):
+        for p in cloudops.call(lambda: list(dst.network.ports(network_id=net.id, mac_address=mac))):
             owner = p.device_id or ""
             if owner and not _is_our_server(dst, owner, server):
-                raise DestinationError(f"{server.name} NIC {index}: MAC {mac} is used in network "
-                                       f"{net.name} by port {p.id} of device {owner}")
+                raise DestinationError(
+                    f"{server.name} NIC {index}: MAC {mac} is used in network "
+                    f"{net.name} by port {p.id} of device {owner}"
+                )
             LOG.info("%s NIC %d: reusing port %s (MAC %s)", server.name, index, p.id, mac)
             return p
     body: dict[str, Any] = {
         "network_id": net.id,
         "name": port.get("name") or f"{server.name}-nic{index}",
-        "fixed_ips": [{"subnet_id": refs.id("subnet", f["subnet"]), "ip_address": f["ip_address"]}
-                      for f in port.get("fixed_ips") or []],
+        "fixed_ips": [
+            {"subnet_id": refs.id("subnet", f["subnet"]), "ip_address": f["ip_address"]}
+            for f in port.get("fixed_ips") or []
+        ],
     }
     if mac:
         body["mac_address"] = mac
@@ -425,12 +508,18 @@ def ensure_port(dst, server: Server, index: int, port: Mapping[str, Any], net, r
     if port.get("is_port_security_enabled") is False:
         body["port_security_enabled"] = False
     else:
-        body["security_group_ids"] = [refs.id("security_group", sg)
-                                      for sg in port.get("security_groups") or []]
+        body["security_group_ids"] = [
+            refs.id("security_group", sg) for sg in port.get("security_groups") or []
+        ]
         if port.get("allowed_address_pairs"):
             body["allowed_address_pairs"] = port["allowed_address_pairs"]
-    LOG.info("%s NIC %d: creating port on %s with %s", server.name, index, net.name,
-             ", ".join(f["ip_address"] for f in port.get("fixed_ips") or []) or "a DHCP address")
+    LOG.info(
+        "%s NIC %d: creating port on %s with %s",
+        server.name,
+        index,
+        net.name,
+        ", ".join(f["ip_address"] for f in port.get("fixed_ips") or []) or "a DHCP address",
+    )
     return dst.network.create_port(**body)
 
 
@@ -447,8 +536,10 @@ def _server_body(dst, server: Server, refs: RefIndex, networks: list) -> dict:
         "name": server.name,
         "flavor_id": flavor.id,
         "networks": networks or "none",
-        "metadata": {**{k: str(v) for k, v in (p.get("metadata") or {}).items()},
-                     SOURCE_ID_KEY: server.source_id},
+        "metadata": {
+            **{k: str(v) for k, v in (p.get("metadata") or {}).items()},
+            SOURCE_ID_KEY: server.source_id,
+        },
     }
     for key in ("key_name", "availability_zone", "user_data", "description"):
         if p.get(key):
@@ -460,8 +551,7 @@ def _server_body(dst, server: Server, refs: RefIndex, networks: list) -> dict:
     if p.get("scheduler_hints"):
         body["scheduler_hints"] = dict(p["scheduler_hints"])
     if mp["port_creation_mode"] == "nova" and p.get("security_groups"):
-        body["security_groups"] = [{"name": refs.id("security_group", sg)}
-                                   for sg in p["security_groups"]]
+        body["security_groups"] = [{"name": refs.id("security_group", sg)} for sg in p["security_groups"]]
     body["block_device_mapping"] = block_device_mapping(dst, server, refs)
     root = body["block_device_mapping"][0] if body["block_device_mapping"] else None
     if root and root["source_type"] == "image":
@@ -481,16 +571,28 @@ def block_device_mapping(dst, server: Server, refs: RefIndex) -> list[dict]:
     plan = disk_plan(server, flavor_disk=_flavor_disk(dst, server))
     if not any(d.role == "boot" for d in plan):
         image = refs.find("image", server.params.get("image"))
-        bdm.append({"boot_index": 0, "uuid": image.id, "source_type": "image",
-                    "destination_type": "local", "delete_on_termination": True})
+        bdm.append(
+            {
+                "boot_index": 0,
+                "uuid": image.id,
+                "source_type": "image",
+                "destination_type": "local",
+                "delete_on_termination": True,
+            }
+        )
     for disk in plan:
         vol = completed_copy(dst, disk.source.id)
         if vol is None:
-            raise DestinationError(f"{disk.source.label}: no verified copy in the destination; "
-                                   "run the copy step first")
-        entry = {"boot_index": 0 if disk.role == "boot" else -1, "uuid": vol.id,
-                 "source_type": "volume", "destination_type": "volume",
-                 "delete_on_termination": False}
+            raise DestinationError(
+                f"{disk.source.label}: no verified copy in the destination; run the copy step first"
+            )
+        entry = {
+            "boot_index": 0 if disk.role == "boot" else -1,
+            "uuid": vol.id,
+            "source_type": "volume",
+            "destination_type": "volume",
+            "delete_on_termination": False,
+        }
         if disk.device:
             entry["device_name"] = disk.device
         bdm.append(entry)
@@ -498,8 +600,9 @@ def block_device_mapping(dst, server: Server, refs: RefIndex) -> list[dict]:
     return bdm
 
 
-def attach_floating_ips(dst, server: Server, dst_server, refs: RefIndex, state: ServerState,
-                        warnings: list[str]) -> list[str]:
+def attach_floating_ips(
+    dst, server: Server, dst_server, refs: RefIndex, state: ServerState, warnings: list[str]
+) -> list[str]:
     """Give the destination server the source's floating IPs per ``floating_ip_mode``.
 
     Each one goes to the destination port that owns the same fixed IP. Already attached ones are
@@ -517,35 +620,51 @@ def attach_floating_ips(dst, server: Server, dst_server, refs: RefIndex, state: 
         fixed = fip["fixed_ip_address"]
         port = next((p for p in ports if any(f["ip_address"] == fixed for f in p.fixed_ips)), None)
         if port is None:
-            warnings.append(f"floating IP {fip['floating_ip_address']}: no destination port holds "
-                            f"fixed IP {fixed}; not attached")
+            warnings.append(
+                f"floating IP {fip['floating_ip_address']}: no destination port holds "
+                f"fixed IP {fixed}; not attached"
+            )
             continue
-        attached = cloudops.call(lambda: list(dst.network.ips(port_id=port.id,
-                                                              fixed_ip_address=fixed)))
+        attached = cloudops.call(lambda: list(dst.network.ips(port_id=port.id, fixed_ip_address=fixed)))
         if attached:
             out.append(attached[0].floating_ip_address)
             continue
         address = fip["floating_ip_address"]
         pre = None
         if mode in ("auto", "existing"):
-            pre = next((f for f in cloudops.call(lambda: list(dst.network.ips(
-                floating_ip_address=address, project_id=dst.current_project_id)))
-                if not f.port_id), None)
+            pre = next(
+                (
+                    f
+                    for f in cloudops.call(
+                        lambda: list(
+                            dst.network.ips(floating_ip_address=address, project_id=dst.current_project_id)
+                        )
+                    )
+                    if not f.port_id
+                ),
+                None,
+            )
             if pre is None and mode == "existing":
-                raise DestinationError(f"floating IP {address} is not pre-allocated (and free) in "
-                                       "the destination project (floating_ip_mode existing)")
+                raise DestinationError(
+                    f"floating IP {address} is not pre-allocated (and free) in "
+                    "the destination project (floating_ip_mode existing)"
+                )
         if pre is not None:
             LOG.info("attaching pre-allocated floating IP %s to port %s", address, port.id)
             updated = dst.network.update_ip(pre, port_id=port.id, fixed_ip_address=fixed)
             out.append(updated.floating_ip_address)
             continue
         network = refs.find("network", fip["floating_network"])
-        created = dst.network.create_ip(floating_network_id=network.id, port_id=port.id,
-                                        fixed_ip_address=fixed,
-                                        description=fip.get("description") or "")
+        created = dst.network.create_ip(
+            floating_network_id=network.id,
+            port_id=port.id,
+            fixed_ip_address=fixed,
+            description=fip.get("description") or "",
+        )
         state.record_floating_ip(created.id)
-        LOG.info("allocated floating IP %s for %s (source had %s)", created.floating_ip_address,
-                 fixed, address)
+        LOG.info(
+            "allocated floating IP %s for %s (source had %s)", created.floating_ip_address, fixed, address
+        )
         out.append(created.floating_ip_address)
     return out
 
@@ -564,16 +683,19 @@ def missing_pieces(dst, server: Server, dst_server) -> list[str]:
             port_id = fixed.get(fip["fixed_ip_address"])
             if port_id is None:
                 continue  # a fixed IP Nova mode could not keep; reported at creation
-            if not cloudops.call(lambda: list(dst.network.ips(
-                    port_id=port_id, fixed_ip_address=fip["fixed_ip_address"]))):
+            if not cloudops.call(
+                lambda: list(dst.network.ips(port_id=port_id, fixed_ip_address=fip["fixed_ip_address"]))
+            ):
                 missing.append(f"floating IP for {fip['fixed_ip_address']}")
     return missing
 
 
 # -- step 4: finalize ------------------------------------------------------------------------------
 
-def finalize_server(src, dst, data_dir: str | Path, name: str, *,
-                    overrides: Mapping[str, Any] | None = None) -> dict:
+
+def finalize_server(
+    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """Finish or undo one server's migration, whatever happened before (always safe to run).
 
     - skipped server (name taken by a server we did not make): nothing is touched;
@@ -599,25 +721,32 @@ def finalize_server(src, dst, data_dir: str | Path, name: str, *,
     cleaned = _cleanup_temporaries(src, dst, server, state)
     _reattach_source_volumes(src, state)
     if not missing:
-        status = _restore_source_power(src, server, state,
-                                       restart=server.migration_params["restart_source_after"])
+        status = _restore_source_power(
+            src, server, state, restart=server.migration_params["restart_source_after"]
+        )
         state.set(result=MIGRATED, destination_id=existing.id)
         LOG.info("%s migrated: destination server %s ACTIVE; source %s", name, existing.id, status)
-        return {"server": name, "result": MIGRATED, "destination_id": existing.id,
-                "source_status": status, "cleaned": cleaned}
+        return {
+            "server": name,
+            "result": MIGRATED,
+            "destination_id": existing.id,
+            "source_status": status,
+            "cleaned": cleaned,
+        }
     if state.get("result") == MIGRATED:
         raise WorkloadError(
             f"{name}: migrated by an earlier run, but the destination now lacks: "
-            f"{'; '.join(missing)}. Nothing was rolled back; fix it or run again.")
-    LOG.error("%s: migration unfinished (%s); rolling back the destination", name,
-              "; ".join(missing))
+            f"{'; '.join(missing)}. Nothing was rolled back; fix it or run again."
+        )
+    LOG.error("%s: migration unfinished (%s); rolling back the destination", name, "; ".join(missing))
     rolled = rollback_destination(dst, server, state, existing)
     status = _restore_source_power(src, server, state, restart=True)
     state.set(result=ROLLED_BACK)
     raise MigrationFailed(
         f"{name}: migration unfinished ({'; '.join(missing)}); destination rolled back "
         f"({len(rolled)} resource(s) deleted), source server {status}. Fix the cause (see the "
-        "failed task before this one) and run again.")
+        "failed task before this one) and run again."
+    )
 
 
 def _cleanup_temporaries(src, dst, server: Server, state: ServerState) -> list[str]:
@@ -639,12 +768,17 @@ def _restore_source_power(src, server: Server, state: ServerState, *, restart: b
     source = cloudops.get_server(src, server.source_id)
     if source is None:
         return "not found"
-    if restart and state.get("stopped_by_os_migrate") and \
-            state.get("source_status_before") == "ACTIVE" and source.status == "SHUTOFF":
+    if (
+        restart
+        and state.get("stopped_by_os_migrate")
+        and state.get("source_status_before") == "ACTIVE"
+        and source.status == "SHUTOFF"
+    ):
         LOG.info("starting the source server %s again", server.name)
         src.compute.start_server(source)
-        source = cloudops.wait_server(src, source.id, "ACTIVE",
-                                      what=f"source server {server.name}", timeout=300)
+        source = cloudops.wait_server(
+            src, source.id, "ACTIVE", what=f"source server {server.name}", timeout=300
+        )
         state.set(stopped_by_os_migrate=False)
     return source.status
 
@@ -655,8 +789,7 @@ def rollback_destination(dst, server: Server, state: ServerState, dst_server) ->
     :returns: one line per deleted resource.
     """
     done = []
-    if dst_server is not None and (dst_server.metadata or {}).get(SOURCE_ID_KEY) == \
-            server.source_id:
+    if dst_server is not None and (dst_server.metadata or {}).get(SOURCE_ID_KEY) == server.source_id:
         cloudops.call(dst.compute.delete_server, dst_server.id, ignore_missing=True)
         cloudops.wait_server_gone(dst, dst_server.id, what="destination server")
         done.append(f"server {dst_server.id}")
@@ -670,8 +803,9 @@ def rollback_destination(dst, server: Server, state: ServerState, dst_server) ->
             net = refs.find("network", port["network"], required=False)
             if net is None or not port.get("mac_address"):
                 continue
-            for p in cloudops.call(lambda: list(dst.network.ports(
-                    network_id=net.id, mac_address=port["mac_address"]))):
+            for p in cloudops.call(
+                lambda: list(dst.network.ports(network_id=net.id, mac_address=port["mac_address"]))
+            ):
                 if not p.device_id:
                     cloudops.call(dst.network.delete_port, p.id, ignore_missing=True)
                     done.append(f"port {p.id}")
@@ -686,8 +820,10 @@ def rollback_destination(dst, server: Server, state: ServerState, dst_server) ->
 
 # -- everything ------------------------------------------------------------------------------------
 
-def migrate_server(src, dst, data_dir: str | Path, name: str, *,
-                   overrides: Mapping[str, Any] | None = None) -> dict:
+
+def migrate_server(
+    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+) -> dict:
     """All steps of one server in order, finalize always last (what the DAG's task group does).
 
     :returns: finalize's result, plus ``copies`` (the copy results) when disks were copied.
@@ -713,10 +849,28 @@ def migrate_server(src, dst, data_dir: str | Path, name: str, *,
 
 
 __all__ = [
-    "DONE", "MIGRATE", "MIGRATED", "ROLLED_BACK", "SKIP", "SKIPPED", "PlannedDisk",
-    "attach_floating_ips", "block_device_mapping", "completed_copy",
-    "copy_server_disks", "create_destination_server", "destination_server", "disk_plan",
-    "ensure_disk_copy", "ensure_port", "finalize_server", "migrate_server", "missing_pieces",
-    "portable_image_metadata", "prepare_server", "rollback_destination",
-    "set_volume_image_metadata", "skip_reason",
+    "DONE",
+    "MIGRATE",
+    "MIGRATED",
+    "ROLLED_BACK",
+    "SKIP",
+    "SKIPPED",
+    "PlannedDisk",
+    "attach_floating_ips",
+    "block_device_mapping",
+    "completed_copy",
+    "copy_server_disks",
+    "create_destination_server",
+    "destination_server",
+    "disk_plan",
+    "ensure_disk_copy",
+    "ensure_port",
+    "finalize_server",
+    "migrate_server",
+    "missing_pieces",
+    "portable_image_metadata",
+    "prepare_server",
+    "rollback_destination",
+    "set_volume_image_metadata",
+    "skip_reason",
 ]

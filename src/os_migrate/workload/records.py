@@ -190,8 +190,7 @@ class Server(Resource):
     def json_schema(cls) -> dict:
         """Record schema, with ``_migration_params`` checked too."""
         schema = copy.deepcopy(super().json_schema())
-        schema["properties"]["_migration_params"] = {**MIGRATION_PARAMS_SCHEMA,
-                                                     "type": ["object", "null"]}
+        schema["properties"]["_migration_params"] = {**MIGRATION_PARAMS_SCHEMA, "type": ["object", "null"]}
         return schema
 
     # -- convenient views ----------------------------------------------------------------------
@@ -235,8 +234,7 @@ class Server(Resource):
         for info in self.info.get("volumes") or []:
             if info.get("device") == volume.get("device"):
                 return info["id"]
-        raise KeyError(f"{self.describe()}: _info.volumes has no volume on device "
-                       f"{volume.get('device')!r}")
+        raise KeyError(f"{self.describe()}: _info.volumes has no volume on device {volume.get('device')!r}")
 
     def source_port_id(self, port: Mapping[str, Any]) -> str | None:
         """Source id of one of :attr:`ports`, matched by MAC address in ``_info.ports``."""
@@ -261,8 +259,7 @@ class DetachedVolume(Resource):
 
     type = "openstack.block_storage.Volume"
     type_key = DETACHED_VOLUMES
-    migration_param_defaults = {"data_copy": True, "copy_method": "image",
-                                "volume_type_map": {}}
+    migration_param_defaults = {"data_copy": True, "copy_method": "image", "volume_type_map": {}}
     required_params = ("size",)
     params_schema = dict(_VOLUME_PARAMS_SCHEMA)
 

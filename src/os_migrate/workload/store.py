@@ -16,8 +16,14 @@ from typing import Any
 from os_migrate.dataset import check_record
 from os_migrate.exceptions import DataError, ValidationError
 from os_migrate.serialization import atomic_write_text, load_resources
-from os_migrate.workload.records import DETACHED_VOLUMES, WORKLOADS, DetachedVolume, Server, \
-    state_dir, workload_file
+from os_migrate.workload.records import (
+    DETACHED_VOLUMES,
+    WORKLOADS,
+    DetachedVolume,
+    Server,
+    state_dir,
+    workload_file,
+)
 
 
 def load_servers(data_dir: str | Path) -> list[Server]:
@@ -57,8 +63,7 @@ def load_detached_volumes(data_dir: str | Path) -> list[DetachedVolume]:
     return out
 
 
-def load_server(data_dir: str | Path, name: str,
-                overrides: Mapping[str, Any] | None = None) -> Server:
+def load_server(data_dir: str | Path, name: str, overrides: Mapping[str, Any] | None = None) -> Server:
     """The server record named ``name``, with run-level ``_migration_params`` overrides applied.
 
     :raises DataError: no record, or several records, with that name.
@@ -67,8 +72,10 @@ def load_server(data_dir: str | Path, name: str,
     if not matches:
         raise DataError(f"no server named {name!r}", file=str(workload_file(data_dir)))
     if len(matches) > 1:
-        raise DataError(f"{len(matches)} servers are named {name!r}; names must be unique",
-                        file=str(workload_file(data_dir)))
+        raise DataError(
+            f"{len(matches)} servers are named {name!r}; names must be unique",
+            file=str(workload_file(data_dir)),
+        )
     return matches[0].with_overrides(overrides)
 
 

@@ -9,8 +9,9 @@ from typing import Any
 LOG = logging.getLogger(__name__)
 
 
-def summarize_workloads(results: Iterable[Mapping[str, Any] | None], *,
-                        preflight: Mapping[str, Any] | None = None) -> dict:
+def summarize_workloads(
+    results: Iterable[Mapping[str, Any] | None], *, preflight: Mapping[str, Any] | None = None
+) -> dict:
     """Count and list the outcome of every server of a wave.
 
     :param results: finalize results (``{"server", "result", ...}``); None for a server whose
@@ -31,8 +32,7 @@ def summarize_workloads(results: Iterable[Mapping[str, Any] | None], *,
         if r.get("result") == "migrated":
             migrated.append(r["server"])
         elif r.get("result") == "skipped":
-            skipped.append({"server": r["server"],
-                            "reason": r.get("reason") or reasons.get(r["server"], "")})
+            skipped.append({"server": r["server"], "reason": r.get("reason") or reasons.get(r["server"], "")})
     migrated = [n for n in migrated if n not in report.get("done", [])]
     ran = set(report.get("run", report.get("servers", report.get("migrate", []))))
     failed = [n for n in report.get("migrate", []) if n in ran and n not in seen]
@@ -46,7 +46,13 @@ def summarize_workloads(results: Iterable[Mapping[str, Any] | None], *,
         "already_done": sorted(report.get("done", [])),
         "counts": {"migrated": len(migrated), "skipped": len(skipped), "failed": len(failed)},
     }
-    LOG.info("workloads: %d migrated %s, %d skipped %s, %d failed %s", len(migrated),
-             summary["migrated"], len(skipped), [s["server"] for s in summary["skipped"]],
-             len(failed), summary["failed"])
+    LOG.info(
+        "workloads: %d migrated %s, %d skipped %s, %d failed %s",
+        len(migrated),
+        summary["migrated"],
+        len(skipped),
+        [s["server"] for s in summary["skipped"]],
+        len(failed),
+        summary["failed"],
+    )
     return summary

@@ -42,13 +42,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 from openstack.config import OpenStackConfig
 from openstack.connection import Connection as SDKConnection
-
-from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowFailException
 
 #: Sent in the User-Agent header of every API call.
 APP_NAME = "os-migrate-airflow"
@@ -196,9 +195,7 @@ class OpenStackHook(BaseHook):
             conn = self.get_conn()
             conn.authorize()
             auth = conn.config.config.get("auth", {})
-            return True, (
-                f"Authenticated to {auth.get('auth_url')} (project id {conn.current_project_id})"
-            )
+            return True, (f"Authenticated to {auth.get('auth_url')} (project id {conn.current_project_id})")
         except Exception as e:  # report every failure to the UI instead of raising
             return False, _redact(f"{type(e).__name__}: {e}", self._known_secrets())
 
@@ -247,8 +244,10 @@ class OpenStackHook(BaseHook):
             region = config.get_one(cloud=cloud, **overrides)
         except (ks_exceptions.ClientException, sdk_exceptions.SDKException) as e:
             raise OpenStackConnectionError(
-                _redact(f"OpenStack connection {conn_id!r}: cloud {cloud!r} from {source}: {e}",
-                        self._known_secrets())
+                _redact(
+                    f"OpenStack connection {conn_id!r}: cloud {cloud!r} from {source}: {e}",
+                    self._known_secrets(),
+                )
             ) from None
         self.log.info(
             "OpenStack connection %r: cloud %r from %s, auth_url=%s project=%s region=%s",
@@ -362,18 +361,20 @@ def _problems(settings: dict[str, Any], *, require_auth_url: bool) -> list[str]:
                 "remove the password or the application_credential_* keys"
             )
         if not auth.get("application_credential_secret"):
-            problems.append("application credential auth needs application_credential_secret "
-                            "(extra, or the Connection password)")
+            problems.append(
+                "application credential auth needs application_credential_secret "
+                "(extra, or the Connection password)"
+            )
         if not auth.get("application_credential_id") and not (
             auth.get("application_credential_name") and (auth.get("username") or auth.get("user_id"))
         ):
-            problems.append("application credential auth needs application_credential_id, or "
-                            "application_credential_name with username/user_id")
+            problems.append(
+                "application credential auth needs application_credential_id, or "
+                "application_credential_name with username/user_id"
+            )
         scoped = sorted(k for k in SCOPE_KEYS if auth.get(k))
         if scoped:
-            problems.append(
-                f"application credentials are bound to their project; remove {', '.join(scoped)}"
-            )
+            problems.append(f"application credentials are bound to their project; remove {', '.join(scoped)}")
     elif auth_type == PASSWORD_AUTH:
         if app_cred_keys:
             problems.append(
@@ -419,8 +420,10 @@ def _as_bool(value: Any) -> bool:
 
 
 def _project_label(auth: dict[str, Any]) -> str | None:
-    return auth.get("project_name") or auth.get("project_id") or (
-        "application credential" if auth.get("application_credential_id") else None
+    return (
+        auth.get("project_name")
+        or auth.get("project_id")
+        or ("application credential" if auth.get("application_credential_id") else None)
     )
 
 

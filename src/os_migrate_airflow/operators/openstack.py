@@ -30,18 +30,16 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from os_migrate import export_resources, import_resources, validate_data_dir
-from os_migrate.exceptions import ApplyError, CloudError, OsMigrateError
-
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowNotFoundException
 
+from os_migrate import export_resources, import_resources, validate_data_dir
+from os_migrate.exceptions import ApplyError, CloudError, OsMigrateError
 from os_migrate_airflow.hooks.openstack import OpenStackHook
 
 if TYPE_CHECKING:
-    from openstack.connection import Connection as SDKConnection
-
     from airflow.sdk import Context
+    from openstack.connection import Connection as SDKConnection
 
 DEFAULT_CONN_ID = OpenStackHook.default_conn_name
 #: Core errors worth a retry; every other ``OsMigrateError`` fails the task at once.
@@ -129,7 +127,10 @@ class OpenStackExportOperator(_OsMigrateBaseOperator):
             return self._nothing_selected()
         with _core_errors():
             result = export_resources(
-                self._cloud(), str(self.data_dir), types=types, filters=filters,
+                self._cloud(),
+                str(self.data_dir),
+                types=types,
+                filters=filters,
                 stage_image_data=_as_bool(self.stage_image_data, "stage_image_data"),
             )
         for type_key, count in result["counts"].items():
@@ -158,9 +159,7 @@ class OpenStackValidateOperator(_OsMigrateBaseOperator):
         if types == []:
             return self._nothing_selected()
         with _core_errors():
-            errors = validate_data_dir(
-                str(self.data_dir), conn=self._cloud(), types=types, filters=filters
-            )
+            errors = validate_data_dir(str(self.data_dir), conn=self._cloud(), types=types, filters=filters)
         if errors:
             for error in errors:
                 self.log.error("%s", error)
@@ -190,11 +189,11 @@ class OpenStackImportOperator(_OsMigrateBaseOperator):
         the full action list stays in the plan files and the log, not in XCom.
     """
 
-    template_fields: Sequence[str] = (*_OsMigrateBaseOperator.template_fields, "dry_run",
-                                      "source_conn_id")
+    template_fields: Sequence[str] = (*_OsMigrateBaseOperator.template_fields, "dry_run", "source_conn_id")
 
-    def __init__(self, *, dry_run: bool | str = False, source_conn_id: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, dry_run: bool | str = False, source_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.dry_run = dry_run
         self.source_conn_id = source_conn_id
@@ -214,7 +213,11 @@ class OpenStackImportOperator(_OsMigrateBaseOperator):
         dry_run = _as_bool(self.dry_run, "dry_run")
         with _core_errors():
             result = import_resources(
-                self._cloud(), str(self.data_dir), types=types, filters=filters, dry_run=dry_run,
+                self._cloud(),
+                str(self.data_dir),
+                types=types,
+                filters=filters,
+                dry_run=dry_run,
                 src_conn=self._source_cloud(),
             )
         verb = "would " if result.get("dry_run", dry_run) else ""

@@ -22,6 +22,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
+from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowNotFoundException,
+    AirflowSkipException,
+)
 
 from os_migrate.exceptions import CloudError, OsMigrateError
 from os_migrate.workload import (
@@ -36,21 +43,11 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
-
-from airflow.sdk import BaseHook, BaseOperator
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowNotFoundException,
-    AirflowSkipException,
-)
-
 from os_migrate_airflow.hooks.openstack import OpenStackHook
 
 if TYPE_CHECKING:
-    from openstack.connection import Connection as SDKConnection
-
     from airflow.sdk import Context
+    from openstack.connection import Connection as SDKConnection
 
 #: Default map index label of per-server tasks.
 SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
@@ -98,9 +95,15 @@ class _WorkloadOperator(BaseOperator):
     template_fields: Sequence[str] = ("data_dir", "src_conn_id", "dst_conn_id", "overrides")
     ui_color = "#f2ece6"
 
-    def __init__(self, *, data_dir: str, src_conn_id: str = "openstack_src",
-                 dst_conn_id: str = "openstack_dst",
-                 overrides: Mapping[str, Any] | str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: str,
+        src_conn_id: str = "openstack_src",
+        dst_conn_id: str = "openstack_dst",
+        overrides: Mapping[str, Any] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.data_dir = data_dir
         self.src_conn_id = src_conn_id
@@ -152,9 +155,13 @@ class WorkloadExportOperator(_WorkloadOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         with workload_errors():
             result = export_workloads(self.src, str(self.data_dir), servers=_parse(self.servers))
-        self.log.info("Exported %d server(s) %s and %d detached volume(s) to %s",
-                      result["counts"]["workloads"], result["servers"],
-                      result["counts"]["detached_volumes"], result["data_dir"])
+        self.log.info(
+            "Exported %d server(s) %s and %d detached volume(s) to %s",
+            result["counts"]["workloads"],
+            result["servers"],
+            result["counts"]["detached_volumes"],
+            result["data_dir"],
+        )
         return _jsonable(result)
 
 
@@ -177,8 +184,9 @@ class WorkloadPreflightOperator(_WorkloadOperator):
 
     template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "servers", "dry_run")
 
-    def __init__(self, *, servers: list | str | None = None, dry_run: bool | str = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, servers: list | str | None = None, dry_run: bool | str = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.servers = servers
         self.dry_run = dry_run
@@ -189,8 +197,13 @@ class WorkloadPreflightOperator(_WorkloadOperator):
             raise AirflowFailException(f"dry_run must be a boolean, got {self.dry_run!r}")
         try:
             with workload_errors():
-                report = preflight(self.src, self.dst, str(self.data_dir),
-                                   servers=_parse(self.servers), overrides=self._overrides())
+                report = preflight(
+                    self.src,
+                    self.dst,
+                    str(self.data_dir),
+                    servers=_parse(self.servers),
+                    overrides=self._overrides(),
+                )
         except AirflowFailException as e:
             for error in getattr(e.__cause__, "errors", []):
                 self.log.error("%s", error)
@@ -199,8 +212,12 @@ class WorkloadPreflightOperator(_WorkloadOperator):
             self.log.warning("%s", warning)
         for skip in report["skip"]:
             self.log.info("skip %s: %s", skip["server"], skip["reason"])
-        self.log.info("Pre-flight passed. Migrate: %s; already migrated: %s; quota needed: %s",
-                      report["migrate"], report["done"], report["needs"])
+        self.log.info(
+            "Pre-flight passed. Migrate: %s; already migrated: %s; quota needed: %s",
+            report["migrate"],
+            report["done"],
+            report["needs"],
+        )
         report["run"] = [] if dry_run else list(report["servers"])
         if dry_run:
             self.log.info("Dry run: no server step runs")
@@ -223,8 +240,11 @@ class _ServerStepOperator(_WorkloadOperator):
 
     def _call(self, step) -> dict[str, Any]:
         with workload_errors():
-            return _jsonable(step(self.src, self.dst, str(self.data_dir), str(self.server_name),
-                                  overrides=self._overrides()))
+            return _jsonable(
+                step(
+                    self.src, self.dst, str(self.data_dir), str(self.server_name), overrides=self._overrides()
+                )
+            )
 
 
 class ServerPrepareOperator(_ServerStepOperator):
@@ -241,8 +261,12 @@ class ServerPrepareOperator(_ServerStepOperator):
         result = self._call(prepare_server)
         if result["action"] != "migrate":
             raise AirflowSkipException(f"{self.server_name}: {result['reason']}")
-        self.log.info("%s: source %s (was %s); migrating", self.server_name,
-                      result["source_status"], result.get("source_status_before"))
+        self.log.info(
+            "%s: source %s (was %s); migrating",
+            self.server_name,
+            result["source_status"],
+            result.get("source_status_before"),
+        )
         return result
 
 
@@ -255,9 +279,17 @@ class ServerCopyDisksOperator(_ServerStepOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         result = self._call(copy_server_disks)
         for disk in result.get("disks", []):
-            self.log.info("%s: volume %s (%d GiB) %s, %d bytes in %.1f s (%.1f MB/s), sha256 %s",
-                          self.server_name, disk["volume_id"], disk["size"], disk["access"],
-                          disk["bytes"], disk["seconds"], disk["mb_per_s"], disk["sha256"])
+            self.log.info(
+                "%s: volume %s (%d GiB) %s, %d bytes in %.1f s (%.1f MB/s), sha256 %s",
+                self.server_name,
+                disk["volume_id"],
+                disk["size"],
+                disk["access"],
+                disk["bytes"],
+                disk["seconds"],
+                disk["mb_per_s"],
+                disk["sha256"],
+            )
         return result
 
 
@@ -269,9 +301,13 @@ class ServerCreateOperator(_ServerStepOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = self._call(create_destination_server)
-        self.log.info("%s: destination server %s ACTIVE, ports %s, floating IPs %s",
-                      self.server_name, result.get("destination_id"), result.get("ports"),
-                      result.get("floating_ips"))
+        self.log.info(
+            "%s: destination server %s ACTIVE, ports %s, floating IPs %s",
+            self.server_name,
+            result.get("destination_id"),
+            result.get("ports"),
+            result.get("floating_ips"),
+        )
         return result
 
 
@@ -291,8 +327,12 @@ class ServerFinalizeOperator(_ServerStepOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = self._call(finalize_server)
-        self.log.info("%s: %s%s", self.server_name, result["result"],
-                      f" ({result['reason']})" if result.get("reason") else "")
+        self.log.info(
+            "%s: %s%s",
+            self.server_name,
+            result["result"],
+            f" ({result['reason']})" if result.get("reason") else "",
+        )
         return result
 
 
@@ -315,14 +355,14 @@ class WorkloadSummaryOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        report = ti.xcom_pull(task_ids=self.preflight_task_id,
-                              key=WorkloadPreflightOperator.REPORT_KEY)
+        report = ti.xcom_pull(task_ids=self.preflight_task_id, key=WorkloadPreflightOperator.REPORT_KEY)
         if not report:
             raise AirflowFailException("pre-flight did not pass; nothing was migrated")
         results = []
         if report.get("run"):
-            pulled = ti.xcom_pull(task_ids=self.finalize_task_id, map_indexes=range(
-                len(report["run"])), default=None)
+            pulled = ti.xcom_pull(
+                task_ids=self.finalize_task_id, map_indexes=range(len(report["run"])), default=None
+            )
             results = list(pulled) if isinstance(pulled, (list, tuple)) else [pulled]
         summary = summarize_workloads(results, preflight=report)
         if not report.get("run"):
@@ -331,8 +371,10 @@ class WorkloadSummaryOperator(BaseOperator):
         for s in summary["skipped"]:
             self.log.info("Skipped %s: %s", s["server"], s["reason"])
         if summary["failed"]:
-            raise AirflowFailException(f"{len(summary['failed'])} server(s) failed and were rolled "
-                                       f"back: {', '.join(summary['failed'])}")
+            raise AirflowFailException(
+                f"{len(summary['failed'])} server(s) failed and were rolled "
+                f"back: {', '.join(summary['failed'])}"
+            )
         return summary
 
 
@@ -353,9 +395,15 @@ class SetPoolSlotsOperator(BaseOperator):
     template_fields: Sequence[str] = ("slots", "airflow_api_conn_id")
     ui_color = "#f2ece6"
 
-    def __init__(self, *, pool_name: str, slots: int | str | None = None,
-                 airflow_api_conn_id: str = "airflow_api", timeout: float = 30.0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        pool_name: str,
+        slots: int | str | None = None,
+        airflow_api_conn_id: str = "airflow_api",
+        timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.pool_name = pool_name
         self.slots = slots
@@ -372,40 +420,60 @@ class SetPoolSlotsOperator(BaseOperator):
         try:
             conn = BaseHook.get_connection(str(self.airflow_api_conn_id))
         except AirflowNotFoundException as e:
-            raise AirflowFailException(f"{e}: define the Airflow API connection to set the pool "
-                                       "size, or leave the pool size empty") from e
+            raise AirflowFailException(
+                f"{e}: define the Airflow API connection to set the pool size, or leave the pool size empty"
+            ) from e
         base = (conn.host or "").rstrip("/")
         if conn.port and base.count(":") < 2:
             base = f"{base}:{conn.port}"
         if not base.startswith(("http://", "https://")):
             base = f"http://{base}"
         session = requests.Session()
-        token = session.post(f"{base}/auth/token", json={"username": conn.login,
-                                                          "password": conn.password},
-                             timeout=self.timeout)
+        token = session.post(
+            f"{base}/auth/token",
+            json={"username": conn.login, "password": conn.password},
+            timeout=self.timeout,
+        )
         if token.status_code >= 400:
-            raise AirflowFailException(f"Airflow API {base} refused the login of "
-                                       f"{conn.login!r}: HTTP {token.status_code}")
+            raise AirflowFailException(
+                f"Airflow API {base} refused the login of {conn.login!r}: HTTP {token.status_code}"
+            )
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
         url = f"{base}/api/v2/pools/{self.pool_name}"
         current = session.get(url, headers=headers, timeout=self.timeout)
         if current.status_code == 404:
-            resp = session.post(f"{base}/api/v2/pools", json={
-                "name": self.pool_name, "slots": slots, "include_deferred": False,
-                "description": "concurrent disk copies of os-migrate workloads"},
-                headers=headers, timeout=self.timeout)
+            resp = session.post(
+                f"{base}/api/v2/pools",
+                json={
+                    "name": self.pool_name,
+                    "slots": slots,
+                    "include_deferred": False,
+                    "description": "concurrent disk copies of os-migrate workloads",
+                },
+                headers=headers,
+                timeout=self.timeout,
+            )
         else:
             pool = current.json() if current.status_code < 400 else {}
             if pool.get("slots") == slots:
                 self.log.info("Pool %s already has %d slots", self.pool_name, slots)
                 return {"pool": self.pool_name, "slots": slots, "changed": False}
-            resp = session.patch(url, params={"update_mask": "slots"}, json={
-                "name": self.pool_name, "slots": slots,
-                "description": pool.get("description"),
-                "include_deferred": bool(pool.get("include_deferred", False))},
-                headers=headers, timeout=self.timeout)
+            resp = session.patch(
+                url,
+                params={"update_mask": "slots"},
+                json={
+                    "name": self.pool_name,
+                    "slots": slots,
+                    "description": pool.get("description"),
+                    "include_deferred": bool(pool.get("include_deferred", False)),
+                },
+                headers=headers,
+                timeout=self.timeout,
+            )
         if resp.status_code >= 400:
-            raise AirflowException(f"setting pool {self.pool_name} to {slots} slots failed: "
-                                   f"HTTP {resp.status_code} {resp.text[:300]}")
+            raise AirflowException(
+                f"setting pool {self.pool_name} to {slots} slots failed: "
+                f"HTTP {resp.status_code} {resp.text[:300]}"
+            )
         self.log.info("Pool %s now has %d slots", self.pool_name, slots)
         return {"pool": self.pool_name, "slots": slots, "changed": True}
