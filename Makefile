@@ -16,11 +16,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(VENV)/bin/pip install -q -e '.[test]' -c constraints.txt
 	touch $@
 
-# Re-resolve every dependency from pyproject.toml in a throw-away venv and freeze it as the lock.
+# Resolve pyproject.toml's dependencies in a throw-away venv and freeze them as the lock. Existing
+# pins are kept (new dependencies resolve to their newest release); LOCK_UPGRADE=1 re-resolves all.
 lock:
 	rm -rf .lock-venv && python3 -m venv .lock-venv
 	.lock-venv/bin/pip install -q -U pip
-	.lock-venv/bin/pip install -q '.[test]'
+	.lock-venv/bin/pip install -q '.[test]' $(if $(LOCK_UPGRADE),,-c constraints.txt)
 	{ echo "# Lock of pyproject.toml (runtime + test extra), made by 'make lock' on $$(date -u +%F)."; \
 	  echo "# Install with: pip install -e '.[test]' -c constraints.txt"; \
 	  .lock-venv/bin/pip freeze --exclude os-migrate-airflow; } > constraints.txt
