@@ -7,6 +7,7 @@ non-zero if any check failed.
 """
 
 import argparse
+import contextlib
 import hashlib
 import sys
 import time
@@ -229,9 +230,8 @@ class Smoke:
         self.check("port", port)
         if self.check("server boot -> ACTIVE", server):
             self.check("floating IP associate", floating_ip)
-            if self.check("volume create 1 GiB", volume):
-                if self.check("volume attach -> in-use", attach):
-                    self.check("volume detach -> available", detach)
+            if self.check("volume create 1 GiB", volume) and self.check("volume attach -> in-use", attach):
+                self.check("volume detach -> available", detach)
             if self.check("server stop -> SHUTOFF", stop):
                 self.check("snapshot image -> active, bytes", snapshot)
         if self.check("volume from image", volume_from_image):
@@ -263,10 +263,8 @@ class Smoke:
                         c.compute.wait_for_delete(srv, wait=120)
                     servers = []
                     router, subnet = res
-                    try:
+                    with contextlib.suppress(exceptions.NotFoundException):  # already gone
                         c.network.remove_interface_from_router(router, subnet_id=subnet.id)
-                    except exceptions.NotFoundException:
-                        pass  # router or interface already gone
                 elif kind == "router":
                     c.network.delete_router(res, ignore_missing=True)
                 elif kind == "port":
