@@ -94,7 +94,7 @@ def import_resources(
     flt = Filters(filters, RESOURCE_TYPES)
     check_connection(conn)
     refs = RefIndex(conn)
-    checked = collect_errors(data_dir, types=types, filters=filters, conn=conn, refs=refs)
+    checked = collect_errors(data_dir, types=types, filters=filters, conn=conn, refs=refs, dry_run=dry_run)
     if checked.errors:
         raise ValidationError(checked.errors)
     plan = make_plan(conn, refs, checked.all_data, types, flt, data_dir)

@@ -7,7 +7,8 @@ missing from the filters mapping, or mapped to ``None``, selects everything; an 
 nothing.
 
 Filters of parent types also select children: a router filter selects the router's interfaces and a
-security group filter selects the group's rules (see :data:`PARENT_FILTER`).
+security group filter selects the group's rules (each class declares its ``parent``; see
+:data:`os_migrate.resources.PARENT_FILTER`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from os_migrate.exceptions import DataError, ValidationError
-
-#: Child type key -> (parent type key, params key of the parent reference).
-PARENT_FILTER = {
-    "router_interfaces": ("routers", "router"),
-    "security_group_rules": ("security_groups", "security_group"),
-}
+from os_migrate.resources import PARENT_FILTER
 
 
 @dataclass(frozen=True)

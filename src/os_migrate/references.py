@@ -10,62 +10,42 @@ lookup degrades to a name-only reference).
 :class:`RefIndex` answers both directions for one connection: ``ref(kind, id)`` on export and
 ``id(kind, ref)`` on import. It lists each kind once (one or a few list requests, never one GET per
 resource) and caches the result; resources created during an import are added with :meth:`add`.
+How a kind is listed and fetched is declared by its resource class
+(:meth:`~os_migrate.resources.base.Resource.list_ref_targets`, ``get_ref_target``), found
+through the registry's :data:`~os_migrate.resources.BY_KIND`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from openstack import exceptions as sdk_exc
 
 from os_migrate.const import AUTH_PROJECT
 from os_migrate.exceptions import AmbiguousReference, ReferenceNotFound
 
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+
 LOG = logging.getLogger(__name__)
 
-
-def _list_networks(conn, project_id: str) -> Iterable:
-    # Own networks plus the shared and external ones a tenant may reference (3 list requests).
-    yield from conn.network.networks(project_id=project_id)
-    yield from conn.network.networks(is_router_external=True)
-    yield from conn.network.networks(is_shared=True)
+#: A reference mapping (see the module docstring).
+Ref = Mapping[str, Any]
 
 
-def _list_subnets(conn, project_id: str) -> Iterable:
-    # Own subnets plus those of external networks (router gateways); one request per external net.
-    seen = set()
-    for subnet in conn.network.subnets(project_id=project_id):
-        seen.add(subnet.id)
-        yield subnet
-    for net in conn.network.networks(is_router_external=True):
-        for subnet in conn.network.subnets(network_id=net.id):
-            if subnet.id not in seen:
-                yield subnet
+def _kind_class(kind: str) -> Any:
+    # The registry imports this module (through the resource base class): import it lazily.
+    from os_migrate.resources import BY_KIND
+
+    try:
+        return BY_KIND[kind]
+    except KeyError:
+        raise KeyError(f"no resource type declares ref_kind {kind!r}") from None
 
 
-#: kind -> function(conn, project_id) yielding the SDK objects a reference of that kind may target.
-LISTERS: dict[str, Callable] = {
-    "network": _list_networks,
-    "subnet": lambda conn, pid: _list_subnets(conn, pid),
-    "router": lambda conn, pid: conn.network.routers(project_id=pid),
-    "security_group": lambda conn, pid: conn.network.security_groups(project_id=pid),
-    "image": lambda conn, pid: conn.image.images(),
-    "keypair": lambda conn, pid: conn.compute.keypairs(),
-}
-
-#: kind -> function(conn, id) fetching one object when it is not among the listed ones.
-GETTERS: dict[str, Callable] = {
-    "network": lambda conn, i: conn.network.get_network(i),
-    "subnet": lambda conn, i: conn.network.get_subnet(i),
-    "router": lambda conn, i: conn.network.get_router(i),
-    "security_group": lambda conn, i: conn.network.get_security_group(i),
-    "image": lambda conn, i: conn.image.get_image(i),
-    "keypair": lambda conn, i: conn.compute.get_keypair(i),
-}
-
-
-def owner_of(obj) -> str | None:
+def owner_of(obj: Any) -> str | None:
     """Project id owning an SDK object (``project_id``, or ``owner`` for Glance images)."""
     return getattr(obj, "project_id", None) or getattr(obj, "owner", None)
 
@@ -77,7 +57,7 @@ def make_ref(
     return {"name": name, "project_name": project_name, "domain_name": domain_name}
 
 
-def ref_str(ref: dict | None) -> str:
+def ref_str(ref: Ref | None) -> str:
     """Human-readable form of a reference for messages: ``name`` or ``project/name``."""
     if not ref:
         return "<none>"
@@ -93,21 +73,22 @@ class RefIndex:
     :param conn: an authenticated ``openstack.connection.Connection``.
     """
 
-    def __init__(self, conn):
+    def __init__(self, conn: Connection):
         self.conn = conn
         self.project_id: str = conn.current_project_id
-        self._objs: dict[str, dict[str, object]] = {}
+        self._objs: dict[str, dict[str, Any]] = {}
         self._projects: dict[str, tuple[str | None, str | None]] = {}
         self._project_ids: dict[tuple[str, str | None], str | None] = {}
 
     # -- listing -------------------------------------------------------------------------------
-    def objects(self, kind: str) -> dict[str, object]:
+    def objects(self, kind: str) -> dict[str, Any]:
         """All listed objects of ``kind`` by id (listed on first use)."""
         if kind not in self._objs:
-            self._objs[kind] = {o.id: o for o in LISTERS[kind](self.conn, self.project_id)}
+            listed = _kind_class(kind).list_ref_targets(self.conn, self.project_id)
+            self._objs[kind] = {o.id: o for o in listed}
         return self._objs[kind]
 
-    def owned(self, kind: str) -> list:
+    def owned(self, kind: str) -> list[Any]:
         """The listed objects of ``kind`` owned by the connection's project.
 
         Export and plan list a type through this, so the list the index needs anyway serves both
@@ -115,11 +96,11 @@ class RefIndex:
         """
         return [o for o in self.objects(kind).values() if owner_of(o) == self.project_id]
 
-    def add(self, kind: str, obj) -> None:
+    def add(self, kind: str, obj: Any) -> None:
         """Record an object created (or found) after the kind was listed."""
         self.objects(kind)[obj.id] = obj
 
-    def get(self, kind: str, obj_id: str | None):
+    def get(self, kind: str, obj_id: str | None) -> Any:
         """The object of ``kind`` with ``obj_id``, fetched with one GET if it was not listed.
 
         :returns: the SDK object, or None if it does not exist or is not visible.
@@ -129,7 +110,7 @@ class RefIndex:
         objs = self.objects(kind)
         if obj_id not in objs:
             try:
-                objs[obj_id] = GETTERS[kind](self.conn, obj_id)
+                objs[obj_id] = _kind_class(kind).get_ref_target(self.conn, obj_id)
             except (sdk_exc.NotFoundException, sdk_exc.ForbiddenException):
                 return None
         return objs[obj_id]
@@ -188,7 +169,7 @@ class RefIndex:
         project_name, domain_name = self.project_names(owner_of(obj))
         return make_ref(obj.name, project_name, domain_name)
 
-    def find(self, kind: str, ref: dict | None, *, required: bool = True):
+    def find(self, kind: str, ref: Ref | None, *, required: bool = True) -> Any:
         """The object of ``kind`` a reference points to (import direction).
 
         :param required: raise when nothing matches (else return None).
@@ -220,7 +201,7 @@ class RefIndex:
             return None
         return candidates[0]
 
-    def id(self, kind: str, ref: dict | None, *, required: bool = True) -> str | None:
+    def id(self, kind: str, ref: Ref | None, *, required: bool = True) -> str | None:
         """ID of :meth:`find`'s result (None when not found and not ``required``)."""
         obj = self.find(kind, ref, required=required)
         return obj.id if obj is not None else None

@@ -6,9 +6,11 @@ Checks, in order of need:
    :func:`os_migrate.dataset.load_dataset`;
 2. filters (bad item shapes, invalid regexes, unknown types);
 3. duplicate import identities within a type (names must be unique to find the destination twin);
-4. with a destination connection: every reference resolves, in the destination or among the
-   resources being imported; rules with a remote address group are refused (the address group is
-   not migrated, so the rule would get a wider remote than it had);
+4. every reference resolves, among the resources of the data set or (with a destination
+   connection) in the destination; a reference the class declares in ``data_refs`` (a rule's
+   remote address group) must be in the data set, and when its target is not imported by this
+   run, the destination's twin must equal the data set's record, so a rule never gets a wider
+   remote than it had;
 5. with a destination connection: params that need a Neutron extension the destination lacks.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from keystoneauth1 import discover
 
@@ -28,6 +30,9 @@ from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex, ref_str
 from os_migrate.resources import KIND_TYPE_KEY, RESOURCE_TYPES, Resource
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
 
 
 def selected(
@@ -55,49 +60,87 @@ def duplicate_errors(chosen: Mapping[str, list[Resource]]) -> list[str]:
 
 
 def reference_errors(
-    chosen: Mapping[str, list[Resource]], all_data: Mapping[str, list[Resource]], refs: RefIndex | None
+    chosen: Mapping[str, list[Resource]],
+    all_data: Mapping[str, list[Resource]],
+    refs: RefIndex | None,
+    *,
+    check_twins: bool = True,
 ) -> list[str]:
-    """Errors for references that resolve neither in the data set nor in the destination."""
-    names = {t: {r.name for r in rs} for t, rs in all_data.items()}
+    """Errors for references that resolve neither in the data set nor in the destination.
+
+    :param check_twins: compare the destination twin of a ``data_refs`` target that this run
+        does not import with its data set record (off for a dry run, which writes nothing).
+    """
+    by_name = {t: {r.name: r for r in rs} for t, rs in all_data.items()}
     errors = []
     for resources in chosen.values():
         for r in resources:
-            if r.params.get("remote_address_group_id"):
-                errors.append(
-                    f"{location(r)}: params.remote_address_group_id: rules with a "
-                    "remote address group are not supported; refusing to import a rule "
-                    "with a wider remote than the source"
-                )
             for field, kind, ref in r.iter_refs():
                 if not isinstance(ref, Mapping):
                     continue
+                where = f"{location(r)}: {field}"
                 if ref.get("name") is None:
                     errors.append(
-                        f"{location(r)}: {field}: the source {kind} "
-                        f"{ref.get('id', '?')} could not be resolved to a name at export"
+                        f"{where}: the source {kind} {ref.get('id', '?')} could not be resolved to a "
+                        "name at export"
                     )
                     continue
-                in_data = ref.get("project_name") in (None, AUTH_PROJECT) and ref["name"] in names.get(
-                    KIND_TYPE_KEY[kind], set()
-                )
-                if in_data:
+                target_type = KIND_TYPE_KEY[kind]
+                own = ref.get("project_name") in (None, AUTH_PROJECT)
+                record = by_name.get(target_type, {}).get(ref["name"]) if own else None
+                if field.removeprefix("params.") in r.data_refs:
+                    errors.extend(_data_ref_errors(where, kind, ref, record, chosen, refs, check_twins))
                     continue
-                if refs is None:
+                if record is not None or refs is None:
                     continue
                 try:
                     if refs.find(kind, ref, required=False) is not None:
                         continue
                 except AmbiguousReference as e:
-                    errors.append(f"{location(r)}: {field}: {e}")
+                    errors.append(f"{where}: {e}")
                     continue
                 errors.append(
-                    f"{location(r)}: {field}: {kind} {ref_str(ref)} does not resolve: "
-                    f"not in the destination and not in {KIND_TYPE_KEY[kind]}.yml"
+                    f"{where}: {kind} {ref_str(ref)} does not resolve: not in the destination and not "
+                    f"in {target_type}.yml"
                 )
     return errors
 
 
-def capability_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
+def _data_ref_errors(
+    where: str,
+    kind: str,
+    ref: Mapping,
+    record: Resource | None,
+    chosen: Mapping[str, list[Resource]],
+    refs: RefIndex | None,
+    check_twins: bool,
+) -> list[str]:
+    """Errors of one reference whose target must come from the data set (``data_refs``)."""
+    target_type = KIND_TYPE_KEY[kind]
+    if record is None:
+        return [
+            f"{where}: {kind} {ref_str(ref)} is not in {target_type}.yml; refusing to import with a "
+            f"{kind} whose content is unknown (its remote could be wider than the source's)"
+        ]
+    if refs is None or not check_twins or record in chosen.get(target_type, []):
+        return []
+    try:
+        obj = refs.find(kind, ref, required=False)
+    except AmbiguousReference as e:
+        return [f"{where}: {e}"]
+    if obj is None:
+        return []  # created by the import of its own type first; the reference fails until then
+    changes = record.diff(type(record).from_sdk(obj, refs))
+    if not changes:
+        return []
+    diffs = "; ".join(f"{k}: {c['from']!r} there, {c['to']!r} in the data set" for k, c in changes.items())
+    return [
+        f"{where}: {kind} {ref_str(ref)} in the destination differs from {target_type}.yml ({diffs}); "
+        f"import {target_type} first"
+    ]
+
+
+def capability_errors(chosen: Mapping[str, list[Resource]], conn: Connection) -> list[str]:
     """Errors for params the destination cannot accept: values that need a Neutron extension
     it lacks, or values that need an admin when the connection is not one."""
     errors = []
@@ -135,7 +178,7 @@ class CheckResult(NamedTuple):
     errors: list[str]
 
 
-def microversion_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]:
+def microversion_errors(chosen: Mapping[str, list[Resource]], conn: Connection) -> list[str]:
     """Errors for params that need a newer API microversion than the destination offers."""
     wanted = [
         (r, p, service, version)
@@ -158,9 +201,19 @@ def microversion_errors(chosen: Mapping[str, list[Resource]], conn) -> list[str]
 
 
 def collect_errors(
-    data_dir: str | Path, *, types=None, filters=None, conn=None, refs: RefIndex | None = None
+    data_dir: str | Path,
+    *,
+    types: Iterable[str] | str | None = None,
+    filters: Mapping[str, object] | None = None,
+    conn: Connection | None = None,
+    refs: RefIndex | None = None,
+    dry_run: bool = False,
 ) -> CheckResult:
-    """Run every check (see the module docstring) and return data and errors."""
+    """Run every check (see the module docstring) and return data and errors.
+
+    :param dry_run: the caller only plans; a destination twin that the run would not fix before
+        using it is not an error then (nothing is written).
+    """
     errors: list[str] = []
     try:
         types = resolve_types(types)
@@ -177,13 +230,19 @@ def collect_errors(
     errors.extend(duplicate_errors(chosen))
     if conn is not None and refs is None:
         refs = RefIndex(conn)
-    errors.extend(reference_errors(chosen, all_data, refs))
+    errors.extend(reference_errors(chosen, all_data, refs, check_twins=not dry_run))
     if conn is not None:
         errors.extend(capability_errors(chosen, conn))
     return CheckResult(all_data, chosen, errors)
 
 
-def validate_data_dir(data_dir: str | Path, *, conn=None, types=None, filters=None) -> list[str]:
+def validate_data_dir(
+    data_dir: str | Path,
+    *,
+    conn: Connection | None = None,
+    types: Iterable[str] | str | None = None,
+    filters: Mapping[str, object] | None = None,
+) -> list[str]:
     """Check a data dir before import; returns every error (empty list: valid).
 
     :param data_dir: folder holding ``<type>.yml`` files.

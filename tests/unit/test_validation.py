@@ -63,27 +63,38 @@ def test_five_mistakes_one_report(tmp_path):
         assert str(tmp_path) in e
 
 
-def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
-    write(
-        tmp_path,
-        "security_group_rules.yml",
-        """\
-        os_migrate_version: 1
-        resources:
-          - type: openstack.network.SecurityGroupRule
-            params:
-              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
-              remote_group: {name: null, project_name: null, domain_name: null, id: abc}
-              direction: ingress
-              ether_type: IPv4
-          - type: openstack.network.SecurityGroupRule
-            params:
-              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
-              remote_address_group_id: ag-1
-              direction: ingress
-              ether_type: IPv4
-        """,
-    )
+RULES_WITH_REMOTES = """\
+os_migrate_version: 1
+resources:
+  - type: openstack.network.SecurityGroupRule
+    params:
+      security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+      remote_group: {name: null, project_name: null, domain_name: null, id: abc}
+      direction: ingress
+      ether_type: IPv4
+  - type: openstack.network.SecurityGroupRule
+    params:
+      security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+      remote_address_group: {name: not-exported, project_name: '%auth%', domain_name: '%auth%'}
+      direction: ingress
+      ether_type: IPv4
+  - type: openstack.network.SecurityGroupRule
+    params:
+      security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+      remote_address_group: {name: null, project_name: null, domain_name: null, id: ag-1}
+      direction: ingress
+      ether_type: IPv4
+  - type: openstack.network.SecurityGroupRule
+    params:
+      security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+      remote_address_group: {name: office, project_name: '%auth%', domain_name: '%auth%'}
+      direction: ingress
+      ether_type: IPv4
+"""
+
+
+def test_unresolved_remotes_are_refused_and_an_exported_address_group_is_not(tmp_path):
+    write(tmp_path, "security_group_rules.yml", RULES_WITH_REMOTES)
     write(
         tmp_path,
         "security_groups.yml",
@@ -94,10 +105,48 @@ def test_unresolved_export_reference_and_address_group_are_refused(tmp_path):
             params: {name: web}
         """,
     )
+    write(
+        tmp_path,
+        "address_groups.yml",
+        """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.AddressGroup
+            params: {name: office, addresses: [192.0.2.0/24]}
+        """,
+    )
     errors = validate_data_dir(tmp_path, types=["security_group_rules"])
-    assert len(errors) == 2, errors
+    assert len(errors) == 3, errors
+    assert "resources[0]" in errors[0]
     assert "params.remote_group: the source security_group abc could not be resolved" in errors[0]
-    assert "remote address group are not supported" in errors[1]
+    assert "resources[1]" in errors[1]
+    assert (
+        "params.remote_address_group: address_group 'not-exported' is not in address_groups.yml"
+        in (errors[1])
+    )
+    assert "wider" in errors[1]
+    assert "resources[2]" in errors[2]
+    assert "params.remote_address_group: the source address_group ag-1 could not be resolved" in errors[2]
+
+
+def test_old_remote_address_group_id_param_is_refused(tmp_path):
+    write(
+        tmp_path,
+        "security_group_rules.yml",
+        """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.SecurityGroupRule
+            params:
+              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+              remote_address_group_id: ag-1
+              direction: ingress
+              ether_type: IPv4
+        """,
+    )
+    errors = validate_data_dir(tmp_path, types=["security_group_rules"])
+    assert len(errors) == 1
+    assert "'remote_address_group_id' was unexpected" in errors[0]
 
 
 def test_bad_filter_and_unknown_type_are_errors(tmp_path):

@@ -1,10 +1,14 @@
 """Base class of every migratable resource type.
 
-A subclass is mostly data (which SDK attributes become ``params`` and ``_info``, which params are
-references, which cannot be updated, which need a Neutron extension) plus a few small hooks:
-:meth:`Resource.list_sdk`, :meth:`Resource._refs_from_sdk`, :meth:`Resource._sdk_refs`,
-:meth:`Resource._create_sdk` and :meth:`Resource._update_sdk`. All behaviour (serialization,
-normalization, comparison, create/update bodies) lives here, so every type behaves the same.
+Everything about a type lives in its subclass: mostly data (which SDK attributes become
+``params`` and ``_info``, which params are references, which cannot be updated, which need a
+Neutron extension or an API microversion, the types it depends on, its parent for filters) plus
+a few small hooks: :meth:`Resource.list_ref_targets`/:meth:`Resource.get_ref_target` (how
+references of its kind are resolved), :meth:`Resource.list_sdk`, :meth:`Resource._refs_from_sdk`,
+:meth:`Resource._sdk_refs`, :meth:`Resource._create_sdk` and :meth:`Resource._update_sdk`. All
+behaviour (serialization, normalization, comparison, create/update bodies) lives here, so every
+type behaves the same. Registering the class in :mod:`os_migrate.resources` is the only other
+step: the registry derives the import order, the DAG's import chains and the filter parents.
 """
 
 from __future__ import annotations
@@ -13,16 +17,19 @@ import ipaddress
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from os_migrate.references import RefIndex
 
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+
 LOG = logging.getLogger(__name__)
 
-_EMPTY = (None, "", [], {})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 #: JSON schema of a name reference.
-REF_SCHEMA = {
+REF_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["name"],
     "properties": {
@@ -33,7 +40,7 @@ REF_SCHEMA = {
     },
     "additionalProperties": False,
 }
-_REF_KEYS = frozenset(REF_SCHEMA["properties"])
+_REF_KEYS = frozenset(("name", "project_name", "domain_name", "id"))
 
 
 def is_empty(value: Any) -> bool:
@@ -109,6 +116,16 @@ class Resource:
     type_key: ClassVar[str]
     #: Kind name used by :class:`~os_migrate.references.RefIndex` for references to this type.
     ref_kind: ClassVar[str | None] = None
+    #: Type keys this type references; they are imported first (the registry's order and the
+    #: DAG's import chains come from these declarations).
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    #: ``(parent type key, reference param)``: a filter of the parent type also selects these
+    #: resources (a router filter selects its interfaces).
+    parent: ClassVar[tuple[str, str] | None] = None
+    #: Workflow that imports this type: ``"pre_workload"`` (DAG ``os_migrate_pre_workload``).
+    import_phase: ClassVar[str] = "pre_workload"
+    #: Import reads data from the source cloud (image data), so it needs the source connection.
+    needs_source: ClassVar[bool] = False
     #: SDK attributes copied verbatim into ``params``.
     params_from_sdk: ClassVar[tuple[str, ...]] = ()
     #: SDK attributes copied verbatim into ``_info``.
@@ -139,6 +156,10 @@ class Resource:
     admin_values: ClassVar[Mapping[str, tuple]] = {}
     #: params applied in a later phase (e.g. router routes after the router's interfaces exist).
     deferred: ClassVar[tuple[str, ...]] = ()
+    #: reference params whose target must be in the data set, not merely exist in the
+    #: destination: the target's content decides what this resource allows (a rule's address
+    #: group), so a same-named destination resource of unknown content must not be used.
+    data_refs: ClassVar[tuple[str, ...]] = ()
     #: params that must be present and non-empty.
     required_params: ClassVar[tuple[str, ...]] = ("name",)
     #: JSON schema (``properties``) of params; ``additionalProperties`` is false.
@@ -187,20 +208,38 @@ class Resource:
         """Short text for messages and logs: ``type 'identity'`` (never secrets)."""
         return f"{self.type} {self.identity!r}"
 
-    # -- export ----------------------------------------------------------------------------------
+    # -- references to this type ---------------------------------------------------------------
     @classmethod
-    def list_sdk(cls, conn, refs: RefIndex) -> Iterable[Any]:
-        """SDK objects of this type owned by the connection's project (a few list requests)."""
-        raise NotImplementedError
+    def list_ref_targets(cls, conn: Connection, project_id: str) -> Iterable[Any]:
+        """SDK objects a reference of :attr:`ref_kind` may point to: the project's own plus the
+        shared ones it may use (a few list requests; :class:`RefIndex` caches them)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be referenced")
 
     @classmethod
-    def export(cls, conn, refs: RefIndex) -> list[Resource]:
+    def get_ref_target(cls, conn: Connection, obj_id: str) -> Any:
+        """One SDK object by id, when it was not among :meth:`list_ref_targets`'s."""
+        raise NotImplementedError(f"{cls.__name__} cannot be referenced")
+
+    # -- export ----------------------------------------------------------------------------------
+    @classmethod
+    def list_sdk(cls, conn: Connection, refs: RefIndex) -> Iterable[Any]:
+        """SDK objects of this type owned by the connection's project (a few list requests).
+
+        Default: the project's own objects among the listed reference targets, so the list the
+        index needs anyway serves export and plan too.
+        """
+        if cls.ref_kind is None:
+            raise NotImplementedError
+        return refs.owned(cls.ref_kind)
+
+    @classmethod
+    def export(cls, conn: Connection, refs: RefIndex) -> list[Resource]:
         """Serialize every resource of this type in the connection's project, sorted by identity."""
         out = [cls.from_sdk(obj, refs) for obj in cls.list_sdk(conn, refs)]
         return sorted(out, key=lambda r: r.identity)
 
     @classmethod
-    def existing(cls, conn, refs: RefIndex, desired: list[Resource]) -> list[Resource]:
+    def existing(cls, conn: Connection, refs: RefIndex, desired: list[Resource]) -> list[Resource]:
         """The destination resources that ``desired`` ones may match (default: :meth:`export`)."""
         return cls.export(conn, refs)
 
@@ -327,7 +366,7 @@ class Resource:
                 body[k] = _empty_like(change["from"]) if value is None and k not in self.keep_none else value
         return body
 
-    def create(self, conn, refs: RefIndex, *, source: Any = None) -> Any:
+    def create(self, conn: Connection, refs: RefIndex, *, source: Any = None) -> Any:
         """Create the resource in the destination; returns the SDK object.
 
         :param source: a :class:`~os_migrate.apply.DataSource` for types that copy data.
@@ -338,15 +377,21 @@ class Resource:
         return obj
 
     def update(
-        self, conn, existing: Resource, changes: Mapping[str, Any], refs: RefIndex, *, source: Any = None
+        self,
+        conn: Connection,
+        existing: Resource,
+        changes: Mapping[str, Any],
+        refs: RefIndex,
+        *,
+        source: Any = None,
     ) -> Any:
         """Update ``existing`` with the changed updatable params; returns the SDK object."""
         return self._update_sdk(conn, existing.sdk, self.update_body(changes, refs))
 
-    def _create_sdk(self, conn, body: dict) -> Any:
+    def _create_sdk(self, conn: Connection, body: dict) -> Any:
         raise NotImplementedError
 
-    def _update_sdk(self, conn, obj: Any, body: dict) -> Any:
+    def _update_sdk(self, conn: Connection, obj: Any, body: dict) -> Any:
         raise NotImplementedError
 
     # -- validation ------------------------------------------------------------------------------

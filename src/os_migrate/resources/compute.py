@@ -1,4 +1,4 @@
-"""Nova resources that belong to pre-workload content: keypairs."""
+"""Nova resources that belong to pre-workload content: keypairs and server groups."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from openstack import exceptions as sdk_exc
 
 from os_migrate.cloud import is_admin
-from os_migrate.exceptions import ReferenceNotFound
+from os_migrate.exceptions import ConflictError, ReferenceNotFound
 from os_migrate.resources.base import Resource
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +49,14 @@ class Keypair(Resource):
         "type": {"enum": ["ssh", "x509"]},
         "user": USER_REF_SCHEMA,
     }
+
+    @classmethod
+    def list_ref_targets(cls, conn, project_id):
+        return conn.compute.keypairs()
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.compute.get_keypair(obj_id)
 
     @property
     def identity(self):
@@ -118,6 +126,69 @@ class Keypair(Resource):
                 )
             body["user_id"] = uid
         return conn.compute.create_keypair(**body)
+
+
+#: Server group policies (Nova API reference); the soft ones need microversion 2.15.
+SERVER_GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
+
+
+class ServerGroup(Resource):
+    """A Nova server group: a scheduling policy (and rules) that member servers follow.
+
+    Nova has no update API for server groups: a same-named destination group with another
+    ``policy`` or ``rules`` is a conflict reported by validation and plan, before any write.
+    ``policy`` and ``rules`` are the microversion 2.64 fields (openstacksdk sends ``policies`` to
+    an older Nova); ``rules`` needs 2.64, the ``soft-*`` policies need 2.15. Members are facts of
+    the source (``_info.member_ids``): servers join the destination group when the workload
+    migration creates them (scheduler hint ``group``, reference kind ``server_group``).
+    """
+
+    type = "openstack.compute.ServerGroup"
+    type_key = "server_groups"
+    ref_kind = "server_group"
+    params_from_sdk = ("name", "policy", "rules")
+    info_from_sdk = ("id", "project_id", "user_id", "member_ids")
+    create_only = ("policy", "rules")
+    param_microversions = {"rules": ("compute", "2.64")}
+    required_params = ("name", "policy")
+    params_schema = {
+        "name": {"type": "string"},
+        "policy": {"enum": list(SERVER_GROUP_POLICIES)},
+        "rules": {
+            "type": "object",
+            "properties": {"max_server_per_host": {"type": "integer", "minimum": 1}},
+            "additionalProperties": False,
+        },
+    }
+
+    @classmethod
+    def list_ref_targets(cls, conn, project_id):
+        return conn.compute.server_groups()
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.compute.get_server_group(obj_id)
+
+    @classmethod
+    def _refs_from_sdk(cls, obj, refs):
+        # Before 2.64 Nova returns a one-item ``policies`` list instead of ``policy``.
+        return {"policy": obj.policy or next(iter(obj.policies or []), None)}
+
+    @classmethod
+    def _extra_info(cls, obj):
+        return {"member_ids": sorted(obj.member_ids or [])}
+
+    def required_microversions(self):
+        out = super().required_microversions()
+        if str(self.params.get("policy", "")).startswith("soft-"):
+            out["policy"] = ("compute", "2.15")
+        return out
+
+    def _create_sdk(self, conn, body):
+        return conn.compute.create_server_group(**body)
+
+    def update(self, conn, existing, changes, refs, *, source=None):
+        raise ConflictError(f"{self.describe()}: server groups cannot be updated ({', '.join(changes)})")
 
 
 def _user_id(conn, name: str, domain_name: str | None) -> str | None:

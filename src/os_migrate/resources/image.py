@@ -153,6 +153,16 @@ class Image(Resource):
         "ramdisk": REF_SCHEMA,
     }
 
+    needs_source = True
+
+    @classmethod
+    def list_ref_targets(cls, conn, project_id):
+        return conn.image.images()
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.image.get_image(obj_id)
+
     @classmethod
     def list_sdk(cls, conn, refs):
         return conn.image.images(owner=refs.project_id)

@@ -1,4 +1,5 @@
-"""Neutron resource types: networks, subnets, routers, router interfaces, security groups, rules.
+"""Neutron resource types: networks, subnets, routers, router interfaces, security groups,
+address groups and security group rules.
 
 Param names are openstacksdk attribute names (``is_shared``, ``is_dhcp_enabled``, ``ether_type``);
 see ``openstack/network/v2/*.py``. References replace ``*_id`` attributes.
@@ -6,7 +7,9 @@ see ``openstack/network/v2/*.py``. References replace ``*_id`` attributes.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from openstack import exceptions as sdk_exc
@@ -96,8 +99,15 @@ class Network(Resource):
     }
 
     @classmethod
-    def list_sdk(cls, conn, refs):
-        return refs.owned("network")
+    def list_ref_targets(cls, conn, project_id):
+        # Own networks plus the shared and external ones a tenant may reference (3 list requests).
+        yield from conn.network.networks(project_id=project_id)
+        yield from conn.network.networks(is_router_external=True)
+        yield from conn.network.networks(is_shared=True)
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.network.get_network(obj_id)
 
     @classmethod
     def _extra_info(cls, obj):
@@ -137,6 +147,7 @@ class Subnet(Resource):
         "dns_publish_fixed_ip",
     )
     info_from_sdk = Resource.info_from_sdk + ("network_id", "subnet_pool_id", "segment_id")
+    depends_on = ("networks",)
     ref_params = {"network": "network"}
     create_only = ("network", "cidr", "ip_version", "ipv6_address_mode", "ipv6_ra_mode")
     unordered = ("allocation_pools", "host_routes", "service_types")
@@ -173,8 +184,20 @@ class Subnet(Resource):
     }
 
     @classmethod
-    def list_sdk(cls, conn, refs):
-        return refs.owned("subnet")
+    def list_ref_targets(cls, conn, project_id):
+        # Own subnets plus those of external networks (router gateways); one request per external net.
+        seen = set()
+        for subnet in conn.network.subnets(project_id=project_id):
+            seen.add(subnet.id)
+            yield subnet
+        for net in conn.network.networks(is_router_external=True):
+            for subnet in conn.network.subnets(network_id=net.id):
+                if subnet.id not in seen:
+                    yield subnet
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.network.get_subnet(obj_id)
 
     def _create_sdk(self, conn, body):
         return conn.network.create_subnet(**body)
@@ -194,6 +217,7 @@ class Router(Resource):
     type = "openstack.network.Router"
     type_key = "routers"
     ref_kind = "router"
+    depends_on = ("networks",)
     params_from_sdk = ("name", "description", "is_admin_state_up", "availability_zone_hints", "routes")
     info_from_sdk = Resource.info_from_sdk + (
         "status",
@@ -222,8 +246,12 @@ class Router(Resource):
     }
 
     @classmethod
-    def list_sdk(cls, conn, refs):
-        return refs.owned("router")
+    def list_ref_targets(cls, conn, project_id):
+        return conn.network.routers(project_id=project_id)
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.network.get_router(obj_id)
 
     @classmethod
     def _refs_from_sdk(cls, obj, refs):
@@ -288,6 +316,8 @@ class RouterInterface(Resource):
 
     type = "openstack.network.RouterInterface"
     type_key = "router_interfaces"
+    depends_on = ("routers", "subnets")
+    parent = ("routers", "router")
     info_from_sdk = ()
     ref_params = {"router": "router", "subnet": "subnet"}
     params_from_sdk = ()
@@ -362,8 +392,12 @@ class SecurityGroup(Resource):
     params_schema = {"name": _STR, "description": _STR, "stateful": _BOOL}
 
     @classmethod
-    def list_sdk(cls, conn, refs):
-        return refs.owned("security_group")
+    def list_ref_targets(cls, conn, project_id):
+        return conn.network.security_groups(project_id=project_id)
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.network.get_security_group(obj_id)
 
     def _create_sdk(self, conn, body):
         group = conn.network.create_security_group(**body)
@@ -376,15 +410,81 @@ class SecurityGroup(Resource):
         return conn.network.update_security_group(obj, **body)
 
 
+def _cidr(address: str) -> str:
+    """An address as Neutron stores it in an address group (``10.0.0.5/24`` -> ``10.0.0.0/24``,
+    ``10.0.0.1`` -> ``10.0.0.1/32``); an invalid one is returned unchanged (Neutron refuses it)."""
+    try:
+        return str(ipaddress.ip_network(address, strict=False))
+    except ValueError:
+        return address
+
+
+class AddressGroup(Resource):
+    """A Neutron address group: a named set of CIDRs that security group rules use as remote.
+
+    The addresses are the group's meaning: a rule whose remote is the group allows exactly them.
+    A group created by the import carries exactly the source's addresses; an update removes the
+    extra addresses first and then adds the missing ones, so a rule using the group never allows
+    more than the source at any moment.
+    """
+
+    type = "openstack.network.AddressGroup"
+    type_key = "address_groups"
+    ref_kind = "address_group"
+    params_from_sdk = ("name", "description", "addresses")
+    unordered = ("addresses",)
+    # Every address group needs the extension; "name" is always set, so it carries the check.
+    param_extensions = {"name": "address-group"}
+    params_schema = {"name": _STR, "description": _STR, "addresses": _STR_LIST}
+
+    @classmethod
+    def list_ref_targets(cls, conn, project_id):
+        # Own groups and those shared with the project through RBAC (one list request).
+        return conn.network.address_groups()
+
+    @classmethod
+    def get_ref_target(cls, conn, obj_id):
+        return conn.network.get_address_group(obj_id)
+
+    @classmethod
+    def normalize_params(cls, params: Mapping[str, Any]) -> dict:
+        params = dict(params)
+        if isinstance(params.get("addresses"), list):
+            params["addresses"] = sorted({_cidr(a) for a in params["addresses"]})
+        return super().normalize_params(params)
+
+    def _create_sdk(self, conn, body):
+        return conn.network.create_address_group(**body)
+
+    def update(self, conn, existing, changes, refs, *, source=None):
+        """Update name/description, then the addresses: remove extra ones first, then add."""
+        obj = existing.sdk
+        body = self.update_body({k: v for k, v in changes.items() if k != "addresses"}, refs)
+        if body:
+            obj = conn.network.update_address_group(obj, **body)
+        if "addresses" in changes:
+            want = set(changes["addresses"]["to"] or [])
+            have = set(changes["addresses"]["from"] or [])
+            if have - want:
+                obj = conn.network.remove_addresses_from_address_group(obj, sorted(have - want))
+            if want - have:
+                obj = conn.network.add_addresses_to_address_group(obj, sorted(want - have))
+        return obj
+
+
 class SecurityGroupRule(Resource):
     """A Neutron security group rule; rules are immutable, so they are created or left alone.
 
-    A rule whose remote is an address group (``remote_address_group_id``) is refused by
-    validation: importing it without the address group would widen its remote.
+    The remote is a CIDR, a security group (``remote_group``) or an address group
+    (``remote_address_group``). An address group must be in the data set (``address_groups.yml``),
+    never just a same-named group in the destination, whose addresses may be wider; validation
+    refuses a rule whose remote cannot be resolved that way.
     """
 
     type = "openstack.network.SecurityGroupRule"
     type_key = "security_group_rules"
+    depends_on = ("security_groups", "address_groups")
+    parent = ("security_groups", "security_group")
     params_from_sdk = (
         "direction",
         "ether_type",
@@ -392,7 +492,6 @@ class SecurityGroupRule(Resource):
         "port_range_min",
         "port_range_max",
         "remote_ip_prefix",
-        "remote_address_group_id",
         "description",
     )
     info_from_sdk = (
@@ -400,11 +499,18 @@ class SecurityGroupRule(Resource):
         "project_id",
         "security_group_id",
         "remote_group_id",
+        "remote_address_group_id",
         "created_at",
         "updated_at",
         "revision_number",
     )
-    ref_params = {"security_group": "security_group", "remote_group": "security_group"}
+    ref_params = {
+        "security_group": "security_group",
+        "remote_group": "security_group",
+        "remote_address_group": "address_group",
+    }
+    data_refs = ("remote_address_group",)
+    param_extensions = {"remote_address_group": "security-groups-remote-address-group"}
     create_only = (
         "security_group",
         "remote_group",
@@ -414,7 +520,7 @@ class SecurityGroupRule(Resource):
         "port_range_min",
         "port_range_max",
         "remote_ip_prefix",
-        "remote_address_group_id",
+        "remote_address_group",
     )
     required_params = ("security_group", "direction", "ether_type")
     params_schema = {
@@ -426,7 +532,7 @@ class SecurityGroupRule(Resource):
         "port_range_min": _PORT,
         "port_range_max": _PORT,
         "remote_ip_prefix": _OPT_STR,
-        "remote_address_group_id": _STR,
+        "remote_address_group": REF_SCHEMA,
         "description": _STR,
     }
 
@@ -437,8 +543,8 @@ class SecurityGroupRule(Resource):
         remote = p.get("remote_ip_prefix") or ""
         if p.get("remote_group"):
             remote = f"group={p['remote_group'].get('name')}"
-        if p.get("remote_address_group_id"):
-            remote = f"address_group={p['remote_address_group_id']}"
+        if p.get("remote_address_group"):
+            remote = f"address_group={p['remote_address_group'].get('name')}"
         ports = ""
         if p.get("port_range_min") is not None or p.get("port_range_max") is not None:
             ports = f"{p.get('port_range_min')}-{p.get('port_range_max')}"
