@@ -1,14 +1,16 @@
 """
 ### OS Migrate: pre-workload resources
 
-Copies one tenant's networking and security resources, images (with their data) and keypairs
-from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
+Copies one tenant's networking and security resources (address groups included), images (with
+their data), keypairs and server groups from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
 update in dependency order. Re-running is safe: unchanged resources are left alone.
 
 **Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
-listing every problem) → `import_networks` → `import_subnets` → `import_routers` →
-`import_router_interfaces`; `import_security_groups` → `import_security_group_rules`;
-`import_images` (data streamed from the source, verified by checksum); `import_keypairs` → `summary`.
+listing every problem) → one import chain per group of dependent types, in the order the core's
+registry derives from the resource classes: `import_networks` → `import_subnets` → `import_routers`
+→ `import_router_interfaces`; `import_security_groups` → `import_address_groups` →
+`import_security_group_rules`; `import_images` (data streamed from the source, verified by
+checksum); `import_keypairs`; `import_server_groups` → `summary`.
 
 **Params**
 
@@ -32,6 +34,7 @@ import datetime
 
 from airflow.sdk import DAG, Param, chain, task
 
+from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PRE_WORKLOAD_TYPES
 from os_migrate_airflow.dag_support import (
     TENANT_PATTERN,
     filters_schema,
@@ -47,16 +50,10 @@ from os_migrate_airflow.operators import (
 )
 
 DAG_ID = "os_migrate_pre_workload"
-#: Import order: each tuple is a dependency chain; the chains are independent of each other.
-IMPORT_CHAINS = (
-    ("networks", "subnets", "routers", "router_interfaces"),
-    ("security_groups", "security_group_rules"),
-    ("images",),
-    ("keypairs",),
-)
-#: Types whose import streams data from the source cloud.
-DATA_TYPES = ("images",)
-RESOURCE_TYPES = tuple(type_key for chain_ in IMPORT_CHAINS for type_key in chain_)
+#: Import chains (IMPORT_CHAINS: each a dependency chain, independent of the others), the types
+#: whose import streams data from the source (DATA_TYPES) and all types come from the core's
+#: registry, which derives them from the resource classes' declarations.
+RESOURCE_TYPES = PRE_WORKLOAD_TYPES
 DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,

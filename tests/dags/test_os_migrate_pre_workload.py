@@ -9,19 +9,12 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from dagtools import load_dag, render
 
+from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PRE_WORKLOAD_TYPES
 from os_migrate_airflow.dag_support import STAGING_ROOT_ENV, summarize_run
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "os_migrate_pre_workload.py"
-ALL_TYPES = [
-    "networks",
-    "subnets",
-    "routers",
-    "router_interfaces",
-    "security_groups",
-    "security_group_rules",
-    "images",
-    "keypairs",
-]
+#: Every type, from the core's registry (the DAG builds its tasks from it).
+ALL_TYPES = list(PRE_WORKLOAD_TYPES)
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +33,25 @@ def test_task_graph(dag):
 
     for type_key in ALL_TYPES:
         assert edges[f"export_{type_key}"] == ["summary", "validate"]
-    assert edges["validate"] == [
-        "import_images",
-        "import_keypairs",
-        "import_networks",
-        "import_security_groups",
-    ]
-    assert edges["import_networks"] == ["import_subnets", "summary"]
-    assert edges["import_subnets"] == ["import_routers", "summary"]
-    assert edges["import_routers"] == ["import_router_interfaces", "summary"]
-    assert edges["import_router_interfaces"] == ["summary"]
-    assert edges["import_security_groups"] == ["import_security_group_rules", "summary"]
-    assert edges["import_security_group_rules"] == ["summary"]
-    assert edges["import_images"] == ["summary"]
-    assert edges["import_keypairs"] == ["summary"]
+    # one chain per group of dependent types, from the registry
+    assert edges["validate"] == sorted(f"import_{chain[0]}" for chain in IMPORT_CHAINS)
+    for chain in IMPORT_CHAINS:
+        for before, after in zip(chain, chain[1:]):
+            assert edges[f"import_{before}"] == [f"import_{after}", "summary"]
+        assert edges[f"import_{chain[-1]}"] == ["summary"]
     assert edges["summary"] == []
     assert dag.max_active_runs == 1
+
+
+def test_todays_chains_include_the_new_types(dag):
+    edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
+
+    assert edges["import_networks"] == ["import_subnets", "summary"]
+    assert edges["import_routers"] == ["import_router_interfaces", "summary"]
+    # a rule's remote address group exists (with its exact addresses) before the rule
+    assert edges["import_security_groups"] == ["import_address_groups", "summary"]
+    assert edges["import_address_groups"] == ["import_security_group_rules", "summary"]
+    assert "import_server_groups" in edges["validate"]
 
 
 def test_parsing_makes_no_connection_lookup():
@@ -71,9 +67,11 @@ def test_exports_read_the_source_and_imports_write_the_destination(dag):
     assert render(dag, "export_networks", **conf).openstack_conn_id == "cloud_a"
     assert render(dag, "validate", **conf).openstack_conn_id == "cloud_b"
     assert render(dag, "import_networks", **conf).openstack_conn_id == "cloud_b"
-    # image data is streamed from the source: only that import task gets the source connection
-    assert render(dag, "import_images", **conf).source_conn_id == "cloud_a"
-    assert render(dag, "import_networks", **conf).source_conn_id is None
+    # image data is streamed from the source: only those import tasks get the source connection
+    assert DATA_TYPES == ("images",)
+    for type_key in ALL_TYPES:
+        expected = "cloud_a" if type_key in DATA_TYPES else None
+        assert render(dag, f"import_{type_key}", **conf).source_conn_id == expected
 
 
 def test_templated_params_arrive_as_native_objects(dag):
@@ -235,7 +233,7 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(
     assert summary["exported"] == {"networks": 2, "subnets": 2}
     assert summary["totals"]["create"] == 4
     assert summary["dry_run"] is True
-    assert len(summary["not_selected"]) == 6
+    assert len(summary["not_selected"]) == len(ALL_TYPES) - 2
 
 
 def test_export_can_be_switched_off_to_import_edited_yaml(dag):
