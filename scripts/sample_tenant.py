@@ -8,8 +8,11 @@ Contents (idempotent: existing resources found by name are kept):
 - router ``edge-router`` with its gateway on the external network ``public``, an interface on
   ``app-subnet`` at the gateway IP, one on ``db-subnet`` at a non-gateway IP (through a port),
   and a static route;
+- address group ``office`` (two CIDRs, given unsorted);
 - security groups ``web``, ``db`` (ingress from group ``web``) and ``ssh`` (its default egress
-  rules replaced by one egress rule), with ingress and egress rules.
+  rules replaced by one egress rule, and an ingress rule from address group ``office``), with
+  ingress and egress rules;
+- server group ``app-anti-affinity`` (policy ``anti-affinity``, rule ``max_server_per_host: 2``).
 
 With ``--server`` (the demo), also a workload: keypair ``demo-key``, server ``demo-vm`` booted
 from the public image ``cirros`` on ``m1.tiny`` with a port on ``app-subnet`` at ``10.10.1.20``
@@ -78,6 +81,12 @@ ROUTER = {
     "interfaces": [("app-subnet", None), ("db-subnet", "10.20.1.5")],
     "routes": [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}],
 }
+ADDRESS_GROUPS = {
+    "office": {"description": "office egress NAT", "addresses": ["198.51.100.0/24", "192.0.2.10/32"]},
+}
+SERVER_GROUPS = {
+    "app-anti-affinity": {"policy": "anti-affinity", "rules": {"max_server_per_host": 2}},
+}
 SECURITY_GROUPS = {
     "web": {
         "description": "web servers",
@@ -123,6 +132,13 @@ SECURITY_GROUPS = {
                 "port_range_min": 22,
                 "port_range_max": 22,
                 "remote_ip_prefix": "203.0.113.0/24",
+            },
+            {
+                "direction": "ingress",
+                "protocol": "tcp",
+                "port_range_min": 22,
+                "port_range_max": 22,
+                "remote_address_group": "office",
             },
             {"direction": "ingress", "protocol": "icmp", "remote_ip_prefix": "203.0.113.0/24"},
             {
@@ -176,6 +192,14 @@ def seed(conn) -> None:
             )
             net.add_interface_to_router(router, port=port.id)
     net.update_router(router, routes=ROUTER["routes"])
+    address_groups = {}
+    for name, spec in ADDRESS_GROUPS.items():
+        found = list(net.address_groups(project_id=pid, name=name))
+        address_groups[name] = found[0] if found else net.create_address_group(name=name, **spec)
+    existing_server_groups = {g.name for g in conn.compute.server_groups()}
+    for name, spec in SERVER_GROUPS.items():
+        if name not in existing_server_groups:
+            conn.compute.create_server_group(name=name, **spec)
     groups = {}
     for name, spec in SECURITY_GROUPS.items():
         group = net.find_security_group(name, project_id=pid)
@@ -189,6 +213,9 @@ def seed(conn) -> None:
                 remote = rule.pop("remote_group", None)
                 if remote:
                     rule["remote_group_id"] = groups[remote].id
+                remote_address_group = rule.pop("remote_address_group", None)
+                if remote_address_group:
+                    rule["remote_address_group_id"] = address_groups[remote_address_group].id
                 net.create_security_group_rule(security_group_id=group.id, ether_type="IPv4", **rule)
         groups[name] = group
 
@@ -253,9 +280,9 @@ def seed_server(conn) -> None:
 
 
 def clean(conn) -> None:
-    """Delete every floating IP, server, volume, router, port, subnet, network and non-default
-    security group of the project of ``conn`` (for tests and demo re-runs). Never touches other
-    projects."""
+    """Delete every floating IP, server, server group, volume, router, port, subnet, network,
+    non-default security group and address group of the project of ``conn`` (for tests and demo
+    re-runs). Never touches other projects."""
     net = conn.network
     pid = conn.current_project_id
     for fip in list(net.ips(project_id=pid)):
@@ -289,6 +316,11 @@ def clean(conn) -> None:
     for group in list(net.security_groups(project_id=pid)):
         if group.name != "default":
             net.delete_security_group(group, ignore_missing=True)
+    # after the security groups: a rule using an address group keeps it in use
+    for address_group in list(net.address_groups(project_id=pid)):
+        net.delete_address_group(address_group, ignore_missing=True)
+    for server_group in list(conn.compute.server_groups()):
+        conn.compute.delete_server_group(server_group, ignore_missing=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,14 @@ sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 import sample_tenant  # noqa: E402
 
+import os_migrate  # noqa: E402
+from os_migrate.resources import REGISTRY  # noqa: E402
+
+#: The Neutron types, in dependency order, from the core's registry (no hard-coded list).
+NETWORK_TYPES = tuple(
+    t for t in os_migrate.RESOURCE_TYPES if REGISTRY[t].type.startswith("openstack.network.")
+)
+
 CLOUDS_YAML = Path(os.environ.get("DEVCLOUD_CLOUDS_YAML", REPO_ROOT / ".devcloud" / "clouds.yaml"))
 
 

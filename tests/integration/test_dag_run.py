@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import CLOUDS_YAML
+from .conftest import CLOUDS_YAML, NETWORK_TYPES
 
 
 @pytest.fixture
@@ -31,6 +31,8 @@ def dst_contents(dst):
         "subnets": sorted(s.name for s in net.subnets(project_id=pid)),
         "routers": sorted(r.name for r in net.routers(project_id=pid)),
         "security_groups": sorted(g.name for g in net.security_groups(project_id=pid)),
+        "address_groups": sorted(g.name for g in net.address_groups(project_id=pid)),
+        "server_groups": sorted(g.name for g in dst.compute.server_groups()),
     }
 
 
@@ -45,14 +47,7 @@ def test_dag_migrates_the_sample_tenant_and_a_rerun_changes_nothing(
         "src_conn_id": "osm_src",
         "dst_conn_id": "osm_dst",
         "data_dir": str(tmp_path),
-        "resource_types": [
-            "networks",
-            "subnets",
-            "routers",
-            "router_interfaces",
-            "security_groups",
-            "security_group_rules",
-        ],
+        "resource_types": [*NETWORK_TYPES, "server_groups"],
     }
     run = dag.test(run_conf=conf)
     assert run.state == "success"
@@ -61,6 +56,8 @@ def test_dag_migrates_the_sample_tenant_and_a_rerun_changes_nothing(
         "subnets": ["app-subnet", "app-subnet-b", "db-subnet"],
         "routers": ["edge-router"],
         "security_groups": ["db", "default", "ssh", "web"],
+        "address_groups": ["office"],
+        "server_groups": ["app-anti-affinity"],
     }
     summary = next(ti for ti in run.get_task_instances() if ti.task_id == "summary").xcom_pull(
         task_ids="summary"

@@ -14,16 +14,7 @@ import yaml
 import os_migrate
 from os_migrate import RequestCounter, export_resources, import_resources
 
-from .conftest import connect
-
-NETWORK_TYPES = (
-    "networks",
-    "subnets",
-    "routers",
-    "router_interfaces",
-    "security_groups",
-    "security_group_rules",
-)
+from .conftest import NETWORK_TYPES, connect
 
 
 def params_by_identity(data_dir):
@@ -80,7 +71,8 @@ def test_export_counts_the_sample_tenant(migrated):
     assert counts["routers"] == 1
     assert counts["router_interfaces"] == 2
     assert counts["security_groups"] == 4  # web, db, ssh and the project's default
-    assert counts["security_group_rules"] >= 2 + 2 + 1 + 3
+    assert counts["address_groups"] == 1
+    assert counts["security_group_rules"] >= 2 + 2 + 1 + 4
 
 
 def test_every_param_of_every_resource_equals_the_source(migrated, tmp_path):
@@ -101,16 +93,19 @@ def test_every_param_of_every_resource_equals_the_source(migrated, tmp_path):
     assert dest["router_interfaces"]["edge-router/db-subnet"]["ip_address"] == "10.20.1.5"
     assert dest["router_interfaces"]["edge-router/app-subnet"]["ip_address"] == "10.10.1.1"
     assert "db:ingress:IPv4:tcp:5432-5432:group=web" in dest["security_group_rules"]
+    assert "ssh:ingress:IPv4:tcp:22-22:address_group=office" in dest["security_group_rules"]
+    assert dest["address_groups"]["office"]["addresses"] == ["192.0.2.10/32", "198.51.100.0/24"]
 
 
 def test_new_security_group_has_exactly_the_source_rules(migrated):
     dst = migrated["dst"]
     group = dst.network.find_security_group("ssh", project_id=dst.current_project_id)
     rules = list(dst.network.security_group_rules(security_group_id=group.id))
-    # Neutron's two default egress rules were removed; only the 3 source rules remain
+    # Neutron's two default egress rules were removed; only the 4 source rules remain
     assert sorted((r.direction, r.protocol, r.port_range_min) for r in rules) == [
         ("egress", "tcp", 443),
         ("ingress", "icmp", None),
+        ("ingress", "tcp", 22),
         ("ingress", "tcp", 22),
     ]
 
