@@ -18,9 +18,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
-import sample_tenant  # noqa: E402
-
 import os_migrate  # noqa: E402
+import sample_tenant  # noqa: E402
 from os_migrate.resources import REGISTRY  # noqa: E402
 
 #: The Neutron types, in dependency order, from the core's registry (no hard-coded list).
