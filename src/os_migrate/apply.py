@@ -7,9 +7,10 @@ conflict stops the run before the first write. ``dry_run`` stops after the plan.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
@@ -23,6 +24,9 @@ from os_migrate.references import RefIndex, make_ref
 from os_migrate.resources import RESOURCE_TYPES
 from os_migrate.validation import collect_errors
 
+if TYPE_CHECKING:
+    from openstack.connection import Connection
+
 LOG = logging.getLogger(__name__)
 
 
@@ -34,11 +38,11 @@ class DataSource:
     :param data_dir: the data dir (staged data files are relative to it).
     """
 
-    conn: Any
+    conn: Connection | None
     data_dir: str
 
 
-def _apply_one(conn, refs: RefIndex, action: Action, source: DataSource) -> None:
+def _apply_one(conn: Connection, refs: RefIndex, action: Action, source: DataSource | None) -> None:
     res = action.resource
     if action.phase == ROUTES_PHASE:
         router = refs.find("router", make_ref(res.name))
@@ -46,10 +50,14 @@ def _apply_one(conn, refs: RefIndex, action: Action, source: DataSource) -> None
     elif action.action == CREATE:
         res.create(conn, refs, source=source)
     elif action.action == UPDATE:
+        if action.existing is None:
+            raise ApplyError([f"{res.describe()}: update planned without a destination twin"])
         res.update(conn, action.existing, action.changes, refs, source=source)
 
 
-def apply_plan(conn, refs: RefIndex, plan: list[Action], source: DataSource | None = None) -> None:
+def apply_plan(
+    conn: Connection, refs: RefIndex, plan: list[Action], source: DataSource | None = None
+) -> None:
     """Perform the ``create`` and ``update`` actions of ``plan`` in order.
 
     A failed resource does not stop the others (resources depending on it fail in turn with an
@@ -73,7 +81,13 @@ def apply_plan(conn, refs: RefIndex, plan: list[Action], source: DataSource | No
 
 
 def import_resources(
-    conn, data_dir: str | Path, *, types=None, filters=None, dry_run: bool = False, src_conn=None
+    conn: Connection,
+    data_dir: str | Path,
+    *,
+    types: Iterable[str] | str | None = None,
+    filters: Mapping[str, object] | None = None,
+    dry_run: bool = False,
+    src_conn: Connection | None = None,
 ) -> dict:
     """Import staged resources into the destination project of ``conn``.
 

@@ -61,7 +61,7 @@ def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> lis
     for err in sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path)):
         field = ".".join(str(p) for p in err.absolute_path) or "<record>"
         errors.append(f"{where}: {field}: {err.message}")
-    params = record.get("params") if isinstance(record.get("params"), dict) else {}
+    params = record["params"] if isinstance(record.get("params"), dict) else {}
     for p in cls.required_params:
         if is_empty(params.get(p)):
             errors.append(f"{where}: params.{p}: is required and must not be empty")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from os_migrate.cloud import check_connection
 from os_migrate.dataset import data_file, resolve_types
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
-from os_migrate.resources import REGISTRY, RESOURCE_TYPES
+from os_migrate.resources import REGISTRY, RESOURCE_TYPES, Resource
 from os_migrate.serialization import load_resources, write_resources
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
 
 LOG = logging.getLogger(__name__)
 
@@ -80,8 +84,18 @@ def refresh_data_file(
     return changed
 
 
+def _identity(cls: type[Resource]) -> Callable[[dict], str]:
+    """Import identity of a record of ``cls``, for :func:`merge_records`."""
+    return lambda rec: cls(rec).identity
+
+
 def export_resources(
-    conn, data_dir: str | Path, *, types=None, filters=None, stage_image_data: bool = False
+    conn: Connection,
+    data_dir: str | Path,
+    *,
+    types: Iterable[str] | str | None = None,
+    filters: Mapping[str, object] | None = None,
+    stage_image_data: bool = False,
 ) -> dict:
     """Export the resources of the connection's project to ``<data_dir>/<type>.yml``.
 
@@ -107,19 +121,13 @@ def export_resources(
     flt = Filters(filters, RESOURCE_TYPES)
     check_connection(conn)
     refs = RefIndex(conn)
-    summary = {"data_dir": str(data_dir), "counts": {}, "files": {}, "changed": {}}
+    summary: dict[str, Any] = {"data_dir": str(data_dir), "counts": {}, "files": {}, "changed": {}}
     for type_key in types:
         cls = REGISTRY[type_key]
         selected = [r for r in cls.export(conn, refs) if flt.selects(type_key, r.name, r.params)]
-        if stage_image_data and type_key == "images":
+        if stage_image_data and cls.needs_source:
             for res in selected:
                 res.stage_data(conn, data_dir)
         exported = [r.record for r in selected]
-        refresh_data_file(
-            data_file(data_dir, type_key),
-            exported,
-            summary,
-            type_key,
-            identity=lambda rec, cls=cls: cls(rec).identity,
-        )
+        refresh_data_file(data_file(data_dir, type_key), exported, summary, type_key, identity=_identity(cls))
     return summary

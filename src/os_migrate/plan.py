@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -22,6 +22,9 @@ from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
 from os_migrate.resources import REGISTRY, Resource
 from os_migrate.serialization import atomic_write_text
+
+if TYPE_CHECKING:
+    from openstack.connection import Connection
 
 CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
 ACTIONS = (CREATE, UPDATE, UNCHANGED, SKIP)
@@ -53,7 +56,7 @@ class Action:
 
     def to_dict(self) -> dict[str, Any]:
         """Small JSON/YAML-able view: type, name, action, changes."""
-        out = {"type": self.type_key, "name": self.identity, "action": self.action}
+        out: dict[str, Any] = {"type": self.type_key, "name": self.identity, "action": self.action}
         if self.changes:
             out["changes"] = self.changes
         if self.phase != "main":
@@ -108,7 +111,7 @@ def _plan_routes(routers: list[Resource], existing: Mapping[str, Resource], flt:
 
 
 def make_plan(
-    conn,
+    conn: Connection,
     refs: RefIndex,
     chosen: Mapping[str, list[Resource]],
     types: tuple[str, ...],

@@ -75,7 +75,9 @@ class RefIndex:
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        self.project_id: str = conn.current_project_id
+        self.project_id: str = conn.current_project_id or ""
+        # identity v3 (the v2 proxy in openstacksdk's type union has no domains)
+        self._identity: Any = conn.identity
         self._objs: dict[str, dict[str, Any]] = {}
         self._projects: dict[str, tuple[str | None, str | None]] = {}
         self._project_ids: dict[tuple[str, str | None], str | None] = {}
@@ -127,8 +129,8 @@ class RefIndex:
             return AUTH_PROJECT, AUTH_PROJECT
         if project_id not in self._projects:
             try:
-                project = self.conn.identity.get_project(project_id)
-                domain = self.conn.identity.get_domain(project.domain_id)
+                project = self._identity.get_project(project_id)
+                domain = self._identity.get_domain(project.domain_id)
                 self._projects[project_id] = (project.name, domain.name)
             except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
                 LOG.debug("project %s not readable; using a name-only reference", project_id)
@@ -144,11 +146,9 @@ class RefIndex:
             try:
                 domain_id = None
                 if domain_name:
-                    domain = self.conn.identity.find_domain(domain_name, ignore_missing=True)
+                    domain = self._identity.find_domain(domain_name, ignore_missing=True)
                     domain_id = domain.id if domain else None
-                project = self.conn.identity.find_project(
-                    project_name, domain_id=domain_id, ignore_missing=True
-                )
+                project = self._identity.find_project(project_name, domain_id=domain_id, ignore_missing=True)
                 self._project_ids[key] = project.id if project else None
             except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
                 self._project_ids[key] = None

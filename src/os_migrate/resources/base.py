@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from os_migrate.references import RefIndex
@@ -279,6 +280,11 @@ class Resource:
                 v = sorted(v, key=_sort_key)
             out[k] = v
         return out
+
+    def stage_data(self, conn: Connection, data_dir: str | Path) -> str | None:
+        """Download the data this resource carries into the data dir (types with
+        :attr:`needs_source`); returns the path relative to ``data_dir``, None without data."""
+        return None
 
     # -- references ------------------------------------------------------------------------------
     def iter_refs(self) -> Iterable[tuple[str, str, Any]]:

@@ -279,7 +279,7 @@ class Router(Resource):
     def _gateway_body(self, refs: RefIndex, gw: dict | None) -> dict:
         if not gw:
             return {}
-        body = {"network_id": refs.id("network", gw["network"])}
+        body: dict[str, Any] = {"network_id": refs.id("network", gw["network"])}
         # enable_snat may only be set by admin (policy create_router:external_gateway_info:
         # enable_snat); True is the API default, so only a False is ever sent.
         if gw.get("enable_snat") is False:
