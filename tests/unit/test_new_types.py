@@ -131,3 +131,25 @@ def test_server_group_is_never_updated_a_difference_is_a_conflict():
             {"name": "db-ha", "policy": "anti-affinity", "rules": {"max_server_per_host": 2}},
         )
     ]
+
+
+def test_two_same_named_destination_groups_are_a_conflict():
+    want = server_group(policy="anti-affinity")
+    twin = server_group(policy="anti-affinity")
+    twin.record["_info"]["same_name_count"] = 2
+    action, _, errors = want.compare(twin)
+    assert action == "conflict"
+    assert errors == ["params.name: 2 server groups named 'db-ha' in the destination"]
+
+
+def test_server_group_reference_of_a_member_server():
+    class Refs(FakeRefs):
+        def objects(self, kind):
+            assert kind == "server_group"
+            return {
+                "server_group-web": SdkServerGroup(id="server_group-web", name="web", members=["vm1"]),
+                "server_group-db": SdkServerGroup(id="server_group-db", name="db", members=["vm2", "vm3"]),
+            }
+
+    assert ServerGroup.ref_for_member(Refs(), "vm3")["name"] == "db"
+    assert ServerGroup.ref_for_member(Refs(), "vm9") is None

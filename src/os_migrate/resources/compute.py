@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from openstack import exceptions as sdk_exc
 
 from os_migrate.cloud import is_admin
 from os_migrate.exceptions import ConflictError, ReferenceNotFound
+from os_migrate.references import RefIndex
 from os_migrate.resources.base import Resource
 
 LOG = logging.getLogger(__name__)
@@ -177,6 +179,37 @@ class ServerGroup(Resource):
     @classmethod
     def _extra_info(cls, obj):
         return {"member_ids": sorted(obj.member_ids or [])}
+
+    @classmethod
+    def existing(cls, conn, refs, desired):
+        # Nova allows two groups with one name; such a twin is ambiguous (see compare).
+        out = cls.export(conn, refs)
+        counts = Counter(r.name for r in out)
+        for r in out:
+            r.record["_info"]["same_name_count"] = counts[r.name]
+        return out
+
+    @classmethod
+    def ref_for_member(cls, refs: RefIndex, server_id: str) -> dict | None:
+        """Reference to the server group that server ``server_id`` is a member of, or None.
+
+        Works at any microversion (the groups' members, listed once by ``refs``); the workload
+        export records it, and the import resolves it with ``refs.id("server_group", ref)``.
+        """
+        for group in refs.objects("server_group").values():
+            if server_id in (group.member_ids or []):
+                return refs.ref("server_group", group.id)
+        return None
+
+    def compare(self, twin):
+        count = twin.info.get("same_name_count", 1)
+        if count > 1:
+            return (
+                "conflict",
+                {},
+                [f"params.name: {count} server groups named {self.name!r} in the destination"],
+            )
+        return super().compare(twin)
 
     def required_microversions(self):
         out = super().required_microversions()
