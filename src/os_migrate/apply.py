@@ -19,8 +19,8 @@ from os_migrate.cloud import check_connection
 from os_migrate.dataset import location, resolve_types
 from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
 from os_migrate.filters import Filters
-from os_migrate.plan import CREATE, ROUTES_PHASE, UPDATE, Action, count_actions, make_plan, write_plan
-from os_migrate.references import RefIndex, make_ref
+from os_migrate.plan import CREATE, MAIN_PHASE, UPDATE, Action, count_actions, make_plan, write_plan
+from os_migrate.references import RefIndex
 from os_migrate.resources import RESOURCE_TYPES
 from os_migrate.validation import collect_errors
 
@@ -44,9 +44,8 @@ class DataSource:
 
 def _apply_one(conn: Connection, refs: RefIndex, action: Action, source: DataSource | None) -> None:
     res = action.resource
-    if action.phase == ROUTES_PHASE:
-        router = refs.find("router", make_ref(res.name))
-        conn.network.update_router(router, routes=action.changes["routes"]["to"] or [])
+    if action.phase != MAIN_PHASE:
+        res.apply_deferred(conn, refs, action.changes)
     elif action.action == CREATE:
         res.create(conn, refs, source=source)
     elif action.action == UPDATE:

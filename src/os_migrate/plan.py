@@ -20,7 +20,7 @@ from os_migrate.dataset import load_dataset, location
 from os_migrate.exceptions import ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
-from os_migrate.resources import REGISTRY, Resource
+from os_migrate.resources import REGISTRY, RESOURCE_CLASSES, Resource
 from os_migrate.serialization import atomic_write_text
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 CREATE, UPDATE, UNCHANGED, SKIP = "create", "update", "unchanged", "skip"
 ACTIONS = (CREATE, UPDATE, UNCHANGED, SKIP)
 
-#: Phase of router static routes, applied after router interfaces (nexthops need them).
-ROUTES_PHASE = "routes"
+#: Phase of the actions of a type's own import; deferred params have their class's phase name.
+MAIN_PHASE = "main"
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Action:
     :param changes: for ``update``: ``{param: {"from": destination, "to": desired}}``.
     :param resource: the desired resource.
     :param existing: the destination twin, if any.
-    :param phase: ``"main"`` or :data:`ROUTES_PHASE`.
+    :param phase: :data:`MAIN_PHASE`, or the ``deferred_phase`` of the resource's class.
     """
 
     type_key: str
@@ -52,14 +52,14 @@ class Action:
     resource: Resource
     changes: dict = field(default_factory=dict)
     existing: Resource | None = None
-    phase: str = "main"
+    phase: str = MAIN_PHASE
 
     def to_dict(self) -> dict[str, Any]:
         """Small JSON/YAML-able view: type, name, action, changes."""
         out: dict[str, Any] = {"type": self.type_key, "name": self.identity, "action": self.action}
         if self.changes:
             out["changes"] = self.changes
-        if self.phase != "main":
+        if self.phase != MAIN_PHASE:
             out["phase"] = self.phase
         return out
 
@@ -84,29 +84,24 @@ def _plan_type(
     return actions
 
 
-def _plan_routes(routers: list[Resource], existing: Mapping[str, Resource], flt: Filters) -> list[Action]:
+def _plan_deferred(
+    cls: type[Resource], desired: list[Resource], existing: Mapping[str, Resource], flt: Filters
+) -> list[Action]:
+    """Updates of the :attr:`~os_migrate.resources.base.Resource.deferred` params of ``cls``."""
     actions = []
-    for res in routers:
-        if not flt.selects("routers", res.name, res.params):
+    for res in desired:
+        if not flt.selects(cls.type_key, res.name, res.params):
             continue
         twin = existing.get(res.identity)
-        want = res.normalize_params(res.params).get("routes")
         if twin is None:
-            if want:
-                actions.append(
-                    Action(
-                        "routers",
-                        res.identity,
-                        UPDATE,
-                        res,
-                        {"routes": {"from": None, "to": want}},
-                        phase=ROUTES_PHASE,
-                    )
-                )
-            continue
-        changes = res.diff(twin, only=["routes"])
+            want = {k: v for k, v in res.normalize_params(res.params).items() if k in cls.deferred}
+            changes = {k: {"from": None, "to": v} for k, v in want.items()}
+        else:
+            changes = res.diff(twin, only=cls.deferred)
         if changes:
-            actions.append(Action("routers", res.identity, UPDATE, res, changes, twin, phase=ROUTES_PHASE))
+            actions.append(
+                Action(cls.type_key, res.identity, UPDATE, res, changes, twin, phase=cls.deferred_phase)
+            )
     return actions
 
 
@@ -132,14 +127,16 @@ def make_plan(
         desired = chosen.get(type_key, [])
         existing_by_type[type_key] = {r.identity: r for r in cls.existing(conn, refs, desired)}
         plan.extend(_plan_type(type_key, chosen.get(type_key, []), existing_by_type[type_key], flt, errors))
-    if "router_interfaces" in types:
-        routers = chosen.get("routers")
-        if routers is None:
-            routers = load_dataset(data_dir, ["routers"])[0]["routers"]
-        existing = existing_by_type.get("routers") or {
-            r.identity: r for r in REGISTRY["routers"].export(conn, refs)
+    for cls in RESOURCE_CLASSES:
+        if not cls.deferred or cls.deferred_until not in types:
+            continue
+        owners = chosen.get(cls.type_key)
+        if owners is None:
+            owners = load_dataset(data_dir, [cls.type_key])[0][cls.type_key]
+        existing = existing_by_type.get(cls.type_key) or {
+            r.identity: r for r in cls.existing(conn, refs, owners)
         }
-        plan.extend(_plan_routes(routers, existing, flt))
+        plan.extend(_plan_deferred(cls, owners, existing, flt))
     if errors:
         raise ValidationError(errors)
     return plan
@@ -159,12 +156,12 @@ def write_plan(
     """Write ``<data_dir>/plans/<type>.yml`` per type; returns ``{type: path}``."""
     files = {}
     for type_key in types:
-        # Router static routes are applied (and reported) with the router interfaces.
+        # Deferred params are applied (and reported) with their class's deferred_until type.
         mine = [
             a
             for a in plan
-            if (a.type_key == type_key and a.phase == "main")
-            or (type_key == "router_interfaces" and a.phase == ROUTES_PHASE)
+            if (a.type_key == type_key and a.phase == MAIN_PHASE)
+            or (a.phase != MAIN_PHASE and REGISTRY[a.type_key].deferred_until == type_key)
         ]
         doc = {
             VERSION_KEY: FORMAT_VERSION,

@@ -81,3 +81,13 @@ def test_every_type_is_fully_declared(type_key):
         # a referable kind says how it is listed and fetched
         assert cls.list_ref_targets.__func__ is not Resource.list_ref_targets.__func__
         assert cls.get_ref_target.__func__ is not Resource.get_ref_target.__func__
+
+
+def test_deferred_params_name_a_later_type_that_applies_them():
+    position = {key: i for i, key in enumerate(RESOURCE_TYPES)}
+    deferring = [cls for cls in RESOURCE_CLASSES if cls.deferred]
+    assert [cls.type_key for cls in deferring] == ["routers"]
+    for cls in deferring:
+        assert position[cls.deferred_until] > position[cls.type_key]
+        assert cls.apply_deferred is not Resource.apply_deferred
+        assert set(cls.deferred) <= set(cls.params_schema)

@@ -155,8 +155,13 @@ class Resource:
     param_microversions: ClassVar[Mapping[str, tuple[str, str]]] = {}
     #: params whose listed values only an admin may set (checked by validation before any write).
     admin_values: ClassVar[Mapping[str, tuple]] = {}
-    #: params applied in a later phase (e.g. router routes after the router's interfaces exist).
+    #: params applied in a later phase, by :meth:`apply_deferred` after the import of
+    #: :attr:`deferred_until` (router routes after the router interfaces exist).
     deferred: ClassVar[tuple[str, ...]] = ()
+    #: type key whose import applies (and whose plan reports) the :attr:`deferred` params.
+    deferred_until: ClassVar[str | None] = None
+    #: phase name of the deferred actions in plans.
+    deferred_phase: ClassVar[str] = "deferred"
     #: reference params whose target must be in the data set, not merely exist in the
     #: destination: the target's content decides what this resource allows (a rule's address
     #: group), so a same-named destination resource of unknown content must not be used.
@@ -393,6 +398,10 @@ class Resource:
     ) -> Any:
         """Update ``existing`` with the changed updatable params; returns the SDK object."""
         return self._update_sdk(conn, existing.sdk, self.update_body(changes, refs))
+
+    def apply_deferred(self, conn: Connection, refs: RefIndex, changes: Mapping[str, Any]) -> Any:
+        """Apply the changes of :attr:`deferred` params to the destination resource."""
+        raise NotImplementedError
 
     def _create_sdk(self, conn: Connection, body: dict) -> Any:
         raise NotImplementedError

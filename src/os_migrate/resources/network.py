@@ -15,7 +15,7 @@ from typing import Any
 from openstack import exceptions as sdk_exc
 
 from os_migrate.exceptions import ConflictError
-from os_migrate.references import RefIndex
+from os_migrate.references import RefIndex, make_ref
 from os_migrate.resources.base import REF_SCHEMA, Resource
 
 LOG = logging.getLogger(__name__)
@@ -229,6 +229,8 @@ class Router(Resource):
     create_only = ("availability_zone_hints",)
     unordered = ("availability_zone_hints", "routes")
     deferred = ("routes",)
+    deferred_until = "router_interfaces"
+    deferred_phase = "routes"
     omit_defaults = {"is_admin_state_up": True}
     param_extensions = {"availability_zone_hints": "router_availability_zone", "routes": "extraroute"}
     params_schema = {
@@ -298,6 +300,10 @@ class Router(Resource):
         if "external_gateway_info" in changes:
             body["external_gateway_info"] = self._gateway_body(refs, changes["external_gateway_info"]["to"])
         return body
+
+    def apply_deferred(self, conn, refs, changes):
+        router = refs.find("router", make_ref(self.name))
+        return conn.network.update_router(router, routes=changes["routes"]["to"] or [])
 
     def _create_sdk(self, conn, body):
         return conn.network.create_router(**body)
