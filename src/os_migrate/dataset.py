@@ -65,6 +65,8 @@ def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> lis
     for p in cls.required_params:
         if is_empty(params.get(p)):
             errors.append(f"{where}: params.{p}: is required and must not be empty")
+    if not errors:
+        errors += [f"{where}: {e}" for e in cls(record).value_errors()]
     return errors
 
 

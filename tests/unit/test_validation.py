@@ -173,3 +173,21 @@ def test_values_needing_a_newer_api_microversion_are_reported():
     assert "params.type: needs compute API microversion 2.2" in errors[0]
     assert "offers up to 2.1" in errors[0]
     assert ssh.create_body(None) == {"name": "s", "public_key": "x"}
+
+
+def test_address_that_is_no_cidr_is_reported_with_its_index(tmp_path):
+    write(
+        tmp_path,
+        "address_groups.yml",
+        """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.AddressGroup
+            params: {name: office, addresses: [192.0.2.0/24, not-an-ip, 10.0.0.300]}
+        """,
+    )
+    errors = validate_data_dir(tmp_path, types=["address_groups"])
+    assert len(errors) == 2, errors
+    assert "params.addresses[1]: 'not-an-ip' is not an IP address or CIDR" in errors[0]
+    assert "address_groups.yml: resources[0] (openstack.network.AddressGroup 'office')" in errors[0]
+    assert "params.addresses[2]" in errors[1]

@@ -429,6 +429,10 @@ class Resource:
             "additionalProperties": False,
         }
 
+    def value_errors(self) -> list[str]:
+        """Errors of param values the JSON schema cannot express, as ``field: message``."""
+        return []
+
     def admin_params(self) -> list[str]:
         """The params set to a value that needs an admin (see :attr:`admin_values`)."""
         return [k for k, values in self.admin_values.items() if self.params.get(k) in values]

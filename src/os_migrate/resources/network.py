@@ -459,6 +459,15 @@ class AddressGroup(Resource):
             params["addresses"] = sorted({_cidr(a) for a in params["addresses"]})
         return super().normalize_params(params)
 
+    def value_errors(self):
+        errors = []
+        for i, address in enumerate(self.params.get("addresses") or []):
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError:
+                errors.append(f"params.addresses[{i}]: {address!r} is not an IP address or CIDR")
+        return errors
+
     def _create_sdk(self, conn, body):
         return conn.network.create_address_group(**body)
 
