@@ -1,4 +1,5 @@
-"""Print the networking content, images and keypairs of a project: what a migration created.
+"""Print the networking content, images, keypairs, server groups and servers of a project: what a
+migration created.
 
 Usage: ``python scripts/show_project.py --cloud devcloud-dst [--clouds-yaml PATH]``
 """
@@ -36,6 +37,9 @@ def show(conn) -> None:
         for p in net.ports(device_id=r.id, device_owner="network:router_interface"):
             for ip in p.fixed_ips:
                 print(f"    interface {subnets[ip['subnet_id']].name} {ip['ip_address']}")
+    address_groups = {g.id: g for g in net.address_groups(project_id=pid)}
+    for ag in sorted(address_groups.values(), key=lambda x: x.name):
+        print(f"  address group {ag.name} {sorted(ag.addresses)}")
     groups = list(net.security_groups(project_id=pid))
     names = {g.id: g.name for g in groups}
     for g in sorted(groups, key=lambda x: x.name):
@@ -44,7 +48,11 @@ def show(conn) -> None:
             remote = rule.get("remote_ip_prefix") or (
                 f"group {names.get(rule.get('remote_group_id'), '?')}"
                 if rule.get("remote_group_id")
-                else "any"
+                else (
+                    f"address group {address_groups[rule['remote_address_group_id']].name}"
+                    if rule.get("remote_address_group_id") in address_groups
+                    else "any"
+                )
             )
             ports = (
                 f"{rule['port_range_min']}-{rule['port_range_max']}"
@@ -62,6 +70,10 @@ def show(conn) -> None:
         )
     for kp in sorted(conn.compute.keypairs(), key=lambda x: x.name):
         print(f"  keypair {kp.name} ({kp.type}) {kp.fingerprint}")
+    for sg in sorted(conn.compute.server_groups(), key=lambda x: x.name):
+        print(
+            f"  server group {sg.name} {sg.policy} rules {sg.rules or {}} members {len(sg.member_ids or [])}"
+        )
     fips = {f.port_id: f.floating_ip_address for f in net.ips(project_id=pid) if f.port_id}
     for srv in sorted(conn.compute.servers(), key=lambda x: x.name):
         print(f"  server {srv.name} {srv.status} key {srv.key_name}")
