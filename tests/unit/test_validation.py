@@ -191,3 +191,53 @@ def test_address_that_is_no_cidr_is_reported_with_its_index(tmp_path):
     assert "params.addresses[1]: 'not-an-ip' is not an IP address or CIDR" in errors[0]
     assert "address_groups.yml: resources[0] (openstack.network.AddressGroup 'office')" in errors[0]
     assert "params.addresses[2]" in errors[1]
+
+
+def test_rules_only_run_refuses_a_wider_destination_address_group_except_in_dry_run(tmp_path):
+    from openstack.network.v2.address_group import AddressGroup as SdkAddressGroup
+
+    from os_migrate.validation import collect_errors
+
+    write(
+        tmp_path,
+        "security_group_rules.yml",
+        """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.SecurityGroupRule
+            params:
+              security_group: {name: web, project_name: '%auth%', domain_name: '%auth%'}
+              remote_address_group: {name: office, project_name: '%auth%', domain_name: '%auth%'}
+              direction: ingress
+              ether_type: IPv4
+        """,
+    )
+    write(
+        tmp_path,
+        "address_groups.yml",
+        """\
+        os_migrate_version: 1
+        resources:
+          - type: openstack.network.AddressGroup
+            params: {name: office, addresses: [192.0.2.0/24]}
+        """,
+    )
+
+    class Refs:
+        project_id = "p"
+
+        def find(self, kind, ref, required=True):
+            if kind == "security_group":
+                return object()
+            return SdkAddressGroup(id="ag", name="office", addresses=["192.0.2.0/24", "203.0.113.0/24"])
+
+    def errors(**kw):
+        return collect_errors(tmp_path, types=["security_group_rules"], refs=Refs(), **kw).errors
+
+    (error,) = errors()
+    assert "params.remote_address_group: address_group 'office' in the destination differs" in error
+    assert "import address_groups first" in error
+    assert errors(dry_run=True) == []
+    # importing the address groups in the same run fixes the group first: no error
+    both = collect_errors(tmp_path, types=["address_groups", "security_group_rules"], refs=Refs())
+    assert both.errors == []
