@@ -6,11 +6,11 @@ their data), keypairs and server groups from a **source** to a **destination** O
 update in dependency order. Re-running is safe: unchanged resources are left alone.
 
 **Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
-listing every problem) → one import chain per group of dependent types, in the order the core's
-registry derives from the resource classes: `import_networks` → `import_subnets` → `import_routers`
-→ `import_router_interfaces`; `import_security_groups` → `import_address_groups` →
-`import_security_group_rules`; `import_images` (data streamed from the source, verified by
-checksum); `import_keypairs`; `import_server_groups` → `summary`.
+listing every problem) → `import_<type>`, chained in the dependency order the core's registry
+derives from the resource classes (e.g. `import_networks` → `import_subnets` → `import_routers` →
+`import_router_interfaces`; `import_security_groups` → `import_address_groups` →
+`import_security_group_rules`), independent chains in parallel; `import_images` streams data from
+the source, verified by checksum → `summary`.
 
 **Params**
 
