@@ -4,7 +4,7 @@
 images, attachments) from dicts, with data as bytes, so the streamed copy, its verification, the
 ways to read an attached volume, reuse after an interruption and cleanup are checked without a
 cloud. The two SDK-resource calls of the transfer (create a queued image, upload its data) are
-patched at the copier's import site.
+patched in the shared Glance data module (:mod:`os_migrate.transfer`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 from openstack import exceptions as sdk_exc
 
+from os_migrate import transfer
 from os_migrate.workload import disk_copy, migrate
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
 from os_migrate.workload.disk_copy import DiskSource, ImageDiskCopier, VolumeSpec
@@ -264,7 +265,7 @@ class FakeCloud:
 def fake_transfer_calls(monkeypatch):
     """The two SDK-resource calls of the transfer, answered by the fake destination."""
 
-    def create(conn, *, name, disk_format, container_format):
+    def create(conn, *, name, disk_format, container_format, **attrs):
         img = conn.image.add(name, None, status="queued")
         img.disk_format, img.container_format = disk_format, container_format
         return img
@@ -276,8 +277,8 @@ def fake_transfer_calls(monkeypatch):
         img.hash_algo, img.hash_value = "sha512", hashlib.sha512(data).hexdigest()
         img.checksum = hashlib.md5(data).hexdigest()
 
-    monkeypatch.setattr(disk_copy, "create_queued_image", create)
-    monkeypatch.setattr(disk_copy, "upload_image_data", upload)
+    monkeypatch.setattr(transfer, "create_queued_image", create)
+    monkeypatch.setattr(transfer, "upload_image_data", upload)
     monkeypatch.setattr(disk_copy.cloudops.time, "sleep", lambda s: None)
 
 
@@ -434,7 +435,7 @@ def test_verification_fails_when_the_destination_stored_other_bytes(clouds, monk
         img.hash_algo, img.hash_value = "sha512", hashlib.sha512(img.data).hexdigest()
         img.checksum = None
 
-    monkeypatch.setattr(disk_copy, "upload_image_data", corrupting_upload)
+    monkeypatch.setattr(transfer, "upload_image_data", corrupting_upload)
 
     with pytest.raises(CopyError, match="sha512 computed by the destination differs"):
         ImageDiskCopier(src, dst).copy(source, spec(vol.id))

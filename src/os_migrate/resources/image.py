@@ -14,92 +14,30 @@ in the data dir, ``_migration_params.data_file``). After upload, the destination
 source's; otherwise the new image is deleted and the import fails. A failed or interrupted upload
 leaves no active image: on error the new image is deleted, and a re-run first deletes any
 non-active image of the same name in the project (a killed upload stays ``queued``/``saving``).
+Streaming, verification and the list of non-property keys are shared with disk copies
+(:mod:`os_migrate.transfer`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
-from openstack import exceptions as sdk_exc
-from openstack.image.v2.image import Image as SdkImage
 
 from os_migrate.exceptions import DataError
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import REF_SCHEMA, Resource
-from os_migrate.transfer import CHUNK_SIZE, HashingReader, file_chunks, progress_bar
+from os_migrate.transfer import (
+    CHUNK_SIZE,
+    SOURCE_FACT_PROPERTIES,
+    HashingReader,
+    create_queued_image,
+    file_chunks,
+    image_properties,
+    progress_bar,
+    stream_into_image,
+)
 
 LOG = logging.getLogger(__name__)
-
-#: Glance fields that are not user properties (server-side names).
-CORE_FIELDS = frozenset(
-    {
-        "id",
-        "name",
-        "status",
-        "visibility",
-        "protected",
-        "os_hidden",
-        "checksum",
-        "os_hash_algo",
-        "os_hash_value",
-        "owner",
-        "size",
-        "virtual_size",
-        "min_ram",
-        "min_disk",
-        "disk_format",
-        "container_format",
-        "created_at",
-        "updated_at",
-        "tags",
-        "direct_url",
-        "locations",
-        "self",
-        "file",
-        "schema",
-        "stores",
-        "kernel_id",
-        "ramdisk_id",
-        "location",
-        "url",
-        "store",
-        "metadata",
-        "properties",
-        "owner_id",
-        "os_glance_failed_import",
-        "os_glance_importing_to_stores",
-    }
-)
-#: Properties that carry source-cloud identifiers; kept as facts in ``_info``.
-SOURCE_FACT_PROPERTIES = frozenset(
-    {
-        "instance_uuid",
-        "base_image_ref",
-        "user_id",
-        "image_location",
-        "image_state",
-        "owner_user_name",
-        "owner_project_name",
-        "image_type",
-        "boot_roles",
-        "block_device_mapping",
-        "bdm_v2",
-        "root_device_name",
-        "owner_specified.openstack.object",
-        "owner_specified.openstack.md5",
-        "owner_specified.openstack.sha256",
-        "os_glance_import_task",
-    }
-)
-
-
-def image_properties(obj: SdkImage) -> dict[str, Any]:
-    """All user properties of an image, by Glance name (known and unknown to openstacksdk)."""
-    body = obj.to_dict(body=True, headers=False, computed=False, ignore_none=True, original_names=True)
-    merged = {**body, **(obj.properties or {})}
-    return {k: v for k, v in merged.items() if k not in CORE_FIELDS}
 
 
 class Image(Resource):
@@ -284,54 +222,21 @@ class Image(Resource):
 
     def create(self, conn, refs, *, source=None):
         self._delete_interrupted(conn, refs)
-        image = SdkImage.new(**self.create_body(refs)).create(conn.image)
-        try:
-            with progress_bar(self.info.get("size"), f"image {self.name}") as bar:
-                reader = self._data_reader(source, bar)
-                image.upload(conn.image, data=reader, size=reader.size)
-            stats = reader.stats()
-            uploaded = conn.image.get_image(image.id)
-            self._verify(uploaded, stats)
-        except BaseException:
-            LOG.error("upload of %s failed; deleting the incomplete image %s", self.describe(), image.id)
-            try:
-                conn.image.delete_image(image.id, ignore_missing=True)
-            except sdk_exc.SDKException as e:  # pragma: no cover - best effort cleanup
-                LOG.error("could not delete %s: %s", image.id, e)
-            raise
-        LOG.info(
-            "%s: %d bytes in %.1f s (%.1f MB/s), %s verified",
-            self.describe(),
-            stats["bytes"],
-            stats["seconds"],
-            stats["mb_per_s"],
-            uploaded.hash_algo,
+        image = create_queued_image(conn, **self.create_body(refs))
+        uploaded, stats = stream_into_image(
+            conn,
+            image,
+            lambda bar: self._data_reader(source, bar),
+            expected={k: self.info.get(k) for k in ("size", "hash_algo", "hash_value", "checksum")},
+            desc=f"image {self.describe()}",
+            fail=lambda problems: DataError(
+                "image data verification failed: " + "; ".join(problems), resource=self.describe()
+            ),
+            logger=LOG,
         )
         refs.add("image", uploaded)
         self.transfer_stats = stats
         return uploaded
-
-    def _verify(self, uploaded: SdkImage, stats: dict) -> None:
-        """Compare source-reported, sent and destination-computed hashes; raise on mismatch."""
-        problems = []
-        if uploaded.status != "active":
-            problems.append(f"destination status is {uploaded.status!r}, not 'active'")
-        algo = self.info.get("hash_algo") or "sha512"
-        expected = {"checksum": self.info.get("checksum"), "hash_value": self.info.get("hash_value")}
-        sent = {"checksum": stats.get("md5"), "hash_value": stats.get(algo)}
-        got = {
-            "checksum": uploaded.checksum,
-            "hash_value": uploaded.hash_value if uploaded.hash_algo == algo else sent["hash_value"],
-        }
-        for key in ("checksum", "hash_value"):
-            if expected[key] and expected[key] != sent[key]:
-                problems.append(f"{key}: source reports {expected[key]}, bytes read hash to {sent[key]}")
-            if got[key] != sent[key]:
-                problems.append(f"{key}: destination computed {got[key]}, bytes sent hash to {sent[key]}")
-        if problems:
-            raise DataError(
-                "image data verification failed: " + "; ".join(problems), resource=self.describe()
-            )
 
     def update(self, conn, existing, changes, refs, *, source=None):
         return conn.image.update_image(existing.sdk, **self.update_body(changes, refs))

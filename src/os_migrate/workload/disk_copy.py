@@ -50,68 +50,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from openstack import exceptions as sdk_exc
-from openstack.image.v2.image import Image as SdkImage
 
-from os_migrate.transfer import CHUNK_SIZE, HashingReader, progress_bar
+from os_migrate import transfer
+from os_migrate.transfer import CHUNK_SIZE, HashingReader, guest_properties, set_image_property
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import GIB, SHA256_KEY, tmp_name
 from os_migrate.workload.errors import CopyError, SourceDiskUnreadable
 
 LOG = logging.getLogger(__name__)
-
-#: Glance/Cinder keys that describe an image file, not the guest; never copied as properties.
-IMAGE_CORE_KEYS = frozenset(
-    {
-        "image_id",
-        "image_name",
-        "checksum",
-        "size",
-        "container_format",
-        "disk_format",
-        "min_disk",
-        "min_ram",
-        "signature_verified",
-        "os_hash_algo",
-        "os_hash_value",
-        "virtual_size",
-        "owner",
-        "status",
-        "visibility",
-        "protected",
-        "id",
-        "name",
-        "tags",
-        "created_at",
-        "updated_at",
-        "direct_url",
-        "locations",
-        "file",
-        "schema",
-        "self",
-        "stores",
-        "os_hidden",
-    }
-)
-#: Properties of a server snapshot that describe the source server, not the guest.
-SNAPSHOT_FACT_KEYS = frozenset(
-    {
-        "instance_uuid",
-        "base_image_ref",
-        "user_id",
-        "image_location",
-        "image_state",
-        "owner_id",
-        "owner_user_name",
-        "owner_project_name",
-        "image_type",
-        "boot_roles",
-        "block_device_mapping",
-        "bdm_v2",
-        "root_device_name",
-        "os_glance_import_task",
-        SHA256_KEY,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -309,7 +255,7 @@ class ImageDiskCopier(DiskCopier):
         LOG.info("copy %s -> volume %r (method image)", source.label or source.id, spec.name)
         src_image, access = self._source_image(source)
         dst_image, stats = self._transfer(src_image, source)
-        properties = _guest_properties(src_image) if source.kind == "server_disk" else {}
+        properties = guest_properties(src_image) if source.kind == "server_disk" else {}
         volume = self._volume_from_image(dst_image, spec, source)
         LOG.info(
             "copy %s done: volume %s, %d bytes, sha256 %s",
@@ -541,52 +487,45 @@ class ImageDiskCopier(DiskCopier):
                 return img, {"bytes": img.size, "sha256": sha, "reused": True}
             cloudops.delete_image(self.dst, img, what="unverified destination image")
         algo = src_image.hash_algo or "sha512"
-        image = create_queued_image(
+        image = transfer.create_queued_image(
             self.dst,
             name=name,
             disk_format=src_image.disk_format or "raw",
             container_format=src_image.container_format or "bare",
+            visibility="private",
         )
-        response = None
-        try:
+        responses = []
+
+        def open_reader(bar) -> HashingReader:
             response = self.src.image.download_image(src_image, stream=True)
-            with progress_bar(src_image.size, f"copy {source.label or source.id}", LOG) as bar:
-                reader = HashingReader(
-                    response.iter_content(chunk_size=self.chunk_size),
-                    src_image.size,
-                    ("sha256", algo, "md5"),
-                    bar,
-                )
-                upload_image_data(self.dst, image, reader, src_image.size)
-            stats = reader.stats()
-            uploaded = cloudops.wait_image_active(
-                self.dst, image.id, what="destination image", timeout=300, error=CopyError
+            responses.append(response)
+            return HashingReader(
+                response.iter_content(chunk_size=self.chunk_size),
+                src_image.size,
+                ("sha256", algo, "md5"),
+                bar,
             )
-            _verify(src_image, uploaded, stats, algo)
-            set_image_property(self.dst, uploaded.id, SHA256_KEY, stats["sha256"])
-        except BaseException:
-            LOG.error(
-                "streaming %s failed; deleting the incomplete destination image %s",
-                source.label or source.id,
-                image.id,
+
+        try:
+            uploaded, stats = transfer.stream_into_image(
+                self.dst,
+                image,
+                open_reader,
+                expected={
+                    "size": src_image.size,
+                    "hash_algo": algo,
+                    "hash_value": src_image.hash_value,
+                    "checksum": src_image.checksum,
+                },
+                desc=f"copy {source.label or source.id}",
+                fail=lambda problems: CopyError("image copy verification failed: " + "; ".join(problems)),
+                logger=LOG,
             )
-            try:
-                self.dst.image.delete_image(image.id, ignore_missing=True)
-            except Exception as e:
-                LOG.error("could not delete %s: %s", image.id, e)
-            raise
         finally:
-            if response is not None:
+            for response in responses:
                 response.close()
-        LOG.info(
-            "streamed %s: %d bytes in %.1f s (%.1f MB/s), sha256 %s; %s verified by both Glances",
-            source.label or source.id,
-            stats["bytes"],
-            stats["seconds"],
-            stats["mb_per_s"],
-            stats["sha256"],
-            algo,
-        )
+        set_image_property(self.dst, uploaded.id, SHA256_KEY, stats["sha256"])
+        LOG.info("copy %s: sha256 %s", source.label or source.id, stats["sha256"])
         return uploaded, stats
 
     # 3. the destination volume -----------------------------------------------------------------
@@ -668,74 +607,12 @@ def reattach_volume(
     return True
 
 
-def create_queued_image(conn, *, name: str, disk_format: str, container_format: str):
-    """Create a private image record without data (status ``queued``)."""
-    return SdkImage.new(
-        name=name, disk_format=disk_format, container_format=container_format, visibility="private"
-    ).create(conn.image)
-
-
-def upload_image_data(conn, image, reader, size: int | None) -> None:
-    """``PUT /v2/images/{id}/file`` from a file-like ``reader`` (streamed, never buffered whole).
-
-    :raises openstack.exceptions.HttpException: Glance refused the data.
-    """
-    sdk_exc.raise_from_response(image.upload(conn.image, data=reader, size=size))
-
-
-def set_image_property(conn, image_id: str, key: str, value: str) -> None:
-    """Add (or replace) one property of an image with a JSON-patch request."""
-    resp = conn.image.patch(
-        f"/images/{image_id}",
-        json=[{"op": "add", "path": f"/{key}", "value": value}],
-        headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
-    )
-    sdk_exc.raise_from_response(resp)
-
-
-def _guest_properties(image) -> dict[str, str]:
-    """User properties of an image that describe the guest (``hw_*``, ``os_*``...)."""
-    body = image.to_dict(body=True, headers=False, computed=False, ignore_none=True, original_names=True)
-    props = dict(image.properties or {})
-    props.update({k: v for k, v in body.items() if k not in ("properties",)})
-    return {
-        k: str(v)
-        for k, v in props.items()
-        if k not in IMAGE_CORE_KEYS
-        and k not in SNAPSHOT_FACT_KEYS
-        and not k.startswith(("os_glance", "owner_specified."))
-        and v is not None
-        and not isinstance(v, (dict, list))
-    }
-
-
 def _same_data(dst_image, src_image) -> bool:
     if dst_image.size != src_image.size:
         return False
     if dst_image.hash_algo and dst_image.hash_algo == src_image.hash_algo:
         return dst_image.hash_value == src_image.hash_value
     return bool(dst_image.checksum) and dst_image.checksum == src_image.checksum
-
-
-def _verify(src_image, uploaded, stats: Mapping[str, Any], algo: str) -> None:
-    """Compare what the source stored, what was streamed and what the destination stored."""
-    problems = []
-    if src_image.size is not None and stats["bytes"] != src_image.size:
-        problems.append(f"read {stats['bytes']} bytes, the source image has {src_image.size}")
-    if src_image.hash_value and src_image.hash_value != stats.get(algo):
-        problems.append(f"{algo} of the bytes read differs from the source image's")
-    if src_image.checksum and src_image.checksum != stats.get("md5"):
-        problems.append("md5 of the bytes read differs from the source image's checksum")
-    if uploaded.status != "active":
-        problems.append(f"destination image is {uploaded.status!r}")
-    if uploaded.size != stats["bytes"]:
-        problems.append(f"destination stored {uploaded.size} bytes, {stats['bytes']} were sent")
-    if uploaded.hash_algo in stats and uploaded.hash_value != stats[uploaded.hash_algo]:
-        problems.append(f"{uploaded.hash_algo} computed by the destination differs from the bytes sent")
-    if uploaded.checksum and uploaded.checksum != stats.get("md5"):
-        problems.append("md5 computed by the destination differs from the bytes sent")
-    if problems:
-        raise CopyError("image copy verification failed: " + "; ".join(problems))
 
 
 def _http_message(e: sdk_exc.HttpException) -> str:
