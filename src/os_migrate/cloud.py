@@ -2,6 +2,8 @@
 
 - :func:`check_connection` turns "cannot reach" and "bad credentials" into one clear
   :class:`~os_migrate.exceptions.CloudError` before any other call.
+- :func:`find_or_none` is a ``find_*`` proxy call without the deprecated ``ignore_missing=True``
+  (openstacksdk 4.x warns, 6.0 changes the default).
 - :class:`RequestCounter` counts HTTP requests at the keystoneauth session level (every proxy of a
   ``Connection`` calls ``Session.request``), split into reads and writes; used by tests that prove
   "no write" and by the benchmark.
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
@@ -50,6 +54,18 @@ def _is_auth_failure(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def find_or_none(find: Callable[..., Any], name_or_id: str, **attrs: Any) -> Any:
+    """``find(name_or_id, ignore_missing=False, **attrs)``, or None when nothing matches.
+
+    :param find: a proxy finder, e.g. ``conn.compute.find_flavor``.
+    :raises openstack.exceptions.DuplicateResource: several resources match.
+    """
+    try:
+        return find(name_or_id, ignore_missing=False, **attrs)
+    except sdk_exc.NotFoundException:
+        return None
 
 
 def is_admin(conn) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate.cloud import find_or_none
 from os_migrate.const import AUTH_PROJECT
 from os_migrate.exceptions import AmbiguousReference, ReferenceNotFound
 
@@ -146,9 +147,9 @@ class RefIndex:
             try:
                 domain_id = None
                 if domain_name:
-                    domain = self._identity.find_domain(domain_name, ignore_missing=True)
+                    domain = find_or_none(self._identity.find_domain, domain_name)
                     domain_id = domain.id if domain else None
-                project = self._identity.find_project(project_name, domain_id=domain_id, ignore_missing=True)
+                project = self._identity.find_project(project_name, domain_id=domain_id, ignore_missing=False)
                 self._project_ids[key] = project.id if project else None
             except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
                 self._project_ids[key] = None

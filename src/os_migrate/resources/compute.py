@@ -7,7 +7,7 @@ from collections import Counter
 
 from openstack import exceptions as sdk_exc
 
-from os_migrate.cloud import is_admin
+from os_migrate.cloud import find_or_none, is_admin
 from os_migrate.exceptions import ConflictError, ReferenceNotFound
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import Resource
@@ -229,11 +229,11 @@ def _user_id(conn, name: str, domain_name: str | None) -> str | None:
     try:
         domain_id = None
         if domain_name:
-            domain = conn.identity.find_domain(domain_name, ignore_missing=True)
+            domain = find_or_none(conn.identity.find_domain, domain_name)
             if domain is None:
                 return None
             domain_id = domain.id
-        user = conn.identity.find_user(name, domain_id=domain_id, ignore_missing=True)
+        user = find_or_none(conn.identity.find_user, name, domain_id=domain_id)
         return user.id if user else None
     except sdk_exc.ForbiddenException:
         return None

@@ -27,7 +27,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
-from os_migrate.cloud import check_connection
+from os_migrate.cloud import check_connection, find_or_none
 from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex, ref_str
@@ -150,9 +150,7 @@ class _Checker:
             self._flavors = {
                 f.name: f for f in cloudops.call(lambda: list(self.dst.compute.flavors(details=True)))
             }
-        return self._flavors.get(name) or cloudops.call(
-            self.dst.compute.find_flavor, name, ignore_missing=True
-        )
+        return self._flavors.get(name) or cloudops.call(find_or_none, self.dst.compute.find_flavor, name)
 
     def volume_types(self) -> set[str]:
         if self._types is None:
@@ -300,13 +298,10 @@ class _Checker:
             self.find(server, "network", fip.get("floating_network"), f"{where}.floating_network")
             pre = [
                 f
-                for f in cloudops.call(
-                    lambda: list(
-                        self.dst.network.ips(
-                            floating_ip_address=fip["floating_ip_address"],
-                            project_id=self.dst.current_project_id,
-                        )
-                    )
+                for f in cloudops.listing(
+                    self.dst.network.ips,
+                    floating_ip_address=fip["floating_ip_address"],
+                    project_id=self.dst.current_project_id,
                 )
                 if not f.port_id
             ]

@@ -72,6 +72,14 @@ def call(func: Callable, *args: Any, attempts: int = 5, delay: float = 2.0, **kw
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def listing(method: Callable[..., Any], *args: Any, **kwargs: Any) -> list:
+    """``list(method(*args, **kwargs))`` (a paginated proxy listing), retried like :func:`call`.
+
+    Binds its arguments at call time, so it is safe in a loop (unlike a ``lambda`` closure).
+    """
+    return call(lambda: list(method(*args, **kwargs)))
+
+
 def wait_until(
     fetch: Callable[[], Any],
     ready: Callable[[Any], bool],

@@ -217,7 +217,7 @@ def _boot_volume_id(server, attached: list[tuple[Any, Any]]) -> tuple[str | None
     """``(volume id of the root, rule used)`` for a server booted from volume."""
     root_device = getattr(server, "root_device_name", None)
     if root_device:
-        for att, vol in attached:
+        for att, _vol in attached:
             if att.device == root_device:
                 return att.volume_id, "root_device_name"
     bootable = [(att, vol) for att, vol in attached if vol is not None and vol.is_bootable]

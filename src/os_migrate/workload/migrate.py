@@ -38,6 +38,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate.cloud import find_or_none
 from os_migrate.references import RefIndex
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
@@ -214,7 +215,7 @@ def disk_plan(server: Server, *, flavor_disk: int = 0) -> list[PlannedDisk]:
 
 
 def _flavor_disk(dst, server: Server) -> int:
-    flavor = cloudops.call(dst.compute.find_flavor, server.params["flavor"]["name"], ignore_missing=True)
+    flavor = cloudops.call(find_or_none, dst.compute.find_flavor, server.params["flavor"]["name"])
     return int(getattr(flavor, "disk", 0) or 0)
 
 
@@ -414,7 +415,6 @@ def create_destination_server(
         return {"server": name, "action": SKIP, "reason": reason}
     state = ServerState.load(data_dir, server)
     refs = RefIndex(dst)
-    mp = server.migration_params
     warnings: list[str] = []
     existing, _ = destination_server(dst, server)
     if existing is not None and existing.status == "ERROR":
@@ -625,7 +625,7 @@ def attach_floating_ips(
                 f"fixed IP {fixed}; not attached"
             )
             continue
-        attached = cloudops.call(lambda: list(dst.network.ips(port_id=port.id, fixed_ip_address=fixed)))
+        attached = cloudops.listing(dst.network.ips, port_id=port.id, fixed_ip_address=fixed)
         if attached:
             out.append(attached[0].floating_ip_address)
             continue
@@ -635,10 +635,8 @@ def attach_floating_ips(
             pre = next(
                 (
                     f
-                    for f in cloudops.call(
-                        lambda: list(
-                            dst.network.ips(floating_ip_address=address, project_id=dst.current_project_id)
-                        )
+                    for f in cloudops.listing(
+                        dst.network.ips, floating_ip_address=address, project_id=dst.current_project_id
                     )
                     if not f.port_id
                 ),
@@ -683,8 +681,8 @@ def missing_pieces(dst, server: Server, dst_server) -> list[str]:
             port_id = fixed.get(fip["fixed_ip_address"])
             if port_id is None:
                 continue  # a fixed IP Nova mode could not keep; reported at creation
-            if not cloudops.call(
-                lambda: list(dst.network.ips(port_id=port_id, fixed_ip_address=fip["fixed_ip_address"]))
+            if not cloudops.listing(
+                dst.network.ips, port_id=port_id, fixed_ip_address=fip["fixed_ip_address"]
             ):
                 missing.append(f"floating IP for {fip['fixed_ip_address']}")
     return missing
@@ -803,9 +801,7 @@ def rollback_destination(dst, server: Server, state: ServerState, dst_server) ->
             net = refs.find("network", port["network"], required=False)
             if net is None or not port.get("mac_address"):
                 continue
-            for p in cloudops.call(
-                lambda: list(dst.network.ports(network_id=net.id, mac_address=port["mac_address"]))
-            ):
+            for p in cloudops.listing(dst.network.ports, network_id=net.id, mac_address=port["mac_address"]):
                 if not p.device_id:
                     cloudops.call(dst.network.delete_port, p.id, ignore_missing=True)
                     done.append(f"port {p.id}")
