@@ -42,6 +42,7 @@ half-made ones (a killed upload stays ``queued``/``saving``) and starts those st
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -395,11 +396,11 @@ class ImageDiskCopier(DiskCopier):
                 cloudops.delete_volume(self.src, temp, what="temporary volume")
         snaps = [s for s in cloudops.snapshots_named(self.src, name) if s.volume_id == volume.id]
         snap = None
-        for s in snaps:
+        for found in snaps:
             s = cloudops.wait_until(
-                lambda s=s: cloudops.get_snapshot(self.src, s.id),
+                functools.partial(cloudops.get_snapshot, self.src, found.id),
                 lambda x: x is None or x.status != "creating",
-                what=f"temporary snapshot {s.id}",
+                what=f"temporary snapshot {found.id}",
                 timeout=timeout,
             )
             if s is not None and s.status == "available" and snap is None:
@@ -436,6 +437,8 @@ class ImageDiskCopier(DiskCopier):
 
     def _upload_detached(self, volume, source: DiskSource, *, already_detached: bool = False):
         server_id = source.server_id
+        if server_id is None:
+            raise CopyError(f"{source.label}: attached to no known server; cannot detach it")
         timeout = cloudops.volume_timeout(volume.size)
         self.journal.record_detach(volume.id, server_id, source.device)
         if not already_detached:

@@ -257,8 +257,9 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         for sg in p.security_group_ids or []:
             if sg not in group_ids:
                 group_ids.append(sg)
+    groups: list[dict]
     if group_ids:
-        groups = [refs.ref("security_group", sg) for sg in group_ids]
+        groups = [r for r in (refs.ref("security_group", sg) for sg in group_ids) if r is not None]
     else:
         groups = [
             {"name": g.get("name"), "project_name": None, "domain_name": None}

@@ -363,7 +363,8 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server)
         if image_ref.get("name"):
             want["image_name"] = image_ref["name"]
     set_volume_image_metadata(dst, result.volume_id, portable_image_metadata(dst, want))
-    cloudops.call(dst.block_storage.set_volume_metadata, result.volume_id, **{SHA256_KEY: result.sha256})
+    marker = {SHA256_KEY: result.sha256}
+    cloudops.call(lambda: dst.block_storage.set_volume_metadata(result.volume_id, **marker))
     copier.cleanup(disk.source)
     return result
 

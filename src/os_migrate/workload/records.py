@@ -195,6 +195,16 @@ class Server(Resource):
 
     # -- convenient views ----------------------------------------------------------------------
     @property
+    def name(self) -> str:
+        """``params.name`` (required by the schema; ``""`` only in a record that failed it)."""
+        return str(self.params.get("name") or "")
+
+    @property
+    def source_id(self) -> str:
+        """``_info.id``, the source server id (``""`` when a hand-written record lacks it)."""
+        return str(self.info.get("id") or "")
+
+    @property
     def ports(self) -> list[dict]:
         """``params.ports`` in NIC order."""
         return list(self.params.get("ports") or [])
