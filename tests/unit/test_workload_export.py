@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
+from os_migrate.dataset import check_record
 from os_migrate.export import merge_records
 from os_migrate.serialization import load_resources, write_resources
 from os_migrate.workload import export
@@ -232,3 +234,31 @@ def test_a_server_being_migrated_keeps_its_record(tmp_path, monkeypatch):
     export.export_workloads(src, tmp_path)
 
     assert load_resources(workload_file(tmp_path))[0]["params"]["flavor"] == {"name": "m1.small"}
+
+
+def test_the_server_group_is_exported_by_name_and_its_id_kept_as_a_fact():
+    listed = []
+
+    def server_groups():
+        listed.append(1)
+        return [SimpleNamespace(id="grp-uuid", name="db-anti"), SimpleNamespace(id="g2", name="x")]
+
+    names = export.ServerGroupNames(SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups)))
+    in_group = server(server_groups=["grp-uuid"])
+
+    rec = export.server_record(conn([], []), FakeRefs(), in_group, [], {}, group_names=names)
+    alone = export.server_record(
+        conn([], []), FakeRefs(), server(server_groups=[]), [], {}, group_names=names
+    )
+    again = export.server_record(conn([], []), FakeRefs(), in_group, [], {}, group_names=names)
+
+    assert rec["params"]["server_group"] == {
+        "name": "db-anti",
+        "project_name": "%auth%",
+        "domain_name": "%auth%",
+    }
+    assert rec["_info"]["server_group_id"] == "grp-uuid"
+    assert "group" not in rec["params"]["scheduler_hints"]
+    assert alone["params"]["server_group"] is None and "server_group_id" not in alone["_info"]
+    assert again == rec and len(listed) == 1  # the groups are listed once per export
+    assert check_record(Path("workloads.yml"), 0, rec, Server) == []

@@ -310,3 +310,23 @@ def test_summary_names_migrated_skipped_failed_and_already_done():
     assert summary["skipped"] == [{"server": "d", "reason": "name taken"}]
     assert summary["already_done"] == ["e"]
     assert summary["counts"] == {"migrated": 2, "skipped": 1, "failed": 1}
+
+
+# -- server group --------------------------------------------------------------------------------
+
+
+def test_the_destination_group_of_the_same_name_becomes_the_group_hint():
+    groups = {"db-anti": SimpleNamespace(id="dst-group-1", name="db-anti")}
+
+    def find_server_group(name, ignore_missing=True):
+        if name in groups:
+            return groups[name]
+        raise migrate.sdk_exc.NotFoundException(f"no group {name}")
+
+    dst = SimpleNamespace(compute=SimpleNamespace(find_server_group=find_server_group))
+    grouped = Server(record(server_group=dict(REF, name="db-anti")))
+
+    assert migrate.destination_server_group_id(dst, grouped) == "dst-group-1"
+    assert migrate.destination_server_group_id(dst, Server(record())) is None
+    with pytest.raises(migrate.DestinationError, match="server group 'gone' not found in the destination"):
+        migrate.destination_server_group_id(dst, Server(record(server_group=dict(REF, name="gone"))))

@@ -25,7 +25,7 @@ from typing import Any
 from os_migrate.cloud import check_connection
 from os_migrate.export import refresh_data_file
 from os_migrate.filters import Filters
-from os_migrate.references import RefIndex
+from os_migrate.references import RefIndex, make_ref
 from os_migrate.resources.base import _sort_key
 from os_migrate.serialization import load_resources
 from os_migrate.workload import cloudops
@@ -42,7 +42,8 @@ from os_migrate.workload.records import (
 
 LOG = logging.getLogger(__name__)
 
-#: Scheduler hints that name source-cloud objects by id; they are kept in ``_info`` only.
+#: Scheduler hints that name source-cloud objects by id; they are kept in ``_info`` only (the
+#: ``group`` hint is made again in the destination from ``params.server_group``).
 ID_HINTS = (
     "group",
     "same_host",
@@ -76,6 +77,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     path = workload_file(data_dir, WORKLOADS)
     existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path) if isinstance(r, dict)}
     exported = []
+    group_names = ServerGroupNames(conn)
     for srv in cloudops.call(lambda: list(conn.compute.servers(details=True))):
         if not flt.selects(WORKLOADS, srv.name):
             continue
@@ -83,7 +85,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
             LOG.info("%s: migration in progress; its record is kept as it is", srv.name)
             exported.append(existing[srv.id])
             continue
-        exported.append(server_record(conn, refs, srv, fips, volumes))
+        exported.append(server_record(conn, refs, srv, fips, volumes, group_names=group_names))
     exported.sort(key=lambda r: (r["params"]["name"], r["_info"]["id"]))
     detached = [volume_record(refs, v) for v in volumes.values() if _is_detached(v)]
     detached.sort(key=lambda r: (r["params"].get("name") or "", r["_info"]["id"]))
@@ -103,6 +105,33 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
             identity=_server_name if stem == WORKLOADS else None,
         )
     return summary
+
+
+class ServerGroupNames:
+    """Names of the project's server groups by id, listed once on first use (one GET)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._names: dict[str, str] | None = None
+
+    def name(self, group_id: str) -> str | None:
+        """The group's name, or None if the project cannot see that group."""
+        if self._names is None:
+            self._names = {g.id: g.name for g in cloudops.listing(self.conn.compute.server_groups)}
+        return self._names.get(group_id)
+
+
+def server_group_ref(server, group_names: ServerGroupNames | None) -> dict | None:
+    """Reference by name to the server group of ``server`` (Nova 2.71+ ``server_groups``), or None.
+
+    A server is in at most one group (Nova). A group the project cannot see is left out (its id
+    stays in ``_info.server_group_id``).
+    """
+    group_ids = list(getattr(server, "server_groups", None) or [])
+    if not group_ids or group_names is None:
+        return None
+    name = group_names.name(group_ids[0])
+    return make_ref(name) if name else None
 
 
 def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
@@ -229,8 +258,19 @@ def _boot_volume_id(server, attached: list[tuple[Any, Any]]) -> tuple[str | None
     return None, "none"
 
 
-def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str, Any]) -> dict:
-    """Record of one server (see :mod:`os_migrate.workload.records`)."""
+def server_record(
+    conn,
+    refs: RefIndex,
+    server,
+    fips: list,
+    volumes: Mapping[str, Any],
+    *,
+    group_names: ServerGroupNames | None = None,
+) -> dict:
+    """Record of one server (see :mod:`os_migrate.workload.records`).
+
+    :param group_names: names of the project's server groups; None leaves ``server_group`` out.
+    """
     ports = nic_order(server, cloudops.call(lambda: list(conn.network.ports(device_id=server.id))))
     port_ids = {p.id for p in ports}
     server_fips = sorted(
@@ -282,6 +322,7 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         "user_data": server.user_data,
         "config_drive": config_drive in (True, "True", "true", "1"),
         "scheduler_hints": hints,
+        "server_group": server_group_ref(server, group_names),
         "ports": [port_params(refs, p) for p in ports],
         "floating_ips": [
             {
@@ -305,6 +346,7 @@ def server_record(conn, refs: RefIndex, server, fips: list, volumes: Mapping[str
         "volumes": vol_info,
         "floating_ips": [{"id": f.id, "floating_ip_address": f.floating_ip_address} for f in server_fips],
         "boot_index_source": rule,
+        "server_group_id": (list(getattr(server, "server_groups", None) or []) or [None])[0],
         "dropped_scheduler_hints": dropped,
         "user_data_readable": server.user_data is not None,
     }

@@ -549,8 +549,12 @@ def _server_body(dst, server: Server, refs: RefIndex, networks: list) -> dict:
         body["config_drive"] = True
     if p.get("tags"):
         body["tags"] = list(p["tags"])
-    if p.get("scheduler_hints"):
-        body["scheduler_hints"] = dict(p["scheduler_hints"])
+    hints = dict(p.get("scheduler_hints") or {})
+    group_id = destination_server_group_id(dst, server)
+    if group_id:
+        hints["group"] = group_id
+    if hints:
+        body["scheduler_hints"] = hints
     if mp["port_creation_mode"] == "nova" and p.get("security_groups"):
         body["security_groups"] = [{"name": refs.id("security_group", sg)} for sg in p["security_groups"]]
     body["block_device_mapping"] = block_device_mapping(dst, server, refs)
@@ -558,6 +562,33 @@ def _server_body(dst, server: Server, refs: RefIndex, networks: list) -> dict:
     if root and root["source_type"] == "image":
         body["image_id"] = root["uuid"]
     return body
+
+
+def destination_server_group(dst, ref: Mapping[str, Any] | None):
+    """The destination server group named like ``ref`` (``params.server_group``), or None.
+
+    :raises openstack.exceptions.DuplicateResource: several groups have that name.
+    """
+    if not ref or not ref.get("name"):
+        return None
+    return cloudops.call(find_or_none, dst.compute.find_server_group, ref["name"])
+
+
+def destination_server_group_id(dst, server: Server) -> str | None:
+    """Id of the destination group for the scheduler hint ``group``; None if the server has none.
+
+    :raises DestinationError: the record names a group the destination lacks.
+    """
+    ref = server.params.get("server_group")
+    if not ref or not ref.get("name"):
+        return None
+    group = destination_server_group(dst, ref)
+    if group is None:
+        raise DestinationError(
+            f"{server.name}: server group {ref['name']!r} not found in the destination "
+            "(migrate the server groups first)"
+        )
+    return group.id
 
 
 def block_device_mapping(dst, server: Server, refs: RefIndex) -> list[dict]:

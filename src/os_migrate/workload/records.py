@@ -16,7 +16,8 @@ Same shape as every other record (``{type, params, _info, _migration_params}``),
       user_data: null                                  # base64; only an admin can read it
       config_drive: false
       description: null
-      scheduler_hints: {}
+      scheduler_hints: {}                              # id-valued hints go to _info
+      server_group: {name: db-anti, project_name: '%auth%', ...}   # null when in none
       ports:                                           # NIC order
       - network: {name: app-net, ...}
         fixed_ips: [{subnet: {name: app-subnet, ...}, ip_address: 10.0.0.5}]
@@ -38,6 +39,7 @@ Same shape as every other record (``{type, params, _info, _migration_params}``),
       volumes: [{id, device, status}]                  # matched to params.volumes by device
       floating_ips: [{id, floating_ip_address}]
       boot_index_source: root_device_name | bootable_volume | first_attachment | image
+      server_group_id: <source server group id>
     _migration_params: {see MIGRATION_PARAM_DEFAULTS}
 
 Edit ``params`` (e.g. a volume's ``volume_type``) or ``_migration_params`` before migrating;
@@ -181,6 +183,7 @@ class Server(Resource):
         "user_data": {"type": ["string", "null"]},
         "config_drive": {"type": ["boolean", "null"]},
         "scheduler_hints": {"type": "object"},
+        "server_group": {"oneOf": [{"type": "null"}, REF_SCHEMA]},
         "ports": {"type": "array", "items": _PORT_SCHEMA},
         "floating_ips": {"type": "array", "items": _FLOATING_IP_SCHEMA},
         "volumes": {"type": "array", "items": _ATTACHED_VOLUME_SCHEMA},
