@@ -296,6 +296,10 @@ def attached_volume(src, *, root=False):
     return server, vol, DiskSource("volume", vol.id, server.id, "/dev/vdb", root, "vm /dev/vdb")
 
 
+def image_copier(src, dst, **kw):
+    return disk_copy.make_copier("image", src, dst, **kw)
+
+
 def spec(source_id, **kw):
     return VolumeSpec(name="copy", size=1, metadata={SOURCE_ID_KEY: source_id}, **kw)
 
@@ -312,7 +316,7 @@ def test_snapshot_route_copies_the_bytes_and_leaves_the_source_attached(clouds):
     src, dst = clouds
     server, vol, source = attached_volume(src)
 
-    result = ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+    result = image_copier(src, dst).copy(source, spec(vol.id))
 
     copy = dst.block_storage.vols[result.volume_id]
     assert copy.data == DATA
@@ -330,7 +334,7 @@ def test_without_snapshots_a_forced_upload_is_tried_next(clouds):
     src.block_storage.force_upload = True
     _, vol, source = attached_volume(src, root=True)
 
-    result = ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+    result = image_copier(src, dst).copy(source, spec(vol.id))
 
     assert result.access == "force_upload"
     assert dst.block_storage.vols[result.volume_id].data == DATA
@@ -345,7 +349,7 @@ def test_a_data_volume_of_a_stopped_server_is_detached_and_attached_back(clouds)
     journal.record_detach = lambda *a: journal.events.append(("detach",) + a)
     journal.record_reattach = lambda *a: journal.events.append(("reattach",) + a)
 
-    result = ImageDiskCopier(src, dst, journal=journal).copy(source, spec(vol.id))
+    result = image_copier(src, dst, journal=journal).copy(source, spec(vol.id))
 
     assert result.access == "detach"
     assert journal.events == [("detach", vol.id, server.id, "/dev/vdb"), ("reattach", vol.id)]
@@ -358,7 +362,7 @@ def test_a_boot_volume_nobody_can_read_fails_naming_every_way_tried(clouds):
     _, vol, source = attached_volume(src, root=True)
 
     with pytest.raises(SourceDiskUnreadable) as excinfo:
-        ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+        image_copier(src, dst).copy(source, spec(vol.id))
 
     message = str(excinfo.value)
     assert vol.id in message
@@ -374,7 +378,7 @@ def test_a_running_server_keeps_its_data_volume(clouds):
     server.status = "ACTIVE"
 
     with pytest.raises(SourceDiskUnreadable, match="a volume is only detached from a SHUTOFF"):
-        ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+        image_copier(src, dst).copy(source, spec(vol.id))
     assert vol.status == "in-use"
 
 
@@ -384,7 +388,7 @@ def test_a_stream_cut_mid_way_leaves_no_destination_image_and_a_rerun_reuses_the
     src.image.fail_after = len(DATA) // 2
 
     with pytest.raises(ConnectionResetError):
-        ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+        image_copier(src, dst).copy(source, spec(vol.id))
     assert dst.image.images_by_id == {}
     assert dst.block_storage.vols == {}
     src_images = [i for i in src.image.images_by_id.values() if i.name == source.tmp_name]
@@ -392,7 +396,7 @@ def test_a_stream_cut_mid_way_leaves_no_destination_image_and_a_rerun_reuses_the
 
     src.image.fail_after = None
     uploads_before = len([c for c in src.block_storage.calls if c[0] == "upload"])
-    result = ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+    result = image_copier(src, dst).copy(source, spec(vol.id))
 
     assert dst.block_storage.vols[result.volume_id].data == DATA
     assert len([c for c in src.block_storage.calls if c[0] == "upload"]) == uploads_before
@@ -404,7 +408,7 @@ def test_a_killed_upload_left_queued_in_the_destination_is_replaced(clouds):
     _, vol, source = attached_volume(src)
     stale = dst.image.add(source.tmp_name, None, status="queued")
 
-    result = ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+    result = image_copier(src, dst).copy(source, spec(vol.id))
 
     assert stale.id not in dst.image.images_by_id
     assert dst.block_storage.vols[result.volume_id].data == DATA
@@ -413,7 +417,7 @@ def test_a_killed_upload_left_queued_in_the_destination_is_replaced(clouds):
 def test_a_verified_destination_image_is_reused_without_streaming_again(clouds):
     src, dst = clouds
     _, vol, source = attached_volume(src)
-    copier = ImageDiskCopier(src, dst)
+    copier = image_copier(src, dst)
     src_image, _ = copier._source_image(source)
     copier._transfer(src_image, source)
     src.image.fail_after = 0  # any new download would fail
@@ -438,14 +442,14 @@ def test_verification_fails_when_the_destination_stored_other_bytes(clouds, monk
     monkeypatch.setattr(transfer, "upload_image_data", corrupting_upload)
 
     with pytest.raises(CopyError, match="sha512 computed by the destination differs"):
-        ImageDiskCopier(src, dst).copy(source, spec(vol.id))
+        image_copier(src, dst).copy(source, spec(vol.id))
     assert dst.image.images_by_id == {}
 
 
 def test_cleanup_removes_every_temporary_in_both_clouds(clouds):
     src, dst = clouds
     _, vol, source = attached_volume(src)
-    copier = ImageDiskCopier(src, dst)
+    copier = image_copier(src, dst)
     copier.copy(source, spec(vol.id))
     dst.image.add(source.tmp_name, b"x")
     assert temporaries(src) and temporaries(dst)
@@ -469,11 +473,26 @@ def test_server_disk_is_read_through_a_server_snapshot_and_sized_to_the_spec(clo
     server = src.add_server()
     source = DiskSource("server_disk", server.id, None, None, True, "vm root")
 
-    result = ImageDiskCopier(src, dst).copy(source, spec(server.id, is_bootable=True))
+    result = image_copier(src, dst).copy(source, spec(server.id, is_bootable=True))
 
     assert result.access == "server_snapshot"
     assert result.image_properties == {"hw_machine_type": "q35"}  # instance_uuid is a fact
     assert dst.block_storage.vols[result.volume_id].data == src.root_disk
+
+
+def test_a_copier_gets_its_settings_in_the_one_context_object(clouds):
+    src, dst = clouds
+    journal = SimpleNamespace()
+
+    copier = disk_copy.make_copier(
+        "image", src, dst, journal=journal, access_order=["detach"], chunk_size=4096
+    )
+
+    assert copier.context == disk_copy.CopyContext(
+        src, dst, journal, {"access_order": ["detach"], "chunk_size": 4096}
+    )
+    assert (copier.access_order, copier.chunk_size, copier.journal) == (("detach",), 4096, journal)
+    assert disk_copy.make_copier("image", src, dst).access_order == ImageDiskCopier.ACCESS_ORDER
 
 
 def test_make_copier_knows_the_image_method_only():
@@ -518,7 +537,7 @@ def test_ensure_disk_copy_sets_image_metadata_and_marker_and_is_idempotent(cloud
     _, vol, _ = attached_volume(src, root=True)
     server = server_record(vol.id)
     disk = migrate.disk_plan(server)[0]
-    copier = ImageDiskCopier(src, dst)
+    copier = image_copier(src, dst)
 
     first = migrate.ensure_disk_copy(copier, dst, disk, server)
     again = migrate.ensure_disk_copy(copier, dst, disk, server)
@@ -539,7 +558,7 @@ def test_ensure_disk_copy_replaces_an_unfinished_destination_volume(clouds):
     server = server_record(vol.id)
     half = dst.block_storage.add("boot", b"partial", metadata={SOURCE_ID_KEY: vol.id})
 
-    result = migrate.ensure_disk_copy(ImageDiskCopier(src, dst), dst, migrate.disk_plan(server)[0], server)
+    result = migrate.ensure_disk_copy(image_copier(src, dst), dst, migrate.disk_plan(server)[0], server)
 
     assert half.id not in dst.block_storage.vols
     assert list(dst.block_storage.vols) == [result.volume_id]

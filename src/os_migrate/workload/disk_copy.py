@@ -4,9 +4,12 @@ A copier turns one source disk (:class:`DiskSource`: a Cinder volume, or the loc
 an image-booted server) into a destination volume described by a :class:`VolumeSpec`, with the
 same bytes, and returns a :class:`CopyResult`. The orchestration around it
 (:mod:`os_migrate.workload.migrate`) is method-agnostic: it finds finished copies by their
-marker, sets the volume image metadata and the completion marker, builds servers. A conversion
-host method (attach to a host, stream over SSH) plugs in by subclassing :class:`DiskCopier` and
-registering in :data:`COPIERS`.
+marker, sets the volume image metadata and the completion marker, builds servers. A copier gets
+everything it works with in one :class:`CopyContext` (both clouds, the journal of source changes,
+and its own ``settings``, from ``_migration_params.copy_settings``), so a conversion host method
+(attach to a host, stream over SSH) plugs in by subclassing :class:`DiskCopier` in its own module
+and registering in :data:`COPIERS`; nothing else changes (the ``copy_method`` enum of the
+record schema is read from the registry).
 
 Method ``image`` (:class:`ImageDiskCopier`), through the public APIs only::
 
@@ -162,21 +165,37 @@ class NullJournal:
         """Record nothing."""
 
 
-class DiskCopier(ABC):
-    """Copies source disks into destination volumes.
+@dataclass(frozen=True)
+class CopyContext:
+    """Everything a copier is given (the one injected object).
 
     :param src: source ``openstack.connection.Connection``.
     :param dst: destination ``openstack.connection.Connection``.
     :param journal: records source changes (see :class:`SourceJournal`).
+    :param settings: the method's own settings (``_migration_params.copy_settings``); each copier
+        documents the keys it reads and ignores the others.
+    """
+
+    src: Any
+    dst: Any
+    journal: SourceJournal = field(default_factory=NullJournal)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class DiskCopier(ABC):
+    """Copies source disks into destination volumes.
+
+    :param context: the clouds, journal and settings (:class:`CopyContext`).
     """
 
     #: Method name, as in ``_migration_params.copy_method``.
     method: ClassVar[str]
 
-    def __init__(self, src, dst, *, journal: SourceJournal | None = None):
-        self.src = src
-        self.dst = dst
-        self.journal = journal or NullJournal()
+    def __init__(self, context: CopyContext):
+        self.context = context
+        self.src = context.src
+        self.dst = context.dst
+        self.journal = context.journal
 
     def check(self) -> list[str]:
         """Problems that make this method unusable between these clouds (pre-flight; reads only).
@@ -205,24 +224,20 @@ class DiskCopier(ABC):
 
 
 class ImageDiskCopier(DiskCopier):
-    """Copy through Glance: upload-to-image, a verified streamed image copy, volume from image."""
+    """Copy through Glance: upload-to-image, a verified streamed image copy, volume from image.
+
+    Settings: ``access_order`` (ways to read an in-use volume, tried in order; default
+    :attr:`ACCESS_ORDER`), ``chunk_size`` (bytes per streamed chunk; default 1 MiB).
+    """
 
     method = "image"
     #: Ways to read an in-use source volume, in the order they are tried (see module docstring).
     ACCESS_ORDER = ("snapshot", "force_upload", "detach")
 
-    def __init__(
-        self,
-        src,
-        dst,
-        *,
-        journal: SourceJournal | None = None,
-        access_order: tuple[str, ...] = ACCESS_ORDER,
-        chunk_size: int = CHUNK_SIZE,
-    ):
-        super().__init__(src, dst, journal=journal)
-        self.access_order = tuple(access_order)
-        self.chunk_size = chunk_size
+    def __init__(self, context: CopyContext):
+        super().__init__(context)
+        self.access_order = tuple(context.settings.get("access_order") or self.ACCESS_ORDER)
+        self.chunk_size = int(context.settings.get("chunk_size") or CHUNK_SIZE)
         self._unsupported: set[str] = set()  # access ways this source refused (per instance)
 
     # -- pre-flight ------------------------------------------------------------------------------
@@ -626,13 +641,16 @@ def _http_message(e: sdk_exc.HttpException) -> str:
 COPIERS: dict[str, type[DiskCopier]] = {ImageDiskCopier.method: ImageDiskCopier}
 
 
-def make_copier(method: str, src, dst, *, journal: SourceJournal | None = None) -> DiskCopier:
-    """Instantiate the copier of ``method``.
+def make_copier(
+    method: str, src, dst, *, journal: SourceJournal | None = None, **settings: Any
+) -> DiskCopier:
+    """Instantiate the copier of ``method`` with a :class:`CopyContext` of these arguments.
 
+    :param settings: the method's own settings (see each copier).
     :raises CopyError: unknown method.
     """
     try:
         cls = COPIERS[method]
     except KeyError:
         raise CopyError(f"unknown copy method {method!r} (known: {', '.join(COPIERS)})") from None
-    return cls(src, dst, journal=journal)
+    return cls(CopyContext(src, dst, journal or NullJournal(), settings))

@@ -55,6 +55,7 @@ from typing import Any
 
 from os_migrate.const import DATA_FILE_SUFFIX
 from os_migrate.resources.base import REF_SCHEMA, Resource
+from os_migrate.workload.disk_copy import COPIERS
 
 #: Data file stem of servers.
 WORKLOADS = "workloads"
@@ -68,8 +69,8 @@ PORT_CREATION_MODES = ("nova", "neutron")
 #: fails without it), ``new`` allocates a new address, ``auto`` uses the pre-allocated address
 #: when the project has it and allocates a new one otherwise, ``skip`` attaches none.
 FLOATING_IP_MODES = ("auto", "new", "existing", "skip")
-#: Disk copy methods (see :mod:`os_migrate.workload.disk_copy`).
-COPY_METHODS = ("image",)
+#: Disk copy methods: the copiers registered in :data:`os_migrate.workload.disk_copy.COPIERS`.
+COPY_METHODS = tuple(COPIERS)
 
 #: Default ``_migration_params`` of a server.
 MIGRATION_PARAM_DEFAULTS: dict[str, Any] = {
@@ -105,6 +106,7 @@ MIGRATION_PARAMS_SCHEMA: dict[str, Any] = {
         "stop_before_migration": {"type": "boolean"},
         "restart_source_after": {"type": "boolean"},
         "copy_method": {"enum": list(COPY_METHODS)},
+        "copy_settings": {"type": "object"},
         "volume_type_map": {"type": "object", "additionalProperties": {"type": "string"}},
     },
     "additionalProperties": False,
