@@ -12,14 +12,18 @@ Pure Python over openstacksdk; never imports Airflow. The public surface::
     migrate_server(src, dst, data_dir, name, overrides=...)         -> all four in order
     summarize_workloads([finalize results or None, ...])            -> counts
 
+    ServerMigration(src, dst, data_dir, name, overrides=...)        the migration of one server:
+        .prepare() .copy_disks() .create_server() .finalize() .run()   (the functions above)
+
 Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files in
 ``workload_state/``. Disk copies go through a :class:`DiskCopier` (method ``image``:
-:class:`ImageDiskCopier`).
+:class:`ImageDiskCopier`), made from one :class:`CopyContext`.
 """
 
 from os_migrate.workload.checks import preflight
 from os_migrate.workload.disk_copy import (
     COPIERS,
+    CopyContext,
     CopyResult,
     DiskCopier,
     DiskSource,
@@ -37,6 +41,7 @@ from os_migrate.workload.errors import (
 )
 from os_migrate.workload.export import export_workloads
 from os_migrate.workload.migrate import (
+    ServerMigration,
     copy_server_disks,
     create_destination_server,
     finalize_server,
@@ -55,6 +60,7 @@ from os_migrate.workload.summary import summarize_workloads
 
 __all__ = [
     "COPIERS",
+    "CopyContext",
     "CopyError",
     "CopyResult",
     "DestinationError",
@@ -68,6 +74,7 @@ __all__ = [
     "MigrationFailed",
     "PORT_CREATION_MODES",
     "Server",
+    "ServerMigration",
     "SourceDiskUnreadable",
     "SourceStateError",
     "VolumeSpec",

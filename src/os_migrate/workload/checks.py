@@ -33,12 +33,8 @@ from os_migrate.filters import Filters
 from os_migrate.references import RefIndex, ref_str
 from os_migrate.workload import cloudops
 from os_migrate.workload.disk_copy import COPIERS, make_copier
-from os_migrate.workload.migrate import (
-    destination_server,
-    destination_server_group,
-    disk_plan,
-    missing_pieces,
-)
+from os_migrate.workload.disks import disk_plan
+from os_migrate.workload.migrate import destination_server, destination_server_group, missing_pieces
 from os_migrate.workload.records import WORKLOADS, Server
 from os_migrate.workload.store import load_servers
 
