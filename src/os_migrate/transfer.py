@@ -307,17 +307,18 @@ def verification_problems(expected: Mapping[str, Any], stats: Mapping[str, Any],
     return problems
 
 
-def wait_image_active(conn, image_id: str, *, timeout: float = 300.0, interval: float = 2.0):
-    """Poll the image until it leaves ``queued``/``saving``/``importing`` (or ``timeout`` passes).
+def wait_image_active(conn, image, *, timeout: float = 300.0, interval: float = 2.0):
+    """Wait (openstacksdk ``wait_for_status``) until the uploaded image is ``active``.
 
-    :returns: the image as last read (verification judges its status).
+    :returns: the image as last read, also when it failed or timed out: the verification names
+        its status.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        image = conn.image.get_image(image_id)
-        if image.status == "active" or image.status in IMAGE_FAILURES or time.monotonic() > deadline:
-            return image
-        time.sleep(interval)
+    try:
+        return conn.image.wait_for_status(
+            image, "active", failures=list(IMAGE_FAILURES), interval=interval, wait=int(timeout)
+        )
+    except (sdk_exc.ResourceFailure, sdk_exc.ResourceTimeout):
+        return conn.image.get_image(image.id)
 
 
 def stream_into_image(
@@ -348,7 +349,7 @@ def stream_into_image(
             reader = open_reader(bar)
             upload_image_data(conn, image, reader, reader.size)
         stats = reader.stats()
-        uploaded = wait_image_active(conn, image.id, timeout=timeout)
+        uploaded = wait_image_active(conn, image, timeout=timeout)
         problems = verification_problems(expected, stats, uploaded)
         if problems:
             raise fail(problems)

@@ -42,7 +42,7 @@ import pytest
 from openstack import exceptions as sdk_exc
 
 import os_migrate
-from os_migrate.cloud import RequestCounter
+from os_migrate.cloud import RequestCounter, find_or_none
 from os_migrate.exceptions import ValidationError
 from os_migrate.workload import (
     copy_server_disks,
@@ -93,11 +93,15 @@ def member(project: str):
 
 def ensure_project(admin, name: str):
     """Project ``name`` with member user ``<name>-member`` and roomy quotas (idempotent)."""
-    role = admin.identity.find_role("member")
-    project = admin.identity.find_project(name, domain_id="default") or admin.identity.create_project(
+    role = find_or_none(admin.identity.find_role, "member")
+    project = find_or_none(
+        admin.identity.find_project, name, domain_id="default"
+    ) or admin.identity.create_project(
         name=name, domain_id="default", description="os-migrate workload tests"
     )
-    user = admin.identity.find_user(f"{name}-member", domain_id="default") or admin.identity.create_user(
+    user = find_or_none(
+        admin.identity.find_user, f"{name}-member", domain_id="default"
+    ) or admin.identity.create_user(
         name=f"{name}-member", password=PASSWORD, domain_id="default", default_project_id=project.id
     )
     if not admin.identity.validate_user_has_project_role(project, user, role):
@@ -179,17 +183,17 @@ def ensure_networking(src) -> dict:
     """Network with two subnets behind a router to ``public``, security groups, keypairs."""
     net = src.network
     pid = src.current_project_id
-    network = net.find_network(NET, project_id=pid) or net.create_network(name=NET)
+    network = find_or_none(net.find_network, NET, project_id=pid) or net.create_network(name=NET)
     subnets = {}
     for name, cidr in ((SUB_A, "10.60.1.0/24"), (SUB_B, "10.60.2.0/24")):
-        subnets[name] = net.find_subnet(name, project_id=pid) or net.create_subnet(
+        subnets[name] = find_or_none(net.find_subnet, name, project_id=pid) or net.create_subnet(
             name=name,
             network_id=network.id,
             cidr=cidr,
             ip_version=4,
             allocation_pools=[{"start": cidr.replace("0/24", "100"), "end": cidr.replace("0/24", "200")}],
         )
-    router = net.find_router(ROUTER, project_id=pid)
+    router = find_or_none(net.find_router, ROUTER, project_id=pid)
     if router is None:
         public = net.find_network("public", ignore_missing=False)
         router = net.create_router(name=ROUTER, external_gateway_info={"network_id": public.id})
@@ -203,7 +207,7 @@ def ensure_networking(src) -> dict:
             net.add_interface_to_router(router, subnet=subnet.id)
     groups = {}
     for name in (SG, BAD_SG):
-        group = net.find_security_group(name, project_id=pid)
+        group = find_or_none(net.find_security_group, name, project_id=pid)
         if group is None:
             group = net.create_security_group(name=name, description=f"{name} test group")
             net.create_security_group_rule(
@@ -217,7 +221,7 @@ def ensure_networking(src) -> dict:
             )
         groups[name] = group
     for name in (KEY, BAD_KEY):
-        if src.compute.find_keypair(name) is None:
+        if find_or_none(src.compute.find_keypair, name) is None:
             src.compute.create_keypair(name=name, public_key=PUBLIC_KEY)
     return {"network": network, "subnets": subnets, "groups": groups}
 
@@ -482,7 +486,7 @@ def wl(tmp_path_factory):
     wipe_workloads(dst)
     wipe_workloads(src)
     # what the pre-flight test expects missing (a previous session may have added it)
-    if dst.compute.find_keypair(BAD_KEY) is not None:
+    if find_or_none(dst.compute.find_keypair, BAD_KEY) is not None:
         dst.compute.delete_keypair(BAD_KEY)
     for group in list(dst.network.security_groups(project_id=dst.current_project_id, name=BAD_SG)):
         dst.network.delete_security_group(group)
@@ -615,9 +619,12 @@ def test_server_booted_from_a_volume_of_an_unowned_image_exports(wl):
 
 
 def test_preflight_names_the_missing_keypair_and_group_and_changes_nothing(wl, workloads_dag):
-    with RequestCounter(wl.src) as src_requests, RequestCounter(wl.dst) as dst_requests:
-        with pytest.raises(ValidationError) as excinfo:
-            preflight(wl.src, wl.dst, wl.data_dir, servers=[VM_BAD])
+    with (
+        RequestCounter(wl.src) as src_requests,
+        RequestCounter(wl.dst) as dst_requests,
+        pytest.raises(ValidationError) as excinfo,
+    ):
+        preflight(wl.src, wl.dst, wl.data_dir, servers=[VM_BAD])
     errors = "\n".join(excinfo.value.errors)
     assert f"keypair '{BAD_KEY}' not found in the destination" in errors
     assert f"security group '{BAD_SG}' not found in the destination" in errors
@@ -838,3 +845,45 @@ def test_source_servers_were_never_deleted_or_changed_beyond_the_stop(wl):
             else "SHUTOFF"
         )
         assert server.status == expected, name
+
+
+# -- a server in a server group --------------------------------------------------------------------
+
+GROUP_VM, GROUP = "wl-grp-vm", "wl-grp"
+
+
+def test_a_server_joins_the_destination_group_of_the_same_name(wl):
+    src, dst = wl.src, wl.dst
+    for conn in (src, dst):
+        for g in conn.compute.server_groups():
+            if g.name == GROUP:
+                conn.compute.delete_server_group(g)
+    src_group = src.compute.create_server_group(name=GROUP, policy="soft-affinity")
+    vm = src.compute.create_server(
+        name=GROUP_VM,
+        image_id=src.image.find_image("cirros", ignore_missing=False).id,
+        flavor_id=src.compute.find_flavor("m1.tiny", ignore_missing=False).id,
+        networks=[{"uuid": src.network.find_network(NET, ignore_missing=False).id, "fixed_ip": "10.60.1.30"}],
+        scheduler_hints={"group": src_group.id},
+    )
+    src.compute.wait_for_server(vm, status="ACTIVE", wait=300)
+
+    export_workloads(src, wl.data_dir, servers=[GROUP_VM])
+    record = record_of(wl.data_dir, GROUP_VM)
+    assert record.params["server_group"]["name"] == GROUP
+    assert record.info["server_group_id"] == src_group.id
+
+    with pytest.raises(ValidationError) as excinfo:
+        preflight(src, dst, wl.data_dir, servers=[GROUP_VM])
+    assert excinfo.value.errors == [
+        f"server {GROUP_VM!r}: params.server_group: server group {GROUP!r} not found in the destination"
+    ]
+    assert not [s for s in dst.compute.servers() if s.name == GROUP_VM]
+
+    dst_group = dst.compute.create_server_group(name=GROUP, policy="soft-affinity")
+    preflight(src, dst, wl.data_dir, servers=[GROUP_VM])
+    assert migrate_server(src, dst, wl.data_dir, GROUP_VM)["result"] == "migrated"
+
+    (server,) = [s for s in dst.compute.servers() if s.name == GROUP_VM]
+    assert dst.compute.get_server_group(dst_group.id).member_ids == [server.id]
+    assert dst.compute.get_server(server.id).server_groups == [dst_group.id]

@@ -85,6 +85,12 @@ class FakeImages:
     def delete_image(self, image_id, ignore_missing=True):
         self.images_by_id.pop(getattr(image_id, "id", image_id), None)
 
+    def wait_for_status(self, image, status, failures=None, interval=2, wait=None):
+        image = self.get_image(image)
+        if image.status != status:
+            raise sdk_exc.ResourceFailure(f"image {image.id} is {image.status}")
+        return image
+
     def download_image(self, image, stream=False):
         return Response(self.get_image(image).data, self.fail_after)
 

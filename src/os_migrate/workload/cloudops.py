@@ -8,6 +8,14 @@ Quirks handled here, in one place:
 - API servers restart or drop a connection now and then; status polls retry transient
   connection errors instead of failing a long copy;
 - every wait has a timeout proportional to the work (``volume_timeout``).
+
+Waits: a server's deletion uses openstacksdk's ``wait_for_delete`` (and the destination image
+upload, in :mod:`os_migrate.transfer`, ``wait_for_status``). The others stay on :func:`wait_until`,
+because openstacksdk's waits do not fit them: a server wait also needs ``task_state`` cleared, a
+Cinder delete must fail fast on ``error_deleting``, and the long data waits (an upload of a large
+volume takes hours) must survive a restarting API, which :func:`call` retries for reads only
+(keystoneauth's ``status_code_retries`` on a connection would also retry the non-idempotent
+creates of the same session).
 """
 
 from __future__ import annotations
@@ -328,10 +336,14 @@ def wait_server(
 
 
 def wait_server_gone(conn, server_id: str, *, what: str, timeout: float = 300.0) -> None:
-    """Wait until the server no longer exists."""
-    wait_until(
-        lambda: get_server(conn, server_id),
-        lambda s: s is None,
-        what=f"{what} ({server_id}) deleted",
-        timeout=timeout,
-    )
+    """Wait (openstacksdk ``wait_for_delete``) until the server no longer exists.
+
+    :raises WorkloadError: it still exists after ``timeout`` seconds.
+    """
+    server = get_server(conn, server_id)
+    if server is None:
+        return
+    try:
+        conn.compute.wait_for_delete(server, interval=2, wait=int(timeout))
+    except sdk_exc.ResourceTimeout as e:
+        raise WorkloadError(f"{what} ({server_id}) deleted: still there after {timeout:.0f} s") from e
