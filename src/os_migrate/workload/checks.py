@@ -19,6 +19,7 @@ reported as skipped and need nothing; servers already migrated by an earlier run
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
@@ -142,7 +143,7 @@ class _Checker:
         self._types: set[str] | None = None
         self._keypairs: set[str] | None = None
         self._zones: set[str] | None = None
-        self._copier_checked: set[str] = set()
+        self._copier_checked: set[str] = set()  # method + settings, as JSON
         self._ports: dict[str, list] = {}
 
     # -- lazy destination listings ----------------------------------------------------------------
@@ -231,11 +232,13 @@ class _Checker:
         self._check_floating_ips(server)
         self._check_volumes(server, flavor)
         method = mp["copy_method"]
+        settings = mp.get("copy_settings") or {}
+        checked = json.dumps([method, settings], sort_keys=True, default=str)
         if method not in COPIERS:
             self.error(server, f"_migration_params.copy_method: unknown method {method!r}")
-        elif method not in self._copier_checked:
-            self._copier_checked.add(method)
-            for problem in make_copier(method, self.src, self.dst).check():
+        elif checked not in self._copier_checked:
+            self._copier_checked.add(checked)
+            for problem in make_copier(method, self.src, self.dst, **settings).check():
                 self.error(server, problem)
         if not resuming:
             self.needs["instances"] += 1
