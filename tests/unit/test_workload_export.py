@@ -220,7 +220,9 @@ def test_a_server_being_migrated_keeps_its_record(tmp_path, monkeypatch):
         authorize=lambda: None,
         current_project_id="p",
         network=SimpleNamespace(ips=lambda project_id: [], ports=lambda device_id: []),
-        compute=SimpleNamespace(servers=lambda details: [server()], volume_attachments=lambda s: []),
+        compute=SimpleNamespace(
+            servers=lambda details: [server()], volume_attachments=lambda s: [], server_groups=lambda: []
+        ),
         block_storage=SimpleNamespace(volumes=lambda details: []),
     )
     monkeypatch.setattr(export, "RefIndex", lambda conn: FakeRefs())
@@ -241,16 +243,18 @@ def test_the_server_group_is_exported_by_name_and_its_id_kept_as_a_fact():
 
     def server_groups():
         listed.append(1)
-        return [SimpleNamespace(id="grp-uuid", name="db-anti"), SimpleNamespace(id="g2", name="x")]
+        return [
+            SimpleNamespace(id="grp-uuid", name="db-anti", member_ids=["srv-1"]),
+            SimpleNamespace(id="g2", name="x", member_ids=["srv-3"]),
+        ]
 
-    names = export.ServerGroupNames(SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups)))
-    in_group = server(server_groups=["grp-uuid"])
+    groups = export.ServerGroups(SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups)))
 
-    rec = export.server_record(conn([], []), FakeRefs(), in_group, [], {}, group_names=names)
-    alone = export.server_record(
-        conn([], []), FakeRefs(), server(server_groups=[]), [], {}, group_names=names
+    rec = export.server_record(conn([], []), FakeRefs(), server(), [], {}, server_groups=groups)
+    alone = export.server_record(conn([], []), FakeRefs(), server(id="srv-2"), [], {}, server_groups=groups)
+    shown = export.server_record(
+        conn([], []), FakeRefs(), server(server_groups=["g2"]), [], {}, server_groups=groups
     )
-    again = export.server_record(conn([], []), FakeRefs(), in_group, [], {}, group_names=names)
 
     assert rec["params"]["server_group"] == {
         "name": "db-anti",
@@ -260,5 +264,6 @@ def test_the_server_group_is_exported_by_name_and_its_id_kept_as_a_fact():
     assert rec["_info"]["server_group_id"] == "grp-uuid"
     assert "group" not in rec["params"]["scheduler_hints"]
     assert alone["params"]["server_group"] is None and "server_group_id" not in alone["_info"]
-    assert again == rec and len(listed) == 1  # the groups are listed once per export
+    assert shown["params"]["server_group"]["name"] == "x"  # a shown server names its group itself
+    assert len(listed) == 1  # the groups are listed once per export
     assert check_record(Path("workloads.yml"), 0, rec, Server) == []

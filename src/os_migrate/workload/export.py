@@ -77,7 +77,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     path = workload_file(data_dir, WORKLOADS)
     existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path) if isinstance(r, dict)}
     exported = []
-    group_names = ServerGroupNames(conn)
+    server_groups = ServerGroups(conn)
     for srv in cloudops.call(lambda: list(conn.compute.servers(details=True))):
         if not flt.selects(WORKLOADS, srv.name):
             continue
@@ -85,7 +85,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
             LOG.info("%s: migration in progress; its record is kept as it is", srv.name)
             exported.append(existing[srv.id])
             continue
-        exported.append(server_record(conn, refs, srv, fips, volumes, group_names=group_names))
+        exported.append(server_record(conn, refs, srv, fips, volumes, server_groups=server_groups))
     exported.sort(key=lambda r: (r["params"]["name"], r["_info"]["id"]))
     detached = [volume_record(refs, v) for v in volumes.values() if _is_detached(v)]
     detached.sort(key=lambda r: (r["params"].get("name") or "", r["_info"]["id"]))
@@ -107,31 +107,46 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     return summary
 
 
-class ServerGroupNames:
-    """Names of the project's server groups by id, listed once on first use (one GET)."""
+class ServerGroups:
+    """The project's server groups, listed once on first use (one GET): names and members.
+
+    Nova lists a server's groups (``server_groups``, 2.71+) only when showing one server, not in
+    the server list export reads, so membership comes from the groups' ``members``.
+    """
 
     def __init__(self, conn):
         self.conn = conn
-        self._names: dict[str, str] | None = None
+        self._names: dict[str, str] = {}
+        self._by_member: dict[str, str] = {}
+        self._loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            for g in cloudops.listing(self.conn.compute.server_groups):
+                self._names[g.id] = g.name
+                for member in g.member_ids or []:
+                    self._by_member.setdefault(member, g.id)
+            self._loaded = True
+
+    def group_id(self, server) -> str | None:
+        """Id of the group of ``server`` (a server is in at most one), or None."""
+        ids = list(getattr(server, "server_groups", None) or [])
+        if ids:
+            return ids[0]
+        self._load()
+        return self._by_member.get(server.id)
 
     def name(self, group_id: str) -> str | None:
         """The group's name, or None if the project cannot see that group."""
-        if self._names is None:
-            self._names = {g.id: g.name for g in cloudops.listing(self.conn.compute.server_groups)}
+        self._load()
         return self._names.get(group_id)
 
-
-def server_group_ref(server, group_names: ServerGroupNames | None) -> dict | None:
-    """Reference by name to the server group of ``server`` (Nova 2.71+ ``server_groups``), or None.
-
-    A server is in at most one group (Nova). A group the project cannot see is left out (its id
-    stays in ``_info.server_group_id``).
-    """
-    group_ids = list(getattr(server, "server_groups", None) or [])
-    if not group_ids or group_names is None:
-        return None
-    name = group_names.name(group_ids[0])
-    return make_ref(name) if name else None
+    def ref(self, server) -> dict | None:
+        """Reference by name to the group of ``server``, or None (also for a group the project
+        cannot see: its id stays in ``_info.server_group_id``)."""
+        group_id = self.group_id(server)
+        name = self.name(group_id) if group_id else None
+        return make_ref(name) if name else None
 
 
 def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
@@ -265,11 +280,11 @@ def server_record(
     fips: list,
     volumes: Mapping[str, Any],
     *,
-    group_names: ServerGroupNames | None = None,
+    server_groups: ServerGroups | None = None,
 ) -> dict:
     """Record of one server (see :mod:`os_migrate.workload.records`).
 
-    :param group_names: names of the project's server groups; None leaves ``server_group`` out.
+    :param server_groups: the project's server groups; None records no ``server_group``.
     """
     ports = nic_order(server, cloudops.call(lambda: list(conn.network.ports(device_id=server.id))))
     port_ids = {p.id for p in ports}
@@ -322,7 +337,7 @@ def server_record(
         "user_data": server.user_data,
         "config_drive": config_drive in (True, "True", "true", "1"),
         "scheduler_hints": hints,
-        "server_group": server_group_ref(server, group_names),
+        "server_group": server_groups.ref(server) if server_groups is not None else None,
         "ports": [port_params(refs, p) for p in ports],
         "floating_ips": [
             {
@@ -346,7 +361,7 @@ def server_record(
         "volumes": vol_info,
         "floating_ips": [{"id": f.id, "floating_ip_address": f.floating_ip_address} for f in server_fips],
         "boot_index_source": rule,
-        "server_group_id": (list(getattr(server, "server_groups", None) or []) or [None])[0],
+        "server_group_id": server_groups.group_id(server) if server_groups is not None else None,
         "dropped_scheduler_hints": dropped,
         "user_data_readable": server.user_data is not None,
     }
