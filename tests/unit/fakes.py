@@ -8,6 +8,13 @@ class FakeRefs:
 
     project_id = "proj-auth"
 
+    def __init__(self, objects=None):
+        self._objects = objects or {}
+
+    def objects(self, kind):
+        """Listed objects of ``kind`` by id (none unless given)."""
+        return self._objects.get(kind, {})
+
     def ref(self, kind, obj_id):
         if not obj_id:
             return None

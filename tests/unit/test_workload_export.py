@@ -220,9 +220,7 @@ def test_a_server_being_migrated_keeps_its_record(tmp_path, monkeypatch):
         authorize=lambda: None,
         current_project_id="p",
         network=SimpleNamespace(ips=lambda project_id: [], ports=lambda device_id: []),
-        compute=SimpleNamespace(
-            servers=lambda details: [server()], volume_attachments=lambda s: [], server_groups=lambda: []
-        ),
+        compute=SimpleNamespace(servers=lambda details: [server()], volume_attachments=lambda s: []),
         block_storage=SimpleNamespace(volumes=lambda details: []),
     )
     monkeypatch.setattr(export, "RefIndex", lambda conn: FakeRefs())
@@ -238,32 +236,24 @@ def test_a_server_being_migrated_keeps_its_record(tmp_path, monkeypatch):
     assert load_resources(workload_file(tmp_path))[0]["params"]["flavor"] == {"name": "m1.small"}
 
 
-def test_the_server_group_is_exported_by_name_and_its_id_kept_as_a_fact():
-    listed = []
+def test_the_server_group_is_exported_by_name():
+    groups = {
+        "server_group-db-anti": SimpleNamespace(
+            id="server_group-db-anti", name="db-anti", member_ids=["srv-1"]
+        ),
+        "server_group-x": SimpleNamespace(id="server_group-x", name="x", member_ids=["srv-3"]),
+    }
+    refs = FakeRefs({"server_group": groups})
 
-    def server_groups():
-        listed.append(1)
-        return [
-            SimpleNamespace(id="grp-uuid", name="db-anti", member_ids=["srv-1"]),
-            SimpleNamespace(id="g2", name="x", member_ids=["srv-3"]),
-        ]
-
-    groups = export.ServerGroups(SimpleNamespace(compute=SimpleNamespace(server_groups=server_groups)))
-
-    rec = export.server_record(conn([], []), FakeRefs(), server(), [], {}, server_groups=groups)
-    alone = export.server_record(conn([], []), FakeRefs(), server(id="srv-2"), [], {}, server_groups=groups)
-    shown = export.server_record(
-        conn([], []), FakeRefs(), server(server_groups=["g2"]), [], {}, server_groups=groups
-    )
+    rec = export.server_record(conn([], []), refs, server(), [], {})
+    alone = export.server_record(conn([], []), refs, server(id="srv-2"), [], {})
 
     assert rec["params"]["server_group"] == {
         "name": "db-anti",
         "project_name": "%auth%",
         "domain_name": "%auth%",
     }
-    assert rec["_info"]["server_group_id"] == "grp-uuid"
     assert "group" not in rec["params"]["scheduler_hints"]
-    assert alone["params"]["server_group"] is None and "server_group_id" not in alone["_info"]
-    assert shown["params"]["server_group"]["name"] == "x"  # a shown server names its group itself
-    assert len(listed) == 1  # the groups are listed once per export
+    assert rec["_info"]["dropped_scheduler_hints"] == {"group": "grp-uuid"}
+    assert alone["params"]["server_group"] is None
     assert check_record(Path("workloads.yml"), 0, rec, Server) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from openstack import exceptions as sdk_exc
 
 from os_migrate.exceptions import ValidationError
 from os_migrate.serialization import write_resources
@@ -73,7 +72,6 @@ def clouds(
     ports=(),
     fips=(),
     quota=None,
-    groups=(),
 ):
     q = {
         "instances": (10, 0),
@@ -100,23 +98,12 @@ def clouds(
 
     flavor_objs = [SimpleNamespace(name=f, vcpus=2, ram=2048, disk=20, id=f) for f in flavors]
 
-    def find_server_group(name, ignore_missing=True):
-        found = [SimpleNamespace(id=f"group-{g}", name=g) for g in groups if g == name]
-        if len(found) > 1:
-            raise sdk_exc.DuplicateResource(f"more than one group {name}")
-        if not found:
-            if ignore_missing:
-                return None
-            raise sdk_exc.NotFoundException(f"no group {name}")
-        return found[0]
-
     dst = SimpleNamespace(
         current_project_id="dst-p",
         authorize=lambda: None,
         compute=SimpleNamespace(
             flavors=lambda details: flavor_objs,
             find_flavor=lambda name, ignore_missing: None,
-            find_server_group=find_server_group,
             keypairs=lambda: [SimpleNamespace(name=k) for k in keypairs],
             availability_zones=lambda: [SimpleNamespace(name="nova")],
             servers=lambda details: list(servers),
@@ -255,8 +242,6 @@ def test_the_server_group_must_exist_in_the_destination_by_name(tmp_path, refs):
         "server 'web-1': params.server_group: server group 'db-anti' not found in the destination"
     ]
 
-    with pytest.raises(ValidationError, match="several server groups are named 'db-anti'"):
-        run(tmp_path, [record(server_group=GROUP)], clouds(groups=("db-anti", "db-anti")))
-
-    report = run(tmp_path, [record(server_group=GROUP)], clouds(groups=("db-anti",)))
+    refs.existing.add(("server_group", "db-anti"))
+    report = run(tmp_path, [record(server_group=GROUP)], clouds())
     assert report["migrate"] == ["web-1"]

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-from os_migrate.exceptions import DataError, ValidationError
+from os_migrate.exceptions import DataError, ReferenceNotFound, ValidationError
 from os_migrate.serialization import write_resources
 from os_migrate.workload import migrate, summarize_workloads
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
@@ -316,17 +316,15 @@ def test_summary_names_migrated_skipped_failed_and_already_done():
 
 
 def test_the_destination_group_of_the_same_name_becomes_the_group_hint():
-    groups = {"db-anti": SimpleNamespace(id="dst-group-1", name="db-anti")}
+    def group_id(kind, ref, required=True):
+        if (kind, ref["name"]) == ("server_group", "db-anti"):
+            return "dst-group-1"
+        raise ReferenceNotFound(f"{kind} {ref['name']} not found")
 
-    def find_server_group(name, ignore_missing=True):
-        if name in groups:
-            return groups[name]
-        raise migrate.sdk_exc.NotFoundException(f"no group {name}")
-
-    dst = SimpleNamespace(compute=SimpleNamespace(find_server_group=find_server_group))
+    refs = SimpleNamespace(id=group_id)
     grouped = Server(record(server_group=dict(REF, name="db-anti")))
 
-    assert migrate.destination_server_group_id(dst, grouped) == "dst-group-1"
-    assert migrate.destination_server_group_id(dst, Server(record())) is None
+    assert migrate.destination_server_group_id(refs, grouped) == "dst-group-1"
+    assert migrate.destination_server_group_id(refs, Server(record())) is None
     with pytest.raises(migrate.DestinationError, match="server group 'gone' not found in the destination"):
-        migrate.destination_server_group_id(dst, Server(record(server_group=dict(REF, name="gone"))))
+        migrate.destination_server_group_id(refs, Server(record(server_group=dict(REF, name="gone"))))

@@ -35,7 +35,7 @@ from os_migrate.references import RefIndex, ref_str
 from os_migrate.workload import cloudops
 from os_migrate.workload.disk_copy import COPIERS, make_copier
 from os_migrate.workload.disks import disk_plan
-from os_migrate.workload.migrate import destination_server, destination_server_group, missing_pieces
+from os_migrate.workload.migrate import destination_server, missing_pieces
 from os_migrate.workload.records import WORKLOADS, Server
 from os_migrate.workload.store import load_servers
 
@@ -221,7 +221,8 @@ class _Checker:
             )
         for i, sg in enumerate(p.get("security_groups") or []):
             self.find(server, "security_group", sg, f"params.security_groups[{i}]")
-        self._check_server_group(server)
+        if p.get("server_group"):
+            self.find(server, "server_group", p["server_group"], "params.server_group")
         if p.get("availability_zone") and p["availability_zone"] not in self.zones():
             self.error(
                 server,
@@ -245,26 +246,6 @@ class _Checker:
             if flavor is not None:
                 self.needs["cores"] += int(flavor.vcpus or 0)
                 self.needs["ram"] += int(flavor.ram or 0)
-
-    def _check_server_group(self, server: Server) -> None:
-        ref = server.params.get("server_group")
-        if not ref:
-            return
-        if not ref.get("name"):
-            self.error(server, "params.server_group: the source server group could not be named at export")
-            return
-        try:
-            group = destination_server_group(self.dst, ref)
-        except sdk_exc.DuplicateResource:
-            self.error(
-                server,
-                f"params.server_group: several server groups are named {ref['name']!r} in the destination",
-            )
-            return
-        if group is None:
-            self.error(
-                server, f"params.server_group: server group {ref['name']!r} not found in the destination"
-            )
 
     def _check_ports(self, server: Server, resuming: str | None) -> None:
         neutron = server.migration_params["port_creation_mode"] == "neutron"

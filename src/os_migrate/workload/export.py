@@ -25,8 +25,9 @@ from typing import Any
 from os_migrate.cloud import check_connection
 from os_migrate.export import refresh_data_file
 from os_migrate.filters import Filters
-from os_migrate.references import RefIndex, make_ref
+from os_migrate.references import RefIndex
 from os_migrate.resources.base import _sort_key
+from os_migrate.resources.compute import ServerGroup
 from os_migrate.serialization import load_resources
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, TMP_PREFIX
@@ -77,7 +78,6 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
     path = workload_file(data_dir, WORKLOADS)
     existing = {(r.get("_info") or {}).get("id"): r for r in load_resources(path) if isinstance(r, dict)}
     exported = []
-    server_groups = ServerGroups(conn)
     for srv in cloudops.call(lambda: list(conn.compute.servers(details=True))):
         if not flt.selects(WORKLOADS, srv.name):
             continue
@@ -85,7 +85,7 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
             LOG.info("%s: migration in progress; its record is kept as it is", srv.name)
             exported.append(existing[srv.id])
             continue
-        exported.append(server_record(conn, refs, srv, fips, volumes, server_groups=server_groups))
+        exported.append(server_record(conn, refs, srv, fips, volumes))
     exported.sort(key=lambda r: (r["params"]["name"], r["_info"]["id"]))
     detached = [volume_record(refs, v) for v in volumes.values() if _is_detached(v)]
     detached.sort(key=lambda r: (r["params"].get("name") or "", r["_info"]["id"]))
@@ -105,48 +105,6 @@ def export_workloads(conn, data_dir: str | Path, *, servers: list | None = None)
             identity=_server_name if stem == WORKLOADS else None,
         )
     return summary
-
-
-class ServerGroups:
-    """The project's server groups, listed once on first use (one GET): names and members.
-
-    Nova lists a server's groups (``server_groups``, 2.71+) only when showing one server, not in
-    the server list export reads, so membership comes from the groups' ``members``.
-    """
-
-    def __init__(self, conn):
-        self.conn = conn
-        self._names: dict[str, str] = {}
-        self._by_member: dict[str, str] = {}
-        self._loaded = False
-
-    def _load(self) -> None:
-        if not self._loaded:
-            for g in cloudops.listing(self.conn.compute.server_groups):
-                self._names[g.id] = g.name
-                for member in g.member_ids or []:
-                    self._by_member.setdefault(member, g.id)
-            self._loaded = True
-
-    def group_id(self, server) -> str | None:
-        """Id of the group of ``server`` (a server is in at most one), or None."""
-        ids = list(getattr(server, "server_groups", None) or [])
-        if ids:
-            return ids[0]
-        self._load()
-        return self._by_member.get(server.id)
-
-    def name(self, group_id: str) -> str | None:
-        """The group's name, or None if the project cannot see that group."""
-        self._load()
-        return self._names.get(group_id)
-
-    def ref(self, server) -> dict | None:
-        """Reference by name to the group of ``server``, or None (also for a group the project
-        cannot see: its id stays in ``_info.server_group_id``)."""
-        group_id = self.group_id(server)
-        name = self.name(group_id) if group_id else None
-        return make_ref(name) if name else None
 
 
 def migration_in_progress(data_dir: str | Path, server_id: str) -> bool:
@@ -279,12 +237,11 @@ def server_record(
     server,
     fips: list,
     volumes: Mapping[str, Any],
-    *,
-    server_groups: ServerGroups | None = None,
 ) -> dict:
     """Record of one server (see :mod:`os_migrate.workload.records`).
 
-    :param server_groups: the project's server groups; None records no ``server_group``.
+    Its server group is found from the groups' members (any microversion; Nova shows a server's
+    ``server_groups`` only on a single-server read), listed once per export by ``refs``.
     """
     ports = nic_order(server, cloudops.call(lambda: list(conn.network.ports(device_id=server.id))))
     port_ids = {p.id for p in ports}
@@ -337,7 +294,7 @@ def server_record(
         "user_data": server.user_data,
         "config_drive": config_drive in (True, "True", "true", "1"),
         "scheduler_hints": hints,
-        "server_group": server_groups.ref(server) if server_groups is not None else None,
+        "server_group": ServerGroup.ref_for_member(refs, server.id),
         "ports": [port_params(refs, p) for p in ports],
         "floating_ips": [
             {
@@ -361,7 +318,6 @@ def server_record(
         "volumes": vol_info,
         "floating_ips": [{"id": f.id, "floating_ip_address": f.floating_ip_address} for f in server_fips],
         "boot_index_source": rule,
-        "server_group_id": server_groups.group_id(server) if server_groups is not None else None,
         "dropped_scheduler_hints": dropped,
         "user_data_readable": server.user_data is not None,
     }

@@ -55,7 +55,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
-from os_migrate.cloud import find_or_none
+from os_migrate.exceptions import AmbiguousReference, ReferenceNotFound
 from os_migrate.references import RefIndex
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import SOURCE_ID_KEY
@@ -134,31 +134,22 @@ def missing_pieces(dst, server: Server, dst_server) -> list[str]:
 # -- server group ----------------------------------------------------------------------------------
 
 
-def destination_server_group(dst, ref: Mapping[str, Any] | None):
-    """The destination server group named like ``ref`` (``params.server_group``), or None.
-
-    :raises openstack.exceptions.DuplicateResource: several groups have that name.
-    """
-    if not ref or not ref.get("name"):
-        return None
-    return cloudops.call(find_or_none, dst.compute.find_server_group, ref["name"])
-
-
-def destination_server_group_id(dst, server: Server) -> str | None:
+def destination_server_group_id(refs: RefIndex, server: Server) -> str | None:
     """Id of the destination group for the scheduler hint ``group``; None if the server has none.
 
-    :raises DestinationError: the record names a group the destination lacks.
+    :param refs: the destination's reference index (kind ``server_group``).
+    :raises DestinationError: the record names a group the destination lacks, or several.
     """
     ref = server.params.get("server_group")
-    if not ref or not ref.get("name"):
+    if not ref:
         return None
-    group = destination_server_group(dst, ref)
-    if group is None:
+    try:
+        return refs.id("server_group", ref)
+    except (ReferenceNotFound, AmbiguousReference) as e:
         raise DestinationError(
-            f"{server.name}: server group {ref['name']!r} not found in the destination "
-            "(migrate the server groups first)"
-        )
-    return group.id
+            f"{server.name}: server group {ref.get('name')!r} not found in the destination, or not "
+            f"unique ({e}); migrate the server groups first"
+        ) from e
 
 
 # -- the create request ----------------------------------------------------------------------------
@@ -169,7 +160,8 @@ def server_body(
 ) -> dict:
     """The ``create_server`` body: flavor, NICs, metadata with the source marker, hints, disks.
 
-    :raises DestinationError: a planned disk has no verified copy, or the server group is missing.
+    :raises DestinationError: a planned disk has no verified copy.
+    :raises DestinationError: the server group is missing.
     :raises openstack.exceptions.NotFoundException: the flavor is missing.
     """
     p = server.params
@@ -192,7 +184,7 @@ def server_body(
     if p.get("tags"):
         body["tags"] = list(p["tags"])
     hints = dict(p.get("scheduler_hints") or {})
-    group_id = destination_server_group_id(dst, server)
+    group_id = destination_server_group_id(refs, server)
     if group_id:
         hints["group"] = group_id
     if hints:
@@ -553,7 +545,6 @@ __all__ = [
     "copy_server_disks",
     "create_destination_server",
     "destination_server",
-    "destination_server_group",
     "destination_server_group_id",
     "disk_plan",
     "ensure_disk_copy",

@@ -39,7 +39,6 @@ Same shape as every other record (``{type, params, _info, _migration_params}``),
       volumes: [{id, device, status}]                  # matched to params.volumes by device
       floating_ips: [{id, floating_ip_address}]
       boot_index_source: root_device_name | bootable_volume | first_attachment | image
-      server_group_id: <source server group id>
     _migration_params: {see MIGRATION_PARAM_DEFAULTS}
 
 Edit ``params`` (e.g. a volume's ``volume_type``) or ``_migration_params`` before migrating;
