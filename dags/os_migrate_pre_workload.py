@@ -151,7 +151,7 @@ with DAG(
             types=selected_types_template(type_key, enabled="export"),
             filters=FILTERS,
             data_dir=DATA_DIR,
-            openstack_conn_id=SRC_CONN_ID,
+            src_conn_id=SRC_CONN_ID,
             stage_image_data="{{ params.stage_image_data }}",
         )
         for type_key in RESOURCE_TYPES
@@ -165,7 +165,8 @@ with DAG(
         types="{{ params.resource_types }}",
         filters=FILTERS,
         data_dir=DATA_DIR,
-        openstack_conn_id=DST_CONN_ID,
+        dst_conn_id=DST_CONN_ID,
+        trigger_rule="none_failed",  # runs after exports of unselected types were skipped
     )
     list(exports.values()) >> validate
 
@@ -175,16 +176,17 @@ with DAG(
             types=selected_types_template(type_key),
             filters=FILTERS,
             data_dir=DATA_DIR,
-            dry_run="{{ params.dry_run }}",
-            openstack_conn_id=DST_CONN_ID,
-            source_conn_id=SRC_CONN_ID if type_key in DATA_TYPES else None,
+            plan_only="{{ params.dry_run }}",
+            dst_conn_id=DST_CONN_ID,
+            src_conn_id=SRC_CONN_ID if type_key in DATA_TYPES else None,
+            trigger_rule="none_failed",  # an unselected upstream type is skipped, not failed
         )
         for type_key in RESOURCE_TYPES
     }
     for chain_ in IMPORT_CHAINS:
         chain(validate, *(imports[type_key] for type_key in chain_))
 
-    task(task_id="summary")(summarize_run)(
+    task(task_id="summary", trigger_rule="none_failed")(summarize_run)(
         exports={type_key: op.output for type_key, op in exports.items()},
         imports={type_key: op.output for type_key, op in imports.items()},
         tenant="{{ params.tenant }}",

@@ -6,9 +6,10 @@ Moves servers with their Cinder volumes, ports and floating IPs from a **source*
 images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
 dir, pre-flight every reference and quota, then one mapped task group per server.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `set_copy_pool` → `export_workloads` (source) → `preflight` (both clouds, reads only;
+**Flow**: `check_conf` (unknown conf keys fail the run) → `export_workloads` (source) → `preflight` (both clouds, reads only;
 fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
-`prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`; verified
+`prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`, at most 4
+at once per run; verified
 streamed copies of the boot/data volumes) → `create_server` (ports, block device mapping, wait
 ACTIVE, floating IPs) → `finalize` (always: clean temporaries; on failure roll the destination
 back and restore the source) → `summary`.
@@ -22,8 +23,6 @@ back and restore the source) → `summary`.
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
 | `servers` | the wave: exact names and `{"regex": "..."}` items; empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
-| `copy_pool_size` | slots of pool `conversion_hosts` (concurrent copies); empty = leave as is |
-| `airflow_api_conn_id` | HTTP Connection of the Airflow API, used only to set `copy_pool_size` |
 | `dry_run` | export and pre-flight only |
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
@@ -49,15 +48,17 @@ from os_migrate_airflow.operators.workload import (
     ServerCreateOperator,
     ServerFinalizeOperator,
     ServerPrepareOperator,
-    SetPoolSlotsOperator,
     WorkloadExportOperator,
     WorkloadPreflightOperator,
     WorkloadSummaryOperator,
 )
 
 DAG_ID = "os_migrate_workloads"
-#: Pool capping concurrent disk copies (created by scripts/airflow.sh; size set per run).
+#: Pool capping concurrent disk copies across all runs (created by scripts/airflow.sh with 2 slots;
+#: resize it in the UI, Admin > Pools, or with `airflow pools set conversion_hosts <slots> <description>`).
 COPY_POOL = "conversion_hosts"
+#: Cap of concurrent disk copies within one run (``max_active_tis_per_dagrun`` of the mapped copy).
+MAX_COPIES_PER_RUN = 4
 DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,
@@ -128,21 +129,6 @@ with DAG(
             'this run, e.g. {"boot_disk_copy": true, '
             '"floating_ip_mode": "new"}.',
         ),
-        "copy_pool_size": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            title="Concurrent copies",
-            description=f"Slots of the Airflow pool {COPY_POOL} (disk copies "
-            "running at once). Empty: leave the pool as configured.",
-        ),
-        "airflow_api_conn_id": Param(
-            "airflow_api",
-            type="string",
-            minLength=1,
-            title="Airflow API connection",
-            description="HTTP Connection (host = API base URL, login, password) used to set the pool size.",
-        ),
         "dry_run": Param(
             False,
             type="boolean",
@@ -151,16 +137,10 @@ with DAG(
         ),
     },
 ) as dag:
-    set_pool = SetPoolSlotsOperator(
-        task_id="set_copy_pool",
-        pool_name=COPY_POOL,
-        slots="{{ params.copy_pool_size }}",
-        airflow_api_conn_id="{{ params.airflow_api_conn_id }}",
-    )
-    task(task_id="check_conf")(reject_unknown_conf)() >> set_pool
+    check_conf = task(task_id="check_conf")(reject_unknown_conf)()
     export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}", **COMMON)
     check = WorkloadPreflightOperator(
-        task_id="preflight", servers="{{ params.servers }}", dry_run="{{ params.dry_run }}", **COMMON
+        task_id="preflight", servers="{{ params.servers }}", check_only="{{ params.dry_run }}", **COMMON
     )
 
     @task_group(group_id="migrate_server")
@@ -168,7 +148,11 @@ with DAG(
         """One server: prepare -> copy_disks -> create_server -> finalize (always)."""
         prepare = ServerPrepareOperator(task_id="prepare", server_name=server_name, **COMMON)
         copy_disks = ServerCopyDisksOperator(
-            task_id="copy_disks", server_name=server_name, pool=COPY_POOL, **COMMON
+            task_id="copy_disks",
+            server_name=server_name,
+            pool=COPY_POOL,
+            max_active_tis_per_dagrun=MAX_COPIES_PER_RUN,
+            **COMMON,
         )
         create = ServerCreateOperator(task_id="create_server", server_name=server_name, **COMMON)
         finalize = ServerFinalizeOperator(task_id="finalize", server_name=server_name, **COMMON)
@@ -178,4 +162,4 @@ with DAG(
     summary = WorkloadSummaryOperator(
         task_id="summary", preflight_task_id="preflight", finalize_task_id="migrate_server.finalize"
     )
-    set_pool >> export >> check >> servers >> summary
+    check_conf >> export >> check >> servers >> summary

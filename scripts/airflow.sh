@@ -18,7 +18,11 @@ init_db() {
   airflow db migrate >"$LOGS/db-migrate.log" 2>&1 || { tail -20 "$LOGS/db-migrate.log"; exit 1; }
   # Dev-only login for SimpleAuthManager (see README: use FAB/Keycloak in production).
   echo '{"admin": "admin"}' >"$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-  airflow pools set conversion_hosts 2 "concurrent disk copies through conversion hosts" >/dev/null
+  # Fixed pool capping concurrent disk copies of os_migrate_workloads across runs. Created once with
+  # $OS_MIGRATE_COPY_SLOTS slots; a size changed later (UI Admin > Pools, `airflow pools set`) is kept.
+  airflow pools get conversion_hosts >/dev/null 2>&1 ||
+    airflow pools set conversion_hosts "${OS_MIGRATE_COPY_SLOTS:-2}" \
+      "concurrent disk copies through conversion hosts" >/dev/null
 }
 
 connections_devcloud() {
@@ -28,11 +32,7 @@ connections_devcloud() {
     airflow connections add "openstack_$side" --conn-json \
       "{\"conn_type\": \"openstack\", \"extra\": {\"cloud\": \"devcloud-$side\", \"clouds_yaml\": \"$clouds\"}}" >/dev/null
   done
-  # Used by os_migrate_workloads to size the copy pool per run (dev login, loopback only).
-  airflow connections delete airflow_api >/dev/null 2>&1 || true
-  airflow connections add airflow_api --conn-json \
-    "{\"conn_type\": \"http\", \"host\": \"http://127.0.0.1:$AIRFLOW_API_PORT\", \"login\": \"admin\", \"password\": \"admin\"}" >/dev/null
-  echo "connections openstack_src, openstack_dst -> $clouds; airflow_api -> 127.0.0.1:$AIRFLOW_API_PORT"
+  echo "connections openstack_src, openstack_dst -> $clouds"
 }
 
 start() {

@@ -16,7 +16,7 @@ echo "== migrate networking, security groups, images, keypairs (DAG os_migrate_p
 $PY scripts/run_dag.py --dag os_migrate_pre_workload --conf '{"tenant": "demo"}'
 echo "== migrate the server demo-vm with its volume and floating IP (DAG os_migrate_workloads)"
 $PY scripts/run_dag.py --dag os_migrate_workloads \
-  --conf '{"tenant": "demo", "servers": ["demo-vm"], "copy_pool_size": 2}'
+  --conf '{"tenant": "demo", "servers": ["demo-vm"]}'
 
 echo "== destination project dst now holds"
 $PY scripts/show_project.py --cloud devcloud-dst --clouds-yaml "$CLOUDS"

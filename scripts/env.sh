@@ -13,6 +13,9 @@ export AIRFLOW__API__PORT="$AIRFLOW_API_PORT"
 export AIRFLOW__API__BASE_URL="http://127.0.0.1:$AIRFLOW_API_PORT"
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$AIRFLOW_API_PORT/execution/"
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}"
+# The Connection form's Test button and POST /api/v2/connections/test (Airflow 3 ships them disabled).
+# Anyone who may edit connections can then make the API server call out: keep it to trusted users.
+export AIRFLOW__CORE__TEST_CONNECTION="${AIRFLOW__CORE__TEST_CONNECTION:-Enabled}"
 export OS_MIGRATE_STAGING_ROOT="${OS_MIGRATE_STAGING_ROOT:-$AIRFLOW_HOME/staging}"
 export PATH="$_here/.venv/bin:$PATH"
 unset _here

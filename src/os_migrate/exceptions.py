@@ -9,8 +9,12 @@
      +-- ReferenceNotFound          a name reference resolves to nothing in a cloud
      +-- AmbiguousReference         a name reference resolves to more than one resource
      +-- ConflictError              a destination resource differs in a field that cannot be updated
-     +-- CloudError                 a cloud is unreachable or refuses the credentials
-     +-- ApplyError                 some writes of an import failed; ``.errors`` lists them
+     +-- CloudError                 a cloud is unreachable or refuses the credentials   [retryable]
+     +-- ApplyError                 some writes of an import failed; ``.errors`` lists them   [retryable]
+
+Each class says whether running the same call again may succeed: ``retryable`` is ``True`` for
+transient conditions (every core step is idempotent, so a retry is safe) and ``False`` when the same
+input fails the same way. Orchestrators (the Airflow provider) retry or fail on that attribute alone.
 
 SDK exceptions (``openstack.exceptions.SDKException``) raised by API calls during import are
 not wrapped; when the core adds context it raises one of the above ``from`` the original.
@@ -21,6 +25,9 @@ from __future__ import annotations
 
 class OsMigrateError(Exception):
     """Base class of every error the core raises on purpose."""
+
+    #: Whether the same call may succeed when run again (transient cause); ``False`` by default.
+    retryable: bool = False
 
 
 class DataError(OsMigrateError):
@@ -77,12 +84,16 @@ class ConflictError(OsMigrateError):
 class CloudError(OsMigrateError):
     """A cloud cannot be reached, or it refuses the credentials."""
 
+    retryable = True
+
 
 class ApplyError(OsMigrateError):
     """Some planned writes failed; the others were done. ``.errors`` lists the failures.
 
     Re-running the import after fixing the cause finishes the job (import is idempotent).
     """
+
+    retryable = True
 
     def __init__(self, errors: list[str]):
         self.errors = list(errors)

@@ -64,14 +64,16 @@ def test_parsing_makes_no_connection_lookup():
 def test_exports_read_the_source_and_imports_write_the_destination(dag):
     conf = {"src_conn_id": "cloud_a", "dst_conn_id": "cloud_b"}
 
-    assert render(dag, "export_networks", **conf).openstack_conn_id == "cloud_a"
-    assert render(dag, "validate", **conf).openstack_conn_id == "cloud_b"
-    assert render(dag, "import_networks", **conf).openstack_conn_id == "cloud_b"
+    assert render(dag, "export_networks", **conf).src_conn_id == "cloud_a"
+    assert render(dag, "export_networks", **conf).dst_conn_id is None
+    assert render(dag, "validate", **conf).dst_conn_id == "cloud_b"
+    assert render(dag, "validate", **conf).src_conn_id is None
+    assert render(dag, "import_networks", **conf).dst_conn_id == "cloud_b"
     # image data is streamed from the source: only those import tasks get the source connection
     assert DATA_TYPES == ("images",)
     for type_key in ALL_TYPES:
         expected = "cloud_a" if type_key in DATA_TYPES else None
-        assert render(dag, f"import_{type_key}", **conf).source_conn_id == expected
+        assert render(dag, f"import_{type_key}", **conf).src_conn_id == expected
 
 
 def test_templated_params_arrive_as_native_objects(dag):
@@ -81,7 +83,7 @@ def test_templated_params_arrive_as_native_objects(dag):
 
     assert task.types == ["networks"]
     assert task.filters == filters
-    assert task.dry_run is True
+    assert task.plan_only is True
     assert render(dag, "validate", resource_types=["subnets", "networks"]).types == ["subnets", "networks"]
 
 
@@ -140,7 +142,7 @@ def test_summary_adds_up_counts_and_names_unselected_types():
 
 @pytest.mark.usefixtures("airflow_db")
 def test_run_with_unknown_connection_fails_cleanly_at_connection_lookup(dag, tmp_path):
-    """End to end without a cloud: Params pass, unselected types succeed, the lookup fails without retries."""
+    """End to end without a cloud: Params pass, unselected types skip, the lookup fails without retries."""
     dr = dag.test(
         run_conf={
             "tenant": "acme",
@@ -155,7 +157,7 @@ def test_run_with_unknown_connection_fails_cleanly_at_connection_lookup(dag, tmp
     assert dr.state == "failed"
     assert states["export_networks"] == "failed"
     assert {t: s for t, s in states.items() if t.startswith("export_") and t != "export_networks"} == {
-        f"export_{t}": "success" for t in ALL_TYPES if t != "networks"
+        f"export_{t}": "skipped" for t in ALL_TYPES if t != "networks"
     }
     assert states["validate"] == "upstream_failed"
     ti = next(ti for ti in dr.get_task_instances() if ti.task_id == "export_networks")
@@ -234,6 +236,9 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(
     assert summary["totals"]["create"] == 4
     assert summary["dry_run"] is True
     assert len(summary["not_selected"]) == len(ALL_TYPES) - 2
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["export_routers"] == states["import_routers"] == "skipped"
+    assert states["validate"] == states["summary"] == "success"
 
 
 def test_export_can_be_switched_off_to_import_edited_yaml(dag):

@@ -30,7 +30,7 @@ def dag():
 def test_task_graph(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
 
-    assert edges["set_copy_pool"] == ["export_workloads"]
+    assert edges["check_conf"] == ["export_workloads"]
     assert edges["export_workloads"] == ["preflight"]
     assert edges["migrate_server.prepare"] == ["migrate_server.copy_disks"]
     assert edges["migrate_server.copy_disks"] == ["migrate_server.create_server"]
@@ -43,7 +43,9 @@ def test_per_server_tasks_are_mapped_labelled_by_server_and_copies_use_the_pool(
     for step in GROUP:
         task = dag.get_task(f"migrate_server.{step}")
         assert task.map_index_template == "{{ task.server_name }}"
-    assert dag.get_task("migrate_server.copy_disks").pool == "conversion_hosts"
+    copy_disks = dag.get_task("migrate_server.copy_disks")
+    assert copy_disks.pool == "conversion_hosts"
+    assert copy_disks.max_active_tis_per_dagrun == 4
     assert {dag.get_task(f"migrate_server.{s}").pool for s in GROUP if s != "copy_disks"} == {"default_pool"}
     assert dag.get_task("migrate_server.finalize").trigger_rule == "all_done"
     assert dag.get_task("summary").trigger_rule == "all_done"
@@ -62,8 +64,7 @@ def test_params_render_as_native_objects(dag):
     assert (check.src_conn_id, check.dst_conn_id) == ("a", "b")
     assert check.servers == ["web", {"regex": "^db-"}]
     assert check.overrides == {"boot_disk_copy": True}
-    assert check.dry_run is True
-    assert render(dag, "set_copy_pool", copy_pool_size=3).slots == 3
+    assert check.check_only is True
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,6 @@ def test_params_render_as_native_objects(dag):
             {"migration_params": {"port_creation_mode": "magic"}}, "migration_params", id="bad-mode"
         ),
         pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params", id="unknown-knob"),
-        pytest.param({"copy_pool_size": 0}, "copy_pool_size", id="pool-zero"),
     ],
 )
 def test_bad_conf_is_refused_before_the_run(dag, conf, param):
@@ -284,62 +284,3 @@ def test_a_dry_run_exports_and_checks_only(dag, core, tmp_path):
     assert run.state == "success"
     assert core.steps("prepare") == []
     assert summary_of(run)["dry_run"] is True
-
-
-# -- the pool size operator ------------------------------------------------------------------------
-
-
-def test_pool_size_is_left_alone_without_a_value():
-    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots=None)
-    assert task.execute({}) == {"pool": "conversion_hosts", "slots": None, "changed": False}
-
-
-def test_pool_size_is_patched_through_the_api(create_connection_without_db):
-    from airflow.sdk import Connection
-
-    create_connection_without_db(
-        Connection(
-            conn_id="airflow_api",
-            conn_type="http",
-            host="http://127.0.0.1",
-            port=18080,
-            login="admin",
-            password="admin",
-        )
-    )
-    session = mock.MagicMock()
-    session.post.return_value = mock.Mock(status_code=201, json=lambda: {"access_token": "T"})
-    session.get.return_value = mock.Mock(
-        status_code=200,
-        json=lambda: {
-            "name": "conversion_hosts",
-            "slots": 2,
-            "description": "copies",
-            "include_deferred": False,
-        },
-    )
-    session.patch.return_value = mock.Mock(status_code=200)
-    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="conversion_hosts", slots="4")
-
-    with mock.patch.object(op_module.requests, "Session", return_value=session):
-        assert task.execute({}) == {"pool": "conversion_hosts", "slots": 4, "changed": True}
-
-    session.post.assert_called_once_with(
-        "http://127.0.0.1:18080/auth/token", json={"username": "admin", "password": "admin"}, timeout=30.0
-    )
-    args, kwargs = session.patch.call_args
-    assert args == ("http://127.0.0.1:18080/api/v2/pools/conversion_hosts",)
-    assert kwargs["params"] == {"update_mask": "slots"}
-    assert kwargs["json"] == {
-        "name": "conversion_hosts",
-        "slots": 4,
-        "description": "copies",
-        "include_deferred": False,
-    }
-    assert kwargs["headers"] == {"Authorization": "Bearer T"}
-
-
-def test_pool_size_must_be_positive():
-    task = op_module.SetPoolSlotsOperator(task_id="p", pool_name="x", slots=0)
-    with pytest.raises(AirflowFailException, match="positive integer"):
-        task.execute({})

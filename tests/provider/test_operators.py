@@ -11,7 +11,7 @@ from unittest import mock
 
 import pytest
 from airflow.sdk import DAG, Connection
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from os_migrate.exceptions import ApplyError, CloudError, DataError, OsMigrateError, ValidationError
 from os_migrate_airflow.hooks import openstack as hook_module
@@ -117,9 +117,9 @@ def native_dag():
 
 
 def test_operators_do_no_io_in_init(sdk_connection):
-    op = OpenStackImportOperator(task_id="t", data_dir="/d", openstack_conn_id="does_not_exist")
+    op = OpenStackImportOperator(task_id="t", data_dir="/d", dst_conn_id="does_not_exist")
 
-    assert "hook" not in vars(op)
+    assert "dst" not in vars(op) and "src" not in vars(op)
     sdk_connection.assert_not_called()
 
 
@@ -130,7 +130,7 @@ def test_export_calls_core_with_rendered_native_arguments(sdk_connection, export
             types="{{ params.types }}",
             filters="{{ params.filters }}",
             data_dir="{{ staging(params.tenant) }}",
-            openstack_conn_id="{{ params.src }}",
+            src_conn_id="{{ params.src }}",
         )
     rendered(op, types=["networks"], filters=FILTERS, tenant="acme", src="openstack_src")
 
@@ -145,17 +145,21 @@ def test_export_calls_core_with_rendered_native_arguments(sdk_connection, export
     json.dumps(result)
 
 
-def test_export_of_unselected_type_succeeds_without_calling_the_cloud(
-    sdk_connection, export_resources, task_log
+@pytest.mark.parametrize("types", [[], "[]", ()])
+@pytest.mark.parametrize(
+    "operator_class", [OpenStackExportOperator, OpenStackValidateOperator, OpenStackImportOperator]
+)
+def test_unselected_type_is_skipped_without_calling_the_cloud(
+    sdk_connection, export_resources, validate_data_dir, import_resources, operator_class, types
 ):
-    op = OpenStackExportOperator(task_id="export_subnets", types=[], data_dir="/staging/acme")
+    op = operator_class(task_id="t", types=types, data_dir="/staging/acme")
 
-    result = op.execute(context={})
+    with pytest.raises(AirflowSkipException, match="not selected"):
+        op.execute(context={})
 
-    assert result == {"skipped": True, "reason": "resource type not selected", "data_dir": "/staging/acme"}
-    export_resources.assert_not_called()
+    for core in (export_resources, validate_data_dir, import_resources):
+        core.assert_not_called()
     sdk_connection.assert_not_called()
-    assert any("Nothing to do" in line for line in task_log())
 
 
 def test_validate_uses_destination_and_returns_valid(sdk_connection, validate_data_dir):
@@ -164,7 +168,7 @@ def test_validate_uses_destination_and_returns_valid(sdk_connection, validate_da
         types=None,
         filters=FILTERS,
         data_dir="/staging/acme",
-        openstack_conn_id="openstack_dst",
+        dst_conn_id="openstack_dst",
     )
 
     result = op.execute(context={})
@@ -183,9 +187,7 @@ def test_validate_fails_without_retry_and_logs_every_error_on_its_own_line(
         "routers.yml: resources[1] (routers 'c'): params.name: duplicate",
     ]
     validate_data_dir.return_value = errors
-    op = OpenStackValidateOperator(
-        task_id="validate", data_dir="/staging/acme", openstack_conn_id="openstack_dst"
-    )
+    op = OpenStackValidateOperator(task_id="validate", data_dir="/staging/acme", dst_conn_id="openstack_dst")
 
     task_log()  # discard earlier output
     with pytest.raises(AirflowFailException, match="3 error"):
@@ -205,9 +207,9 @@ def test_import_logs_plan_lines_and_returns_counts_without_actions(
             task_id="import_networks",
             types="{{ params.types }}",
             filters="{{ params.filters }}",
-            dry_run="{{ params.dry_run }}",
+            plan_only="{{ params.dry_run }}",
             data_dir="/staging/acme",
-            openstack_conn_id="openstack_dst",
+            dst_conn_id="openstack_dst",
         )
     rendered(op, types=["networks"], filters=FILTERS, dry_run=True)
 
@@ -254,7 +256,7 @@ def test_import_logs_plan_lines_and_returns_counts_without_actions(
 def test_import_accepts_string_renderings(
     sdk_connection, import_resources, types, filters, dry_run, expected
 ):
-    op = OpenStackImportOperator(task_id="t", types=types, filters=filters, dry_run=dry_run, data_dir="/d")
+    op = OpenStackImportOperator(task_id="t", types=types, filters=filters, plan_only=dry_run, data_dir="/d")
 
     op.execute(context={})
 
@@ -267,7 +269,8 @@ def test_import_accepts_string_renderings(
     [
         ({"types": 5}, "types must be a list"),
         ({"filters": ["networks"]}, "filters must be a mapping"),
-        ({"dry_run": "maybe"}, "dry_run must be a boolean"),
+        ({"plan_only": "maybe"}, "plan_only must be a boolean"),
+        ({"types": [1]}, "types must be a list of resource type keys"),
     ],
 )
 def test_import_rejects_badly_shaped_arguments(sdk_connection, import_resources, kwargs, message):
@@ -303,9 +306,11 @@ def test_core_errors_become_airflow_errors_with_the_core_message(
 ):
     op = operator_class(task_id="t", data_dir="/d")
 
-    with mock.patch.object(op_module, core_name, side_effect=error):
-        with pytest.raises(AirflowException) as excinfo:
-            op.execute(context={})
+    with (
+        mock.patch.object(op_module, core_name, side_effect=error),
+        pytest.raises(AirflowException) as excinfo,
+    ):
+        op.execute(context={})
 
     assert str(excinfo.value) == str(error)
     assert excinfo.value.__cause__ is error
@@ -313,7 +318,7 @@ def test_core_errors_become_airflow_errors_with_the_core_message(
 
 
 def test_unknown_connection_fails_without_retry_before_core_call(export_resources):
-    op = OpenStackExportOperator(task_id="t", data_dir="/d", openstack_conn_id="no_such_cloud")
+    op = OpenStackExportOperator(task_id="t", data_dir="/d", src_conn_id="no_such_cloud")
 
     with pytest.raises(AirflowFailException, match="The conn_id `no_such_cloud` isn't defined: define it"):
         op.execute(context={})

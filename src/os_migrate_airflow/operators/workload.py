@@ -1,40 +1,28 @@
-"""Thin operators over :mod:`os_migrate.workload`: export, pre-flight, per-server steps, pool size.
+"""Thin operators over :mod:`os_migrate.workload`: export, pre-flight, per-server steps, summary.
 
-Each ``execute()`` builds the source/destination openstacksdk Connections with
-:class:`~os_migrate_airflow.hooks.openstack.OpenStackHook`, calls one core function and returns a
+Each ``execute()`` calls one core function with the source and destination openstacksdk
+Connections of :class:`~os_migrate_airflow.operators.base.OsMigrateBaseOperator` and returns a
 small JSON-able dict (pushed to XCom). Migration logic lives in the core.
 
 Per-server operators take ``server_name`` (templated, usually a mapped value) and default their
 ``map_index_template`` to the server name, so the UI lists map indexes by server.
 
-Error mapping (the core's message is kept): cloud unreachable, a failed copy or a failed
-destination server -> ``AirflowException`` (retried: every step is idempotent); bad data, failed
-pre-flight, a source in a wrong state, an unreadable source disk, a rolled-back migration ->
-``AirflowFailException`` (not retried: the same input fails the same way).
+Errors are mapped by :func:`~os_migrate_airflow.operators.base.core_errors` on the core class's
+``retryable`` flag: cloud unreachable, a failed copy or a failed destination server are retried
+(every step is idempotent); bad data, failed pre-flight, a source in a wrong state, an unreadable
+source disk, a rolled-back migration fail at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from functools import cached_property
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import requests
-from airflow.sdk import BaseHook, BaseOperator
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowNotFoundException,
-    AirflowSkipException,
-)
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from os_migrate.exceptions import CloudError, OsMigrateError
 from os_migrate.workload import (
-    CopyError,
-    DestinationError,
-    SourceDiskUnreadable,
     copy_server_disks,
     create_destination_server,
     export_workloads,
@@ -43,97 +31,34 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
-from os_migrate_airflow.hooks.openstack import OpenStackHook
+from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from openstack.connection import Connection as SDKConnection
 
 #: Default map index label of per-server tasks.
 SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
-
-
-@contextmanager
-def workload_errors() -> Iterator[None]:
-    """Turn core errors into Airflow ones (see module docstring), keeping the message."""
-    try:
-        yield
-    except SourceDiskUnreadable as e:
-        raise AirflowFailException(str(e)) from e
-    except (CloudError, CopyError, DestinationError) as e:
-        raise AirflowException(str(e)) from e
-    except OsMigrateError as e:
-        raise AirflowFailException(str(e)) from e
-
-
-def _parse(value: Any) -> Any:
-    """A rendered template string parsed as JSON (``None`` for an empty string)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text or text == "None":
-            return None
-        try:
-            return json.loads(text)
-        except ValueError:
-            return value
-    return value
 
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-class _WorkloadOperator(BaseOperator):
-    """Arguments shared by the workload operators.
+class _WorkloadOperator(OsMigrateBaseOperator):
+    """Adds the run's ``_migration_params`` overrides to the base operator.
 
-    :param data_dir: the tenant's data dir (templated).
-    :param src_conn_id: Airflow Connection of the source cloud (templated).
-    :param dst_conn_id: Airflow Connection of the destination cloud (templated).
     :param overrides: ``_migration_params`` values applied to every server of the run (templated).
     """
 
-    template_fields: Sequence[str] = ("data_dir", "src_conn_id", "dst_conn_id", "overrides")
+    template_fields: Sequence[str] = (*OsMigrateBaseOperator.template_fields, "overrides")
     ui_color = "#f2ece6"
 
-    def __init__(
-        self,
-        *,
-        data_dir: str,
-        src_conn_id: str = "openstack_src",
-        dst_conn_id: str = "openstack_dst",
-        overrides: Mapping[str, Any] | str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.data_dir = data_dir
-        self.src_conn_id = src_conn_id
-        self.dst_conn_id = dst_conn_id
         self.overrides = overrides
 
-    @cached_property
-    def src(self) -> SDKConnection:
-        """Source openstacksdk Connection (built on first use)."""
-        return self._connect(self.src_conn_id, "source")
-
-    @cached_property
-    def dst(self) -> SDKConnection:
-        """Destination openstacksdk Connection (built on first use)."""
-        return self._connect(self.dst_conn_id, "destination")
-
-    @staticmethod
-    def _connect(conn_id: str, side: str) -> SDKConnection:
-        try:
-            return OpenStackHook(openstack_conn_id=str(conn_id)).get_conn()
-        except AirflowNotFoundException as e:
-            raise AirflowFailException(f"{e}: define the {side} connection") from e
-
     def _overrides(self) -> dict[str, Any] | None:
-        value = _parse(self.overrides)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise AirflowFailException(f"overrides must be a mapping, got {value!r}")
-        return dict(value)
+        return self.param("overrides", dict)
 
 
 class WorkloadExportOperator(_WorkloadOperator):
@@ -153,8 +78,8 @@ class WorkloadExportOperator(_WorkloadOperator):
         self.servers = servers
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with workload_errors():
-            result = export_workloads(self.src, str(self.data_dir), servers=_parse(self.servers))
+        with core_errors():
+            result = export_workloads(self.src, str(self.data_dir), servers=self.param("servers", list))
         self.log.info(
             "Exported %d server(s) %s and %d detached volume(s) to %s",
             result["counts"]["workloads"],
@@ -171,8 +96,8 @@ class WorkloadPreflightOperator(_WorkloadOperator):
     .. seealso:: :func:`os_migrate.workload.preflight`
 
     :param servers: name filter of the wave (templated).
-    :param dry_run: only check; the returned list is then empty so no server step runs
-        (templated).
+    :param check_only: only check; the returned list is then empty so no server step runs (the
+        DAG's ``dry_run``; templated).
     :returns: the server names to map the per-server steps over (every selected server:
         skipped ones show as skipped map indexes). The whole pre-flight report is pushed to
         XCom under the key ``report`` (with ``run``, the same list).
@@ -182,26 +107,24 @@ class WorkloadPreflightOperator(_WorkloadOperator):
     #: XCom key of the full report.
     REPORT_KEY = "report"
 
-    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "servers", "dry_run")
+    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "servers", "check_only")
 
     def __init__(
-        self, *, servers: list | str | None = None, dry_run: bool | str = False, **kwargs: Any
+        self, *, servers: list | str | None = None, check_only: bool | str = False, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.servers = servers
-        self.dry_run = dry_run
+        self.check_only = check_only
 
     def execute(self, context: Context) -> list[str]:
-        dry_run = _parse(self.dry_run)
-        if not isinstance(dry_run, bool):
-            raise AirflowFailException(f"dry_run must be a boolean, got {self.dry_run!r}")
+        dry_run = self.param("check_only", bool, default=False)
         try:
-            with workload_errors():
+            with core_errors():
                 report = preflight(
                     self.src,
                     self.dst,
                     str(self.data_dir),
-                    servers=_parse(self.servers),
+                    servers=self.param("servers", list),
                     overrides=self._overrides(),
                 )
         except AirflowFailException as e:
@@ -238,8 +161,8 @@ class _ServerStepOperator(_WorkloadOperator):
         super().__init__(**kwargs)
         self.server_name = server_name
 
-    def _call(self, step) -> dict[str, Any]:
-        with workload_errors():
+    def _call(self, step: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+        with core_errors():
             return _jsonable(
                 step(
                     self.src, self.dst, str(self.data_dir), str(self.server_name), overrides=self._overrides()
@@ -376,104 +299,3 @@ class WorkloadSummaryOperator(BaseOperator):
                 f"back: {', '.join(summary['failed'])}"
             )
         return summary
-
-
-class SetPoolSlotsOperator(BaseOperator):
-    """Set the size of an Airflow pool through the Airflow REST API (``PATCH /api/v2/pools``).
-
-    The pool caps concurrent disk copies; setting it from a run's Param makes the cap a per-run
-    choice. With ``slots`` empty the pool is left as configured.
-
-    :param pool_name: the pool (e.g. ``conversion_hosts``).
-    :param slots: number of slots, or None/empty to leave the pool alone (templated).
-    :param airflow_api_conn_id: HTTP Connection of the Airflow API: ``host`` is the base URL
-        (``http://127.0.0.1:18080``), ``login``/``password`` a user allowed to edit pools
-        (templated).
-    :returns: ``{"pool", "slots", "changed"}``.
-    """
-
-    template_fields: Sequence[str] = ("slots", "airflow_api_conn_id")
-    ui_color = "#f2ece6"
-
-    def __init__(
-        self,
-        *,
-        pool_name: str,
-        slots: int | str | None = None,
-        airflow_api_conn_id: str = "airflow_api",
-        timeout: float = 30.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.pool_name = pool_name
-        self.slots = slots
-        self.airflow_api_conn_id = airflow_api_conn_id
-        self.timeout = timeout
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        slots = _parse(self.slots)
-        if slots is None:
-            self.log.info("Pool %s left as configured (no size given)", self.pool_name)
-            return {"pool": self.pool_name, "slots": None, "changed": False}
-        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
-            raise AirflowFailException(f"pool size must be a positive integer, got {slots!r}")
-        try:
-            conn = BaseHook.get_connection(str(self.airflow_api_conn_id))
-        except AirflowNotFoundException as e:
-            raise AirflowFailException(
-                f"{e}: define the Airflow API connection to set the pool size, or leave the pool size empty"
-            ) from e
-        base = (conn.host or "").rstrip("/")
-        if conn.port and base.count(":") < 2:
-            base = f"{base}:{conn.port}"
-        if not base.startswith(("http://", "https://")):
-            base = f"http://{base}"
-        session = requests.Session()
-        token = session.post(
-            f"{base}/auth/token",
-            json={"username": conn.login, "password": conn.password},
-            timeout=self.timeout,
-        )
-        if token.status_code >= 400:
-            raise AirflowFailException(
-                f"Airflow API {base} refused the login of {conn.login!r}: HTTP {token.status_code}"
-            )
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        url = f"{base}/api/v2/pools/{self.pool_name}"
-        current = session.get(url, headers=headers, timeout=self.timeout)
-        if current.status_code == 404:
-            resp = session.post(
-                f"{base}/api/v2/pools",
-                json={
-                    "name": self.pool_name,
-                    "slots": slots,
-                    "include_deferred": False,
-                    "description": "concurrent disk copies of os-migrate workloads",
-                },
-                headers=headers,
-                timeout=self.timeout,
-            )
-        else:
-            pool = current.json() if current.status_code < 400 else {}
-            if pool.get("slots") == slots:
-                self.log.info("Pool %s already has %d slots", self.pool_name, slots)
-                return {"pool": self.pool_name, "slots": slots, "changed": False}
-            resp = session.patch(
-                url,
-                params={"update_mask": "slots"},
-                json={
-                    "name": self.pool_name,
-                    "slots": slots,
-                    "description": pool.get("description"),
-                    "include_deferred": bool(pool.get("include_deferred", False)),
-                },
-                headers=headers,
-                timeout=self.timeout,
-            )
-        if resp.status_code >= 400:
-            raise AirflowException(
-                f"setting pool {self.pool_name} to {slots} slots failed: "
-                f"HTTP {resp.status_code} {resp.text[:300]}"
-            )
-        self.log.info("Pool %s now has %d slots", self.pool_name, slots)
-        return {"pool": self.pool_name, "slots": slots, "changed": True}
