@@ -12,6 +12,7 @@ from unittest import mock
 import pytest
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException
+from keystoneauth1.identity.base import BaseIdentityPlugin
 
 from os_migrate_airflow.hooks import openstack as hook_module
 from os_migrate_airflow.hooks.openstack import APP_NAME, OpenStackConnectionError, OpenStackHook
@@ -306,12 +307,28 @@ def test_single_cloud_clouds_yaml_does_not_replace_explicit_credentials(
     [
         pytest.param(None, "admin", SECRET, PASSWORD_EXTRA, "missing auth_url", id="missing-auth-url"),
         pytest.param(
-            "keystone.example:5000/v3",
+            None,
             "admin",
             SECRET,
-            PASSWORD_EXTRA,
+            {**PASSWORD_EXTRA, "auth_url": "keystone.example:5000/v3"},
             "must be a full URL",
-            id="auth-url-no-scheme",
+            id="extra-auth-url-no-scheme",
+        ),
+        pytest.param(
+            "keystone.example",
+            "admin",
+            SECRET,
+            {**PASSWORD_EXTRA, "protocol": "ftp"},
+            "protocol must be http or https",
+            id="bad-protocol",
+        ),
+        pytest.param(
+            AUTH_URL,
+            "admin",
+            SECRET,
+            {**PASSWORD_EXTRA, "insecure": "sometimes"},
+            "insecure must be true or false",
+            id="bad-insecure",
         ),
         pytest.param(AUTH_URL, None, SECRET, PASSWORD_EXTRA, "needs a username", id="missing-username"),
         pytest.param(AUTH_URL, "admin", None, PASSWORD_EXTRA, "needs a password", id="missing-password"),
@@ -413,13 +430,21 @@ def test_test_connection_reports_success_without_secrets(create_connection_witho
     create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
     sdk = sdk_connection.return_value
     sdk.config = mock.Mock(config={"auth": {"auth_url": AUTH_URL, "password": SECRET}})
-    sdk.current_project_id = "p-123"
+    sdk.session.auth = mock.create_autospec(BaseIdentityPlugin, instance=True)
+    access = sdk.session.auth.get_access.return_value
+    access.username, access.project_name, access.project_id = "admin", "tenant-a", "p-123"
+    access.service_catalog.get_endpoints.return_value = {"network": [], "identity": [], "compute": []}
 
     ok, message = OpenStackHook("openstack_src").test_connection()
 
     assert ok is True
     sdk.authorize.assert_called_once_with()
-    assert message == f"Authenticated to {AUTH_URL} (project id p-123)"
+    sdk.session.auth.get_access.assert_called_once_with(sdk.session)
+    assert message == (
+        f"Authenticated to {AUTH_URL} as admin in project tenant-a (p-123); "
+        "catalog: compute, identity, network"
+    )
+    assert SECRET not in message
 
 
 def test_test_connection_reports_failure_with_secret_redacted(create_connection_without_db, sdk_connection):
@@ -438,3 +463,108 @@ def test_hook_metadata_matches_provider_conventions():
     assert OpenStackHook.conn_type == "openstack"
     assert OpenStackHook.hook_name == "OpenStack"
     assert OpenStackHook().openstack_conn_id == "openstack_default"
+
+
+# -- URI connections (AIRFLOW_CONN_* URIs, `airflow connections add --conn-uri`, the REST test endpoint) --
+
+URI_QUERY = "project_name=acme&user_domain_name=Default&project_domain_name=Default&region_name=RegionOne"
+URI_AUTH = {"project_name": "acme", "user_domain_name": "Default", "project_domain_name": "Default"}
+
+
+@pytest.mark.parametrize(
+    ("uri", "auth_url", "password", "settings"),
+    [
+        pytest.param(
+            f"openstack://alice:{SECRET}@keystone.example:5000/v3?{URI_QUERY}",
+            "https://keystone.example:5000/v3",
+            SECRET,
+            {},
+            id="https-by-default",
+        ),
+        pytest.param(
+            f"openstack://alice:{SECRET}@127.0.0.1:5000/v3?{URI_QUERY}&protocol=http",
+            "http://127.0.0.1:5000/v3",
+            SECRET,
+            {},
+            id="protocol-http",
+        ),
+        pytest.param(
+            f"openstack://http://alice:{SECRET}@127.0.0.1:5000/v3?{URI_QUERY}",
+            "http://127.0.0.1:5000/v3",
+            SECRET,
+            {},
+            id="airflow-scheme-form",
+        ),
+        pytest.param(
+            f"openstack://alice:p%40ss%2Fw%3Ard@keystone.example/identity/v3?{URI_QUERY}&insecure=true",
+            "https://keystone.example/identity/v3",
+            "p@ss/w:rd",
+            {"verify": False},
+            id="encoded-password-path-insecure",
+        ),
+        pytest.param(
+            f"openstack://alice:{SECRET}@keystone.example:5000/v3?{URI_QUERY}&identity_api_version=3"
+            "&interface=internal&verify=false",
+            "https://keystone.example:5000/v3",
+            SECRET,
+            {"interface": "internal", "verify": False},
+            id="string-settings",
+        ),
+    ],
+)
+def test_uri_connection_builds_auth_url_from_host_port_and_schema(
+    monkeypatch, sdk_connection, uri, auth_url, password, settings
+):
+    monkeypatch.setenv("AIRFLOW_CONN_OPENSTACK_SRC", uri)
+
+    OpenStackHook("openstack_src").get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["auth"] == {"auth_url": auth_url, "username": "alice", "password": password, **URI_AUTH}
+    assert kwargs["region_name"] == "RegionOne"
+    assert kwargs["auth_type"] == "password"
+    for key, value in settings.items():
+        assert kwargs[key] == value
+    assert not {"protocol", "insecure"} & set(kwargs)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({**PASSWORD_EXTRA, "auth": {"project_domain_name": "Default"}}, id="flat-and-nested"),
+        pytest.param({"auth": dict(PASSWORD_EXTRA), "interface": "internal"}, id="nested-auth-block"),
+    ],
+)
+def test_connection_survives_airflows_uri_round_trip(monkeypatch, sdk_connection, extra):
+    """``POST /api/v2/connections/test`` hands the hook the Connection as ``get_uri()``."""
+    from airflow.models import Connection as ORMConnection
+
+    fields = dict(conn_type="openstack", host=AUTH_URL, login="admin", password="p@ss/w:rd?&")
+    json_conn = ORMConnection(conn_id="openstack_src", extra=json.dumps(extra), **fields)
+    monkeypatch.setenv("AIRFLOW_CONN_OPENSTACK_SRC", json_conn.as_json())
+    OpenStackHook("openstack_src").get_conn()
+    from_json = sdk_connection.call_args.kwargs
+
+    monkeypatch.setenv("AIRFLOW_CONN_OPENSTACK_SRC", json_conn.get_uri())
+    OpenStackHook("openstack_src").get_conn()
+
+    assert sdk_connection.call_args.kwargs == from_json
+    assert from_json["auth"]["password"] == "p@ss/w:rd?&"
+
+
+def test_form_fields_with_the_legacy_prefix_are_read(create_connection_without_db, sdk_connection):
+    extra = {
+        "extra__openstack__project_name": "legacy",
+        "extra__openstack__region_name": "RegionTwo",
+        "extra__openstack__user_domain_name": "Ignored",
+        "user_domain_name": "Default",
+    }
+    create_connection_without_db(openstack_connection(extra=extra))
+
+    OpenStackHook("openstack_src").get_conn()
+
+    kwargs = sdk_connection.call_args.kwargs
+    assert kwargs["auth"]["project_name"] == "legacy"
+    assert kwargs["auth"]["user_domain_name"] == "Default"
+    assert kwargs["region_name"] == "RegionTwo"
+    assert not any(k.startswith("extra__") for k in kwargs)

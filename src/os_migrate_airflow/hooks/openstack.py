@@ -10,7 +10,7 @@ Airflow Connection shape (``conn_type`` ``openstack``), JSON form as used in ``A
       "extra": {
         "project_name": "admin", "project_domain_name": "Default", "user_domain_name": "Default",
         "region_name": "RegionOne", "interface": "public", "identity_api_version": 3,
-        "cacert": "/etc/ssl/keystone-ca.pem",           # or "verify": false
+        "cacert": "/etc/ssl/keystone-ca.pem",           # or "verify": false / "insecure": true
         "auth": {...},                                  # optional clouds.yaml ``auth`` block, merged
         "auth_type": "v3applicationcredential",         # optional, inferred from the keys below
         "application_credential_id": "...", "application_credential_secret": "...",
@@ -18,6 +18,21 @@ Airflow Connection shape (``conn_type`` ``openstack``), JSON form as used in ``A
       }
     }
 
+The same as a URI (``AIRFLOW_CONN_OPENSTACK_SRC``, ``airflow connections add --conn-uri``); percent-encode
+reserved characters of the user and password (``@`` -> ``%40``)::
+
+    openstack://alice:s3cret@keystone.example:5000/v3?project_name=acme&user_domain_name=Default&project_domain_name=Default
+    openstack://alice:s3cret@keystone.example:5000/v3?project_name=acme&protocol=http     # plain HTTP
+    openstack://http://alice:s3cret@127.0.0.1:5000/v3?project_name=acme                  # same, Airflow's form
+
+Airflow splits a URI into ``host``, ``port``, ``schema`` (the path) and extra (the query). The auth URL
+is ``<scheme>://<host>[:<port>][/<schema>]``; the scheme is the one in ``host`` if it has one (the JSON
+form, the Connection form, Airflow's ``openstack://https://...`` URI form), else extra ``protocol``
+(``http`` or ``https``), else **https**. Extra values from a URI are strings: ``verify``/``insecure``
+accept ``true``/``false``.
+
+Form fields (``get_provider_info`` ``conn-fields``) are stored as plain extra keys of the same name;
+keys written with the legacy ``extra__openstack__`` prefix are read too (a plain key wins).
 Any other extra key (``*_api_version``, ``*_endpoint_override``, ``cert``, ``key``...) is passed to
 openstacksdk as a top-level cloud setting, so a whole ``clouds.<name>`` block can be pasted into extra.
 
@@ -25,8 +40,9 @@ Credential sources, highest precedence first (the SSHHook pattern):
 
 1. explicit constructor arguments (``auth_url``, ``username``, ``password``, ``project_name``,
    ``region_name``, ``interface``, ``cacert``, ``verify``, ``cloud``, ``clouds_yaml``);
-2. Connection fields: ``host`` -> ``auth_url``, ``login`` -> ``username``, ``password`` -> ``password``
-   (or ``application_credential_secret`` when the auth type is an application credential);
+2. Connection fields: ``host`` (+ ``port``, ``schema``) -> ``auth_url``, ``login`` -> ``username``,
+   ``password`` -> ``password`` (or ``application_credential_secret`` when the auth type is an
+   application credential);
 3. flat extra keys, then the extra ``auth`` block;
 4. with ``cloud``: the named cloud of ``clouds_yaml`` (or of the standard clouds.yaml locations);
 5. defaults: ``interface=public``, ``identity_api_version=3``, ``auth_type`` inferred
@@ -35,16 +51,23 @@ Credential sources, highest precedence first (the SSHHook pattern):
 The worker's ``OS_*`` environment variables are never read: both openstacksdk code paths are called
 with ``load_envvars=False`` (one worker process holds a source and a destination cloud at once).
 Secrets are never logged nor put in error messages.
+
+:meth:`OpenStackHook.test_connection` (the Connection form's Test button, ``POST
+/api/v2/connections/test``) authenticates and reports the user, project and catalog; Airflow 3
+enables it only with ``[core] test_connection = Enabled`` (``scripts/env.sh`` sets it for the
+embedded Airflow).
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowFailException
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1.identity.base import BaseIdentityPlugin
 from openstack import exceptions as sdk_exceptions
 from openstack.config import OpenStackConfig
 from openstack.connection import Connection as SDKConnection
@@ -88,7 +111,11 @@ SCOPE_KEYS = (
 )
 SECRET_KEYS = ("password", "application_credential_secret", "token")
 #: Extra keys the hook consumes itself; never passed to openstacksdk as cloud settings.
-HOOK_KEYS = ("cloud", "clouds_yaml", "auth", "auth_type")
+HOOK_KEYS = ("cloud", "clouds_yaml", "auth", "auth_type", "protocol", "insecure")
+#: Prefix of extra keys written by Airflow 2 style connection forms.
+LEGACY_EXTRA_PREFIX = "extra__openstack__"
+#: Scheme of an auth URL built from a host without one (override with extra ``protocol``).
+DEFAULT_PROTOCOL = "https"
 #: Applied only when no clouds.yaml cloud is used (a named cloud keeps its own values).
 DEFAULTS = {"interface": "public", "identity_api_version": "3"}
 
@@ -125,19 +152,6 @@ class OpenStackHook(BaseHook):
     default_conn_name = "openstack_default"
     conn_type = "openstack"
     hook_name = "OpenStack"
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel the generic Connection form fields for OpenStack."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Auth URL", "login": "Username"},
-            "placeholders": {
-                "host": "https://keystone.example:5000/v3",
-                "extra": '{"project_name": "admin", "project_domain_name": "Default", '
-                '"user_domain_name": "Default", "region_name": "RegionOne"}',
-            },
-        }
 
     def __init__(
         self,
@@ -186,16 +200,29 @@ class OpenStackHook(BaseHook):
         return self._sdk_conn
 
     def test_connection(self) -> tuple[bool, str]:
-        """Fetch a token with the configured credentials.
+        """Authenticate with the configured credentials and describe what the token grants.
 
-        :returns: ``(True, "Authenticated ...")`` or ``(False, "<error type>: <message>")``; the message
-            never contains the token or a secret.
+        :returns: ``(True, "Authenticated to <auth_url> as <user> in project <name> (<id>); catalog: ...")``
+            or ``(False, "<error type>: <message>")``; never a token or a secret.
         """
         try:
             conn = self.get_conn()
             conn.authorize()
-            auth = conn.config.config.get("auth", {})
-            return True, (f"Authenticated to {auth.get('auth_url')} (project id {conn.current_project_id})")
+            auth_url = conn.config.config.get("auth", {}).get("auth_url")
+            plugin = conn.session.auth
+            if not isinstance(plugin, BaseIdentityPlugin):  # e.g. a pre-authenticated token plugin
+                return True, f"Authenticated to {auth_url}"
+            access = plugin.get_access(conn.session)
+            services = sorted(access.service_catalog.get_endpoints() or {})
+            scope = (
+                f"project {access.project_name} ({access.project_id})"
+                if access.project_id
+                else "no project scope"
+            )
+            return True, (
+                f"Authenticated to {auth_url} as "
+                f"{access.username} in {scope}; catalog: {', '.join(services) or 'empty'}"
+            )
         except Exception as e:  # report every failure to the UI instead of raising
             return False, _redact(f"{type(e).__name__}: {e}", self._known_secrets())
 
@@ -228,7 +255,7 @@ class OpenStackHook(BaseHook):
         """Load ``cloud`` from clouds.yaml and merge ``overrides`` into it (auth merged key by key)."""
         if clouds_yaml and not os.path.isfile(clouds_yaml):
             _raise_problems(conn_id, [f"clouds_yaml file not found: {clouds_yaml}"])
-        files = (
+        files: dict[str, Any] = (
             {
                 "config_files": [clouds_yaml],
                 "secure_files": [os.path.join(os.path.dirname(clouds_yaml), "secure.yaml")],
@@ -269,7 +296,7 @@ class OpenStackHook(BaseHook):
             they are only overrides for the named cloud.
         """
         conn = self.get_connection(self.openstack_conn_id)
-        extra = dict(conn.extra_dejson)
+        extra = _plain_extra(conn.extra_dejson)
         cloud = _first(self.cloud, extra.get("cloud"))
         clouds_yaml = _first(self.clouds_yaml, extra.get("clouds_yaml"))
 
@@ -279,7 +306,7 @@ class OpenStackHook(BaseHook):
         auth = {k: v for k, v in block.items() if _is_set(v)}
         auth.update({k: extra[k] for k in AUTH_KEYS if _is_set(extra.get(k))})
         for key, field_value, arg_value in (
-            ("auth_url", conn.host, self.auth_url),
+            ("auth_url", self._conn_auth_url(conn, extra.get("protocol")), self.auth_url),
             ("username", conn.login, self.username),
             ("project_name", None, self.project_name),
         ):
@@ -318,16 +345,38 @@ class OpenStackHook(BaseHook):
         ):
             if value is not None:
                 settings[key] = value
-        if "verify" in settings:
-            try:
-                settings["verify"] = _as_bool(settings["verify"])
-            except ValueError as e:
-                _raise_problems(self.openstack_conn_id, [str(e)])
+        try:
+            if "verify" in settings:
+                settings["verify"] = _as_bool(settings["verify"], "verify")
+            elif _is_set(extra.get("insecure")):
+                settings["verify"] = not _as_bool(extra["insecure"], "insecure")
+        except ValueError as e:
+            _raise_problems(self.openstack_conn_id, [str(e)])
         if auth:
             settings["auth"] = auth
         elif not cloud:
             settings["auth"] = {}
         return cloud, clouds_yaml, settings
+
+    def _conn_auth_url(self, conn: Any, protocol: Any) -> str | None:
+        """``<scheme>://<host>[:<port>][/<schema>]`` from the Connection fields, ``None`` without host."""
+        host = (conn.host or "").strip()
+        if not host:
+            return None
+        if "://" in host:
+            scheme, netloc, path, query, fragment = urlsplit(host)
+        else:
+            scheme = str(protocol or DEFAULT_PROTOCOL).strip().lower()
+            if scheme not in ("http", "https"):
+                _raise_problems(
+                    self.openstack_conn_id, [f"extra protocol must be http or https, got {protocol!r}"]
+                )
+            netloc, path, query, fragment = host.rstrip("/"), "", "", ""
+        if conn.port and ":" not in netloc.rsplit("]", 1)[-1]:
+            netloc = f"{netloc}:{conn.port}"
+        if conn.schema and path.strip("/") == "":
+            path = "/" + str(conn.schema).strip("/")
+        return urlunsplit((scheme, netloc, path, query, fragment))
 
     def _known_secrets(self) -> list[str]:
         try:
@@ -408,7 +457,7 @@ def _is_set(value: Any) -> bool:
     return value is not None and value != ""
 
 
-def _as_bool(value: Any) -> bool:
+def _as_bool(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -416,7 +465,16 @@ def _as_bool(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"verify must be true or false, got {value!r} (use cacert for a CA bundle path)")
+    raise ValueError(f"{name} must be true or false, got {value!r} (use cacert for a CA bundle path)")
+
+
+def _plain_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with ``extra__openstack__<key>`` keys renamed to ``<key>`` (a plain key wins)."""
+    plain = {k: v for k, v in extra.items() if not k.startswith(LEGACY_EXTRA_PREFIX)}
+    for key, value in extra.items():
+        if key.startswith(LEGACY_EXTRA_PREFIX):
+            plain.setdefault(key[len(LEGACY_EXTRA_PREFIX) :], value)
+    return plain
 
 
 def _project_label(auth: dict[str, Any]) -> str | None:
