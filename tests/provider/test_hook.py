@@ -568,3 +568,28 @@ def test_form_fields_with_the_legacy_prefix_are_read(create_connection_without_d
     assert kwargs["auth"]["user_domain_name"] == "Default"
     assert kwargs["region_name"] == "RegionTwo"
     assert not any(k.startswith("extra__") for k in kwargs)
+
+
+def test_test_connection_names_the_keystone_error_the_sdk_wrapped(
+    create_connection_without_db, sdk_connection
+):
+    from keystoneauth1 import exceptions as ks_exceptions
+    from openstack import exceptions as sdk_exceptions
+
+    def authorize():
+        try:
+            raise ks_exceptions.Unauthorized(
+                "The request you have made requires authentication.", http_status=401
+            )
+        except ks_exceptions.ClientException as e:
+            raise sdk_exceptions.SDKException(str(e)) from e  # as openstacksdk's authorize() wraps it
+
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+    sdk_connection.return_value.authorize.side_effect = authorize
+
+    ok, message = OpenStackHook("openstack_src").test_connection()
+
+    assert (ok, message) == (
+        False,
+        "Unauthorized: The request you have made requires authentication. (HTTP 401)",
+    )

@@ -224,7 +224,8 @@ class OpenStackHook(BaseHook):
                 f"{access.username} in {scope}; catalog: {', '.join(services) or 'empty'}"
             )
         except Exception as e:  # report every failure to the UI instead of raising
-            return False, _redact(f"{type(e).__name__}: {e}", self._known_secrets())
+            cause = _keystone_cause(e)
+            return False, _redact(f"{type(cause).__name__}: {cause}", self._known_secrets())
 
     # -- building -----------------------------------------------------------------------------
 
@@ -466,6 +467,19 @@ def _as_bool(value: Any, name: str) -> bool:
     if text in _FALSE:
         return False
     raise ValueError(f"{name} must be true or false, got {value!r} (use cacert for a CA bundle path)")
+
+
+def _keystone_cause(error: BaseException) -> BaseException:
+    """The keystoneauth error that ``error`` wraps (``Unauthorized``, ``ConnectFailure``...), else ``error``.
+
+    openstacksdk's ``authorize()`` re-raises keystoneauth errors as a bare ``SDKException``.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ks_exceptions.ClientException):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
 
 
 def _plain_extra(extra: dict[str, Any]) -> dict[str, Any]:
