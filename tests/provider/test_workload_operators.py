@@ -1,0 +1,129 @@
+"""Workload operators: rendered params parsed once, core calls with both clouds, skips and errors.
+
+The core functions are patched where the operator module imports them; the hook is real and reads
+``AIRFLOW_CONN_*`` connections, with the openstacksdk ``Connection`` patched at the hook's import site.
+"""
+
+from __future__ import annotations
+
+import json
+from unittest import mock
+
+import pytest
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+
+from os_migrate.workload import CopyError, SourceDiskUnreadable, SourceStateError
+from os_migrate_airflow.hooks import openstack as hook_module
+from os_migrate_airflow.operators import workload as op_module
+from os_migrate_airflow.operators.workload import (
+    ServerCopyDisksOperator,
+    ServerPrepareOperator,
+    WorkloadExportOperator,
+    WorkloadPreflightOperator,
+)
+
+REPORT = {
+    "servers": ["web", "db"],
+    "migrate": ["web", "db"],
+    "skip": [],
+    "done": [],
+    "needs": {"instances": 2},
+    "warnings": [],
+}
+
+
+@pytest.fixture(autouse=True)
+def clouds(create_connection_without_db):
+    for conn_id in ("openstack_src", "openstack_dst"):
+        create_connection_without_db(
+            Connection(
+                conn_id=conn_id,
+                conn_type="openstack",
+                host=f"https://{conn_id}.example:5000/v3",
+                login="u",
+                password="pw-not-logged",
+                extra=json.dumps({"project_name": "acme"}),
+            )
+        )
+    with mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]):
+        yield
+
+
+SRC, DST = "https://openstack_src.example:5000/v3", "https://openstack_dst.example:5000/v3"
+
+
+def test_export_parses_a_rendered_server_filter():
+    result = {"data_dir": "/d", "servers": ["web"], "counts": {"workloads": 1, "detached_volumes": 0}}
+    op = WorkloadExportOperator(task_id="t", data_dir="/d", servers='["web", {"regex": "^db-"}]')
+
+    with mock.patch.object(op_module, "export_workloads", return_value=result) as export:
+        assert op.execute(context={}) == result
+
+    export.assert_called_once_with(SRC, "/d", servers=["web", {"regex": "^db-"}])
+
+
+@pytest.mark.parametrize(
+    ("check_only", "run"), [(False, ["web", "db"]), ("true", []), ("False", ["web", "db"])]
+)
+def test_preflight_returns_the_servers_to_map_unless_check_only(check_only, run):
+    ti = mock.Mock()
+    op = WorkloadPreflightOperator(
+        task_id="t",
+        data_dir="/d",
+        servers=["web", "db"],
+        overrides="{'boot_disk_copy': True}",
+        check_only=check_only,
+    )
+
+    with mock.patch.object(op_module, "preflight", return_value=dict(REPORT)) as preflight:
+        assert op.execute(context={"ti": ti}) == run
+
+    preflight.assert_called_once_with(
+        SRC, DST, "/d", servers=["web", "db"], overrides={"boot_disk_copy": True}
+    )
+    ti.xcom_push.assert_called_once_with(key="report", value={**REPORT, "run": run})
+
+
+def test_badly_shaped_overrides_fail_before_any_cloud_call():
+    op = WorkloadPreflightOperator(task_id="t", data_dir="/d", overrides="[1, 2]")
+
+    with (
+        mock.patch.object(op_module, "preflight") as preflight,
+        pytest.raises(AirflowFailException, match="overrides must be a mapping"),
+    ):
+        op.execute(context={"ti": mock.Mock()})
+    preflight.assert_not_called()
+
+
+def test_prepare_skips_a_server_that_does_not_migrate():
+    op = ServerPrepareOperator(task_id="t", data_dir="/d", server_name="old")
+    result = {"server": "old", "action": "skip", "reason": "name taken in the destination"}
+
+    with (
+        mock.patch.object(op_module, "prepare_server", return_value=result),
+        pytest.raises(AirflowSkipException, match="old: name taken"),
+    ):
+        op.execute(context={})
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        pytest.param(CopyError("web: checksum mismatch"), True, id="copy"),
+        pytest.param(SourceDiskUnreadable("web: no API path to the disk"), False, id="unreadable"),
+        pytest.param(SourceStateError("web: ERROR"), False, id="source-state"),
+    ],
+)
+def test_server_step_errors_are_retried_or_failed_by_the_core_class(error, retried):
+    op = ServerCopyDisksOperator(task_id="t", data_dir="/d", server_name="web", overrides={"data_copy": True})
+
+    with (
+        mock.patch.object(op_module, "copy_server_disks", side_effect=error) as copy,
+        pytest.raises(AirflowException) as excinfo,
+    ):
+        op.execute(context={})
+
+    copy.assert_called_once_with(SRC, DST, "/d", "web", overrides={"data_copy": True})
+    assert isinstance(excinfo.value, AirflowFailException) is not retried
+    assert excinfo.value.__cause__ is error
