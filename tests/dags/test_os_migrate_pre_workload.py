@@ -256,7 +256,7 @@ def test_check_conf_fails_on_a_typo_before_any_export(dag):
     assert sorted(dag.get_task("check_conf").downstream_task_ids) == [
         f"export_{t}" for t in sorted(ALL_TYPES)
     ]
-    params = {k: v for k, v in dag.params.items()}
+    params = dict(dag.params.items())
     for conf, ok in (
         ({"tenant": "acme", "dry_run": True}, True),
         ({"tenant": "acme", "dryrun": True}, False),

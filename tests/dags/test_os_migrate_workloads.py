@@ -12,7 +12,7 @@ import json
 from unittest import mock
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, ParamValidationError
+from airflow.sdk.exceptions import ParamValidationError
 from dagtools import load_dag, render
 
 from os_migrate.exceptions import ValidationError
