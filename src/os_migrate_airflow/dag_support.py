@@ -56,8 +56,9 @@ def selected_types_template(type_key: str, param: str = "resource_types", enable
 
     With ``enabled`` (a boolean Param's name), it also renders ``[]`` when that Param is false.
 
-    With ``render_template_as_native_obj=True`` it renders to a real list; the operators treat ``[]`` as
-    "nothing to do" and succeed, so per-type tasks can stay in the DAG and downstream tasks still run.
+    With ``render_template_as_native_obj=True`` it renders to a real list; the operators raise
+    ``AirflowSkipException`` on ``[]``, so per-type tasks stay in the DAG and show as skipped (give
+    downstream tasks ``trigger_rule="none_failed"`` so they still run).
     """
     if not re.fullmatch(r"[a-z0-9_]+", type_key):
         raise ValueError(f"not a resource type key: {type_key!r}")
@@ -106,8 +107,8 @@ def summarize_run(
 ) -> dict[str, Any]:
     """Log and return the counts of a pre-workload run.
 
-    :param exports: ``{type: export task result}`` (see ``OpenStackExportOperator``); results with
-        ``skipped`` mark types not selected in this run.
+    :param exports: ``{type: export task result}`` (see ``OpenStackExportOperator``); ``None`` (a
+        skipped task pushes nothing) or a result with ``skipped`` marks a type not selected in this run.
     :param imports: ``{type: import task result}`` (see ``OpenStackImportOperator``).
     :returns: ``{"tenant", "dry_run", "exported": {type: n}, "imported": {type: {action: n}},
         "totals": {action: n}, "not_selected": [type, ...]}``.
