@@ -28,6 +28,8 @@ NETWORK_TYPES = tuple(
 )
 
 CLOUDS_YAML = Path(os.environ.get("DEVCLOUD_CLOUDS_YAML", REPO_ROOT / ".devcloud" / "clouds.yaml"))
+#: State dir of the running devcloud (its volume files live under data/); next to its clouds.yaml.
+DEVCLOUD_HOME = Path(os.environ.get("DEVCLOUD_HOME", CLOUDS_YAML.parent))
 
 
 def connect(cloud: str):

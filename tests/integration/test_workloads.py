@@ -54,7 +54,7 @@ from os_migrate.workload import (
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, TMP_PREFIX
 from os_migrate.workload.store import load_detached_volumes, load_servers
 
-from .conftest import REPO_ROOT, connect
+from .conftest import DEVCLOUD_HOME, REPO_ROOT, connect
 
 GIB = 1024**3
 MIB = 1024**2
@@ -68,7 +68,7 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIrNOmf/9KKvUcTUdE6uXLHn0eWAiK
 VM_IMG, VM_BFV, VM_BAD = "wl-vm-img", "wl-vm-bfv", "wl-vm-bad"
 PAYLOAD_IMAGE = "wl-payload"
 HW_IMAGE = "wl-hw-image"
-NFS_EXPORT = REPO_ROOT / ".devcloud" / "data" / "cinder" / "nfs-export"
+NFS_EXPORT = DEVCLOUD_HOME / "data" / "cinder" / "nfs-export"
 HW_PROPS = {"hw_firmware_type": "uefi", "hw_machine_type": "q35", "hw_disk_bus": "scsi"}
 
 
