@@ -21,7 +21,8 @@ STOP_TIMEOUT=${DEVCLOUD_STOP_TIMEOUT:-20}
 OS_PACKAGES=(keystone==30.0.0 glance==33.0.0 neutron==29.0.0 nova==34.0.0
              openstack-placement==16.0.0 cinder==29.0.0
              gunicorn python-openstackclient openstacksdk PyMySQL)
-APT_PACKAGES=(mariadb-server rabbitmq-server nfs-common qemu-utils)
+APT_PACKAGES=(mariadb-server rabbitmq-server nfs-common qemu-utils
+              openssh-server nbdkit libnbd-bin iproute2)
 
 # name:port:wsgi-module of the API services (all gunicorn, 1 worker, threads)
 APIS=(keystone:5000:keystone.wsgi.api
