@@ -344,7 +344,9 @@ def _ensure_sshd(base: str, state: dict) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(d, "sshd.pid"))
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privsep chroot
-    os.makedirs(BY_ID, exist_ok=True)  # mount point; no udev here
+    if not os.path.isdir(BY_ID):  # the mount point; no udev here
+        os.makedirs(BY_ID)
+        open(os.path.join(base, ".made-dev-disk"), "w").close()
     cfg = os.path.join(d, "sshd_config")
     _run(SSHD, "-t", "-f", cfg)
     script = 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"'
@@ -465,12 +467,24 @@ def _drop_unused_bridges() -> None:
             _run("ip", "link", "del", name, check=False)
 
 
+def _drop_dev_disk(base: str) -> None:
+    """Remove /dev/disk/by-id again if we made it and no host is left."""
+    marker = os.path.join(base, ".made-dev-disk")
+    if not os.path.exists(marker) or any(n.startswith(NS_PREFIX) for n in _netns_list()):
+        return
+    with contextlib.suppress(OSError):
+        os.rmdir(BY_ID)
+        os.rmdir(os.path.dirname(BY_ID))
+    os.unlink(marker)
+
+
 def delete(base: str, uuid: str) -> None:
     with _locked(base):
         if not os.path.isdir(host_dir(base, uuid)):
             return
         _teardown(base, uuid)
         shutil.rmtree(host_dir(base, uuid))
+        _drop_dev_disk(base)
 
 
 def teardown_all(base: str) -> list[str]:
@@ -489,6 +503,7 @@ def teardown_all(base: str) -> list[str]:
             if link["ifname"].startswith("dcv"):
                 _run("ip", "link", "del", link["ifname"], check=False)
         _drop_unused_bridges()
+        _drop_dev_disk(base)
     return done
 
 

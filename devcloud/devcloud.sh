@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # devcloud: a loopback-only OpenStack control plane for OS Migrate on Airflow.
-# Usage: devcloud/devcloud.sh {install|configure|start|stop|status|seed|up|reset|smoke}
+# Usage: devcloud/devcloud.sh {install|configure|start|stop|status|seed|up|reset|smoke|restart-service NAME}
 # See devcloud/README.md.
 set -euo pipefail
 
@@ -82,7 +82,7 @@ install_apt() {
 
 pkill_system_services() {
     local f pid
-    for f in /run/mysqld/mysqld.pid /var/run/rabbitmq/pid; do
+    for f in /run/mysqld/mysqld.pid /var/run/rabbitmq/pid /run/sshd.pid; do
         [[ -s $f ]] || continue
         pid=$(cat "$f")
         kill -0 "$pid" 2>/dev/null && { log "stopping system service pid $pid ($f)"; kill "$pid" || true; }
@@ -132,11 +132,20 @@ install_venv() {
     venv_stamp > "$DC/state/venv.stamp"
 }
 
-# Nova loads virt drivers only as nova.virt.<name>: drop ours into the package.
+# Nova loads virt drivers only as nova.virt.<name>: drop ours into the package
+# (with convhost.py, which it imports as nova.virt.devcloud_convhost).
 install_fake_virt() {
     local virt; virt=$(echo "$VENV"/lib/python3*/site-packages/nova/virt)
     [[ -d $virt ]] || die "nova is not installed in $VENV"
     cmp -s "$HERE/devcloud_fake.py" "$virt/devcloud_fake.py" || cp "$HERE/devcloud_fake.py" "$virt/devcloud_fake.py"
+    cmp -s "$HERE/convhost.py" "$virt/devcloud_convhost.py" || cp "$HERE/convhost.py" "$virt/devcloud_convhost.py"
+}
+
+# conversion hosts (convhost.py): network namespaces, sshd, loop devices
+convhost() {
+    local py=python3
+    [[ -x $VENV/bin/python ]] && py=$VENV/bin/python
+    "$py" "$HERE/convhost.py" --base "$DC/data/convhost" "$@"
 }
 
 cmd_install() {
@@ -780,6 +789,10 @@ cmd_stop() {
         case $n in mariadb|epmd|rabbitmq) ;; *) stop_proc "$n" & ;; esac
     done
     wait
+    # nova-compute is gone: remove the conversion hosts' namespaces, sshd and
+    # loop devices (their state stays; nova-compute rebuilds them at start)
+    local gone; gone=$(convhost teardown-all) || log "convhost teardown-all failed"
+    [[ -n $gone ]] && log "conversion hosts stopped: $(wc -l <<<"$gone")"
     stop_proc rabbitmq
     stop_proc epmd
     stop_proc mariadb
@@ -829,10 +842,64 @@ cmd_status() {
         echo
         echo "Total RSS of devcloud processes: ${rss} MiB (${#owner[@]} processes)"
     fi
+    status_convhosts || bad=1
     mountpoint -q "$(nfs_mountpoint)" 2>/dev/null && echo "Cinder NFS bind mount: present" \
         || { echo "Cinder NFS bind mount: MISSING"; bad=1; }
     [[ -f $DC/clouds.yaml ]] && echo "clouds.yaml: $DC/clouds.yaml"
     return $bad
+}
+
+# conversion hosts: each namespace, its sshd and its listeners (which must be
+# the host's own addresses); exit 1 on anything else
+status_convhosts() {
+    local bad=0 ns addr line
+    local hosts; hosts=$(ip netns list 2>/dev/null | awk '$1 ~ /^dcch-/ {print $1}')
+    [[ -n $hosts ]] || return 0
+    echo
+    echo "Conversion hosts (network namespaces, sshd listeners):"
+    for ns in $hosts; do
+        local mine; mine=$(ip -n "$ns" -4 -o addr show | awk '{split($4, a, "/"); print a[1]}')
+        echo "  $ns  ${mine//$'\n'/ }"
+        while IFS= read -r line; do
+            [[ -n $line ]] || continue
+            addr=$(awk '{print $4}' <<<"$line")
+            local flag="  <-- NOT AN ADDRESS OF THIS HOST"
+            grep -qxF "${addr%:*}" <<<"$mine" && flag=""
+            [[ -n $flag ]] && bad=1
+            printf '    %s%s\n' "$addr" "$flag"
+        done < <(ip netns exec "$ns" ss -Hltn 2>/dev/null)
+    done
+    return $bad
+}
+
+# restart-service NAME: stop and start one service of a running devcloud
+# (reloads the installed driver for nova-compute) and wait until it is back
+cmd_restart_service() {
+    local name=${1:-} n a
+    [[ -n $name ]] || die "usage: $0 restart-service NAME"
+    need_venv
+    install_fake_virt
+    for n in "${DAEMONS[@]}"; do
+        [[ $n == "$name" ]] || continue
+        local since; since=$(date +%s)
+        stop_proc "$name"
+        start_daemon "$name"
+        "$VENV/bin/python" "$HERE/dcadmin.py" wait-compute --discover 0 \
+            --nova-conf "$DC/etc/nova/nova.conf" --since "$since" --started "$name" \
+            || die "$name did not come back; see $DC/logs/$name.log"
+        proc_pid "$name" >/dev/null || die "$name exited; see $DC/logs/$name.*"
+        log "$name: restarted"
+        return 0
+    done
+    for a in "${APIS[@]}"; do
+        [[ ${a%%:*} == "$name" ]] || continue
+        stop_proc "$name"
+        start_api "$name"
+        wait_api "$name"
+        log "$name: restarted"
+        return 0
+    done
+    die "unknown service $name (one of: ${DAEMONS[*]} ${APIS[*]%%:*})"
 }
 
 # ---------------------------------------------------------------- seed / smoke / up / reset
@@ -889,6 +956,7 @@ main() {
     shift || true
     case $cmd in
         install|configure|start|stop|status|seed|up|reset|smoke) "cmd_$cmd" "$@" ;;
+        restart-service) cmd_restart_service "$@" ;;
         *) usage ;;
     esac
 }
