@@ -302,6 +302,8 @@ def _ensure_bridge(vif: dict) -> str:
         if not gateway:
             continue
         net = ipaddress.ip_network(ip["cidr"])
+        if not net.is_private:  # never route public addresses into the test bed
+            continue
         mine = f"{gateway}/{net.prefixlen}"
         if any(a["local"] == gateway for a in _addrs(bridge)):
             continue

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import psutil
@@ -44,3 +46,76 @@ def test_every_devcloud_listener_is_on_loopback():
     assert len(listeners) >= 9
     for pid, laddr in listeners:
         assert ipaddress.ip_address(laddr.ip).is_loopback, (psutil.Process(pid).name(), laddr)
+
+
+# Devices and namespaces the devcloud creates for conversion hosts (devcloud/convhost.py).
+DEVCLOUD_LINK_PREFIXES = ("dcbr", "dcv")
+DEVCLOUD_NETNS_PREFIX = "dcch-"
+
+
+def _ip_json(*args: str) -> list:
+    out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def assert_devcloud_routes_and_listeners_stay_local() -> None:
+    """No route or listener of the devcloud points outside loopback or its own namespaces.
+
+    Root namespace: a route on a devcloud device (bridge ``dcbr*``, veth ``dcv*``) is a plain
+    on-link subnet route of that bridge (no gateway), and no other route leads into a devcloud
+    device. Each conversion-host namespace ``dcch-*``: routes only on-link on its own interfaces
+    (no gateway, so no default route), IPv4 addresses only, and every listener is on one of its
+    own addresses or on loopback.
+    """
+    namespaces = [n["name"] for n in _ip_json("netns", "list") if n["name"].startswith(DEVCLOUD_NETNS_PREFIX)]
+    ns_addresses: set[ipaddress.IPv4Address] = set()
+    for ns in namespaces:
+        addrs = [
+            ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}")
+            for link in _ip_json("-n", ns, "addr", "show")
+            for a in link.get("addr_info", [])
+        ]
+        assert all(a.version == 4 for a in addrs), (ns, addrs)
+        own = {a.ip for a in addrs}
+        ns_addresses |= {a.ip for a in addrs if not a.ip.is_loopback}
+        for family in ("-4", "-6"):
+            for route in _ip_json("-n", ns, family, "route", "show", "table", "all"):
+                if route.get("type") in ("local", "broadcast") or route.get("table") == "local":
+                    continue
+                assert "gateway" not in route and route["dst"] != "default", (ns, route)
+                assert route.get("dev", "").startswith(("eth", "lo")), (ns, route)
+        listen = subprocess.run(
+            ["ip", "netns", "exec", ns, "ss", "-Hltun"], capture_output=True, text=True, check=True
+        ).stdout
+        for line in listen.splitlines():
+            host = line.split()[4].rsplit(":", 1)[0].strip("[]").split("%")[0]
+            addr = ipaddress.ip_address(host)
+            assert addr in own or addr.is_loopback, (ns, line)
+    for route in _ip_json("-4", "route", "show", "table", "all"):
+        dev = route.get("dev", "")
+        if not dev.startswith(DEVCLOUD_LINK_PREFIXES):
+            continue
+        if route.get("type") in ("local", "broadcast") or route.get("table") == "local":
+            # the bridge's own gateway address
+            assert dev.startswith("dcbr"), route
+            continue
+        assert "gateway" not in route and dev.startswith("dcbr"), route
+        subnet = ipaddress.ip_network(route["dst"])
+        assert subnet.is_private, route
+    for link in _ip_json("link", "show"):
+        name = link["ifname"]
+        if name.startswith(DEVCLOUD_LINK_PREFIXES):
+            assert not any(
+                a.get("family") == "inet6"
+                for a in _ip_json("addr", "show", "dev", name)[0].get("addr_info", [])
+            ), name
+    for route in _ip_json("-4", "route", "show"):
+        # routes that are not the devcloud's do not reach a namespace address
+        if route.get("dev", "").startswith(DEVCLOUD_LINK_PREFIXES) or route["dst"] == "default":
+            continue
+        net = ipaddress.ip_network(route["dst"])
+        assert not any(a in net for a in ns_addresses), route
+
+
+def test_devcloud_routes_and_namespace_listeners_stay_local():
+    assert_devcloud_routes_and_listeners_stay_local()
