@@ -254,3 +254,76 @@ def test_conversion_hosts_ssh_block_devices_peer_and_cleanup(clouds, hosts):
     if not [n for n in namespaces() if n.startswith("dcch-")]:
         assert leftover_links == []
         assert "dcbr" not in links
+
+
+@pytest.mark.skipif(
+    os.environ.get("DEVCLOUD_RESTART_TESTS") != "1",
+    reason="restarts the shared cloud's nova-compute: set DEVCLOUD_RESTART_TESTS=1 (and hold the test lock)",
+)
+def test_conversion_host_comes_back_after_stop_and_compute_restart(clouds):
+    """`devcloud.sh stop` tears every host down; nova-compute rebuilds them when it adopts the servers."""
+    src = clouds["src"]
+    tag = uuid.uuid4().hex[:8]
+    public = clouds["admin"].network.find_network("public")
+    image = src.image.upload_image(
+        name=f"convhost-{tag}",
+        container_format="bare",
+        disk_format="raw",
+        data=b"\0" * MIB,
+        **{MARKER: "true"},
+    )
+    private, public_key = new_keypair()
+    keypair = src.compute.create_keypair(name=f"convhost-{tag}", public_key=public_key)
+    server = volume = None
+    base = DEVCLOUD_HOME / "data" / "convhost"
+    script = Path(__file__).resolve().parents[2] / "devcloud" / "convhost.py"
+    try:
+        server = src.compute.create_server(
+            name=f"convhost-restart-{tag}",
+            image_id=image.id,
+            flavor_id=src.compute.find_flavor("m1.tiny").id,
+            key_name=keypair.name,
+            networks=[{"uuid": public.id}],
+        )
+        server = src.compute.wait_for_server(server, status="ACTIVE", wait=180)
+        volume = src.block_storage.create_volume(size=1, name=f"convhost-restart-{tag}")
+        src.block_storage.wait_for_status(volume, "available", wait=120)
+        src.compute.create_volume_attachment(server, volume_id=volume.id)
+        src.block_storage.wait_for_status(volume, "in-use", wait=120)
+        device = f"/dev/disk/by-id/virtio-{volume.id[:20]}"
+        before = Host(src, server, private)
+        assert before.run(f"blockdev --getsize64 {device}").strip() == str(GIB)
+        before.ssh.close()
+
+        # what `devcloud.sh stop` does after stopping the services
+        subprocess.run(["python3", str(script), "--base", str(base), "teardown-all"], check=True)
+        assert f"dcch-{server.id}" not in namespaces()
+        assert sshd_processes(server.id) == []
+        # nova-compute adopts the server at start and rebuilds its host
+        subprocess.run(
+            [str(script.parent / "devcloud.sh"), "restart-service", "nova-compute"],
+            check=True,
+            env=dict(os.environ, DEVCLOUD_HOME=str(DEVCLOUD_HOME)),
+        )
+        after = wait_for(lambda: _try_host(src, server, private), "SSH to the rebuilt host", timeout=60)
+        assert (after.keytype, after.hostkey) == (before.keytype, before.hostkey)  # same host key
+        assert after.run(f"blockdev --getsize64 {device}").strip() == str(GIB)
+        after.ssh.close()
+    finally:
+        if server is not None:
+            src.compute.delete_server(server)
+            src.compute.wait_for_delete(server, wait=120)
+        if volume is not None:
+            src.block_storage.wait_for_status(volume, "available", wait=120)
+            src.block_storage.delete_volume(volume)
+        src.compute.delete_keypair(keypair)
+        src.image.delete_image(image)
+    assert f"dcch-{server.id}" not in namespaces()
+    assert not (base / server.id).exists()
+
+
+def _try_host(conn, server, private):
+    try:
+        return Host(conn, server, private)
+    except (OSError, paramiko.SSHException):
+        return None
