@@ -21,7 +21,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from openstack import exceptions as sdk_exc
 from openstack.image.v2.image import Image as SdkImage
@@ -46,8 +46,22 @@ class _LogWriter(io.TextIOBase):
         return len(text)
 
 
+#: Stream on which progress bars draw live (a terminal, set by the CLI); None: they log lines.
+_live_stream: TextIO | None = None
+
+
+def draw_progress_on(stream: TextIO | None) -> None:
+    """Draw every later progress bar live on ``stream`` (e.g. a terminal's stderr) instead of
+    logging it; ``None`` goes back to logging (the default, right for Airflow task logs)."""
+    global _live_stream
+    _live_stream = stream
+
+
 def progress_bar(total: int | None, desc: str, logger: logging.Logger = LOG, interval: float = 5.0) -> tqdm:
-    """A tqdm bar (bytes, MB/s, ETA) that logs a line at most every ``interval`` seconds."""
+    """A tqdm bar (bytes, MB/s, ETA) that logs a line at most every ``interval`` seconds, or
+    draws live on the stream set by :func:`draw_progress_on`."""
+    if _live_stream is not None:
+        return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=_live_stream)
     return tqdm(
         total=total,
         desc=desc,

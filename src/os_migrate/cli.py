@@ -1,0 +1,679 @@
+"""``os-migrate``: the migration without Airflow, over the same core functions the operators call.
+
+::
+
+    os-migrate [--os-cloud NAME] [-v] [--debug] [-f text|json] COMMAND ...
+
+    export     --src-cloud S --data-dir D [--types T,..] [--filter TYPE=NAME|TYPE=regex:RE]...
+    validate   --dst-cloud C --data-dir D [--types] [--filter]... [--offline]
+    plan       --dst-cloud C --data-dir D [--types] [--filter]...            (= import --dry-run)
+    import     --dst-cloud C --data-dir D [--types] [--filter]... [--src-cloud S] [--dry-run]
+    workloads export    --src-cloud S --data-dir D [--server NAME|regex:RE]...
+    workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
+    workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
+    import-osm DIR OUT  convert an OS Migrate 1.x data dir into ours
+
+Clouds are names of ``clouds.yaml`` entries, found as the OpenStack client finds them
+(``OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
+``/etc/openstack/clouds.yaml``). ``--os-cloud`` (default ``$OS_CLOUD``) stands in for the one cloud
+a command needs when its ``--src-cloud``/``--dst-cloud`` is not given; workload commands that need
+both clouds require both options.
+
+Exit status: 0 success; 1 the migration failed (validation report, failed writes, failed
+servers, unreachable cloud), printed on stderr as ``file: resources[i] (type 'name'): field:
+message`` lines, without a traceback (``--debug`` adds it); 2 usage errors (bad options, unknown
+type or cloud name, invalid regex). Results go to stdout (``-f json`` for a machine-readable
+document). Passwords and tokens are never printed: clouds are named, not described.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import yaml
+from keystoneauth1 import exceptions as ksa_exc
+from openstack import exceptions as sdk_exc
+
+from os_migrate import transfer
+from os_migrate.apply import import_resources
+from os_migrate.cloud import RequestCounter
+from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
+from os_migrate.export import export_resources
+from os_migrate.resources import RESOURCE_TYPES
+from os_migrate.validation import validate_data_dir
+
+PROG = "os-migrate"
+#: Environment variable giving the default ``--data-dir``.
+DATA_DIR_ENV = "OS_MIGRATE_DATA_DIR"
+#: Prefix of a filter value that is a regular expression (``re.search`` semantics).
+REGEX_PREFIX = "regex:"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+LOG = logging.getLogger(__name__)
+
+
+class UsageError(Exception):
+    """A command line that cannot run (exit status 2), found after argument parsing."""
+
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def name_or_regex(value: str) -> str | dict[str, str]:
+    """``NAME`` -> ``"NAME"``; ``regex:PATTERN`` -> ``{"regex": PATTERN}`` (checked to compile).
+
+    :raises argparse.ArgumentTypeError: the pattern is not a valid regular expression.
+    """
+    if not value.startswith(REGEX_PREFIX):
+        return value
+    pattern = value[len(REGEX_PREFIX) :]
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"invalid regular expression {pattern!r}: {e}") from e
+    return {"regex": pattern}
+
+
+def type_filter(value: str) -> tuple[str, str | dict[str, str]]:
+    """Parse ``TYPE=NAME`` or ``TYPE=regex:PATTERN`` into ``(type, item)``.
+
+    :raises argparse.ArgumentTypeError: no ``=``, an unknown type, or an invalid regex.
+    """
+    type_key, sep, item = value.partition("=")
+    if not sep or not item:
+        raise argparse.ArgumentTypeError(f"expected TYPE=NAME or TYPE=regex:PATTERN, got {value!r}")
+    if type_key not in RESOURCE_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown resource type {type_key!r} (known: {', '.join(RESOURCE_TYPES)})"
+        )
+    return type_key, name_or_regex(item)
+
+
+def type_list(value: str) -> list[str]:
+    """Parse ``networks,subnets`` into a list of known type keys.
+
+    :raises argparse.ArgumentTypeError: an unknown type key.
+    """
+    types = [t.strip() for t in value.split(",") if t.strip()]
+    unknown = [t for t in types if t not in RESOURCE_TYPES]
+    if unknown or not types:
+        raise argparse.ArgumentTypeError(
+            f"unknown resource type(s) {', '.join(unknown) or repr(value)} (known: {', '.join(RESOURCE_TYPES)})"
+        )
+    return types
+
+
+def migration_param(value: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` (VALUE read as YAML: ``true``, ``3``, ``{a: b}``, or a plain string).
+
+    :raises argparse.ArgumentTypeError: no ``=`` or unparsable YAML.
+    """
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    try:
+        return key, yaml.safe_load(raw) if raw else None
+    except yaml.YAMLError as e:
+        raise argparse.ArgumentTypeError(f"{key}: value is not valid YAML: {e}") from e
+
+
+def filters_arg(items: Sequence[tuple[str, Any]] | None) -> dict[str, list] | None:
+    """``[(type, item), ...]`` from repeated ``--filter`` into the core's filters mapping."""
+    if not items:
+        return None
+    out: dict[str, list] = {}
+    for type_key, item in items:
+        out.setdefault(type_key, []).append(item)
+    return out
+
+
+def types_arg(lists: Sequence[list[str]] | None) -> list[str] | None:
+    """Repeated ``--types`` values merged (None when not given: every type)."""
+    if not lists:
+        return None
+    return list(dict.fromkeys(t for types in lists for t in types))
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--types",
+        type=type_list,
+        action="append",
+        metavar="TYPE[,TYPE...]",
+        help=f"resource types (repeatable; default all): {', '.join(RESOURCE_TYPES)}",
+    )
+    p.add_argument(
+        "--filter",
+        dest="filters",
+        type=type_filter,
+        action="append",
+        metavar="TYPE=NAME|TYPE=regex:PATTERN",
+        help="select resources of TYPE by exact name or by regular expression (re.search; anchor "
+        "with ^ and $); repeatable, items of one type are OR-ed; a type without filter is all "
+        "selected; a router filter selects its interfaces, a security group filter its rules",
+    )
+
+
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    default = os.environ.get(DATA_DIR_ENV)
+    p.add_argument(
+        "--data-dir",
+        default=default,
+        required=default is None,
+        help=f"the data dir of YAML files (default ${DATA_DIR_ENV})",
+    )
+
+
+def _add_cloud(p: argparse.ArgumentParser, side: str, help_text: str) -> None:
+    p.add_argument(f"--{side}-cloud", metavar="CLOUD", help=help_text)
+
+
+def _add_servers(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "--server",
+        dest="servers",
+        type=name_or_regex,
+        action="append",
+        metavar="NAME|regex:PATTERN",
+        help="server to select (repeatable)" + ("" if required else "; default every server"),
+    )
+    if required:
+        p.add_argument("--all-servers", action="store_true", help="select every server of workloads.yml")
+    p.add_argument(
+        "--migration-param",
+        dest="migration_params",
+        type=migration_param,
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a _migration_params value of every selected server (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``os-migrate`` (see the module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Migrate an OpenStack tenant's content cloud to cloud through editable YAML.",
+        epilog="Exit status: 0 ok, 1 migration or validation failed, 2 usage error.",
+    )
+    parser.add_argument(
+        "--os-cloud",
+        default=os.environ.get("OS_CLOUD"),
+        metavar="CLOUD",
+        help="cloud of clouds.yaml used where a command needs one cloud and its --src-cloud or "
+        "--dst-cloud is not given (default $OS_CLOUD)",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument(
+        "-f", "--format", choices=("text", "json"), default="text", help="output format of the result"
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bars on stderr: auto (when stderr is a terminal), always, never",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("export", help="export the source project's resources to the data dir")
+    _add_cloud(p, "src", "source cloud (default --os-cloud)")
+    _add_data_dir(p)
+    _add_selection(p)
+    p.add_argument(
+        "--stage-image-data",
+        action="store_true",
+        help="also download verified image data into <data dir>/image_data/",
+    )
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("validate", help="check the data dir and its references against the destination")
+    _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
+    _add_data_dir(p)
+    _add_selection(p)
+    p.add_argument("--offline", action="store_true", help="check the files only, without a destination cloud")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="show what import would do (writes plans/<type>.yml, nothing else)")
+    _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
+    _add_data_dir(p)
+    _add_selection(p)
+    p.set_defaults(func=cmd_import, dry_run=True, src_cloud=None)
+
+    p = sub.add_parser("import", help="validate, plan and create or update resources in the destination")
+    _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
+    _add_cloud(p, "src", "source cloud to stream image data from (not needed for staged image data)")
+    _add_data_dir(p)
+    _add_selection(p)
+    p.add_argument("--dry-run", action="store_true", help="plan only: no write request is made")
+    p.set_defaults(func=cmd_import)
+
+    w = sub.add_parser("workloads", help="servers with their volumes, ports and floating IPs")
+    wsub = w.add_subparsers(dest="workload_command", metavar="COMMAND", required=True)
+    p = wsub.add_parser("export", help="export servers and detached volumes of the source project")
+    _add_cloud(p, "src", "source cloud (default --os-cloud)")
+    _add_data_dir(p)
+    _add_servers(p, required=False)
+    p.set_defaults(func=cmd_workloads_export)
+    for name, func, text in (
+        ("preflight", cmd_workloads_preflight, "check a wave against both clouds; change nothing"),
+        ("migrate", cmd_workloads_migrate, "pre-flight, then migrate each selected server in turn"),
+    ):
+        p = wsub.add_parser(name, help=text)
+        _add_cloud(p, "src", "source cloud (required)")
+        _add_cloud(p, "dst", "destination cloud (required)")
+        _add_data_dir(p)
+        _add_servers(p, required=True)
+        if name == "migrate":
+            p.add_argument("--dry-run", action="store_true", help="pre-flight only")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser(
+        "import-osm", help="convert a data dir written by OS Migrate 1.x into this tool's format"
+    )
+    p.add_argument("osm_dir", metavar="DIR", help="OS Migrate data dir (networks.yml, subnets.yml, ...)")
+    p.add_argument("out_dir", metavar="OUT", help="data dir to write (existing files are replaced)")
+    p.add_argument(
+        "--src-project",
+        metavar="NAME",
+        help="the exported project's name, whose references become %%auth%% (default: inferred)",
+    )
+    p.set_defaults(func=cmd_import_osm)
+    return parser
+
+
+# -- clouds ------------------------------------------------------------------------------------
+
+
+def cloud_name(args: argparse.Namespace, side: str, *, required: bool = True) -> str | None:
+    """The cloud name for ``side`` (``src``/``dst``): its option, else ``--os-cloud``/``$OS_CLOUD``.
+
+    :raises UsageError: no cloud given and ``required``.
+    """
+    name = getattr(args, f"{side}_cloud", None) or args.os_cloud
+    if not name and required:
+        raise UsageError(f"no cloud: give --{side}-cloud (or --os-cloud / OS_CLOUD)")
+    return name
+
+
+def connect(name: str):
+    """An openstacksdk Connection for cloud ``name`` of clouds.yaml (as the OpenStack client
+    loads it: ``OS_CLIENT_CONFIG_FILE`` and the standard locations).
+
+    :raises UsageError: no cloud of that name, or its configuration is incomplete.
+    """
+    import openstack
+
+    try:
+        return openstack.connect(cloud=name)
+    except (sdk_exc.ConfigException, ksa_exc.MissingRequiredOptions) as e:
+        where = os.environ.get("OS_CLIENT_CONFIG_FILE") or "clouds.yaml"
+        raise UsageError(f"cloud {name!r} ({where}): {e}") from e
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+class Output:
+    """Where results (stdout) and progress/error reports (stderr) go.
+
+    :param fmt: ``text`` or ``json``.
+    :param progress: draw progress bars on ``err``.
+    """
+
+    def __init__(
+        self,
+        fmt: str = "text",
+        *,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        progress: bool = False,
+    ):
+        self.fmt = fmt
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.progress = progress
+
+    def line(self, text: str = "") -> None:
+        """A line of the text result (suppressed with ``-f json``)."""
+        if self.fmt == "text":
+            print(text, file=self.out)
+
+    def result(self, doc: Any) -> None:
+        """The final result document (printed with ``-f json`` only)."""
+        if self.fmt == "json":
+            print(json.dumps(doc, indent=2, sort_keys=True, default=str), file=self.out)
+
+    def error(self, text: str) -> None:
+        print(f"{PROG}: {text}", file=self.err)
+
+
+def error_report(exc: BaseException) -> list[str]:
+    """The lines printed for a core error: a headline, then one indented line per problem."""
+    if isinstance(exc, ValidationError):
+        return [f"validation failed with {len(exc.errors)} error(s):", *(f"  {e}" for e in exc.errors)]
+    if isinstance(exc, ApplyError):
+        return [f"{len(exc.errors)} resource(s) failed to import:", *(f"  {e}" for e in exc.errors)]
+    return [f"error: {exc}"]
+
+
+@contextmanager
+def apply_progress(out: Output) -> Iterator[None]:
+    """A live counter of finished import actions, fed by the core's per-action log records."""
+    if not out.progress:
+        yield
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc="import", unit=" resource", file=out.err, leave=False)
+
+    class _Tick(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.INFO and record.getMessage().endswith((": done", "failed")):
+                bar.update(1)
+
+    handler, apply_log = _Tick(), logging.getLogger("os_migrate.apply")
+    level = apply_log.level
+    apply_log.addHandler(handler)
+    if apply_log.getEffectiveLevel() > logging.INFO:
+        apply_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        apply_log.removeHandler(handler)
+        apply_log.setLevel(level)
+        bar.close()
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace, out: Output) -> int:
+    """``export``: :func:`os_migrate.export_resources` from the source cloud."""
+    src = connect(cloud_name(args, "src"))  # type: ignore[arg-type]
+    result = export_resources(
+        src,
+        args.data_dir,
+        types=types_arg(args.types),
+        filters=filters_arg(args.filters),
+        stage_image_data=args.stage_image_data,
+    )
+    for type_key, count in result["counts"].items():
+        state = "changed" if result["changed"].get(type_key) else "unchanged"
+        out.line(f"exported {count:4d} {type_key:<22} {result['files'][type_key]} ({state})")
+    out.result(result)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, out: Output) -> int:
+    """``validate``: :func:`os_migrate.validate_data_dir`, against the destination unless offline."""
+    conn = None if args.offline else connect(cloud_name(args, "dst"))  # type: ignore[arg-type]
+    errors = validate_data_dir(
+        args.data_dir, conn=conn, types=types_arg(args.types), filters=filters_arg(args.filters)
+    )
+    out.result({"data_dir": args.data_dir, "valid": not errors, "errors": errors})
+    if errors:
+        raise ValidationError(errors)
+    out.line(f"{args.data_dir}: valid{' (files only)' if args.offline else ''}")
+    return EXIT_OK
+
+
+def _changes_text(changes: dict | None) -> str:
+    if not changes:
+        return ""
+    return ": " + ", ".join(f"{k} {v.get('from')!r} -> {v.get('to')!r}" for k, v in sorted(changes.items()))
+
+
+def cmd_import(args: argparse.Namespace, out: Output) -> int:
+    """``import`` and ``plan``: :func:`os_migrate.import_resources` (``plan`` = ``--dry-run``).
+
+    The result counts the write requests made to the destination (0 for a plan or a no-op).
+    """
+    dst = connect(cloud_name(args, "dst"))  # type: ignore[arg-type]
+    src = connect(args.src_cloud) if args.src_cloud else None
+    with RequestCounter(dst) as counter, apply_progress(out):
+        result = import_resources(
+            dst,
+            args.data_dir,
+            types=types_arg(args.types),
+            filters=filters_arg(args.filters),
+            dry_run=args.dry_run,
+            src_conn=src,
+        )
+    result["requests"] = {"reads": counter.reads, "writes": counter.writes}
+    verb = "would " if args.dry_run else ""
+    for action in result["actions"]:
+        if action["action"] != "skip":
+            out.line(
+                f"{verb}{action['action']} {action['type']} {action['name']!r}"
+                f"{_changes_text(action.get('changes'))}"
+            )
+    counts = result["counts"]
+    out.line(
+        f"{'plan' if args.dry_run else 'import'}: {counts['create']} create, {counts['update']} update, "
+        f"{counts['unchanged']} unchanged, {counts['skip']} skipped; "
+        f"{counter.writes} write request(s) to the destination"
+    )
+    out.result(result)
+    return EXIT_OK
+
+
+def _servers(args: argparse.Namespace) -> list | None:
+    if getattr(args, "all_servers", False):
+        if args.servers:
+            raise UsageError("give either --server or --all-servers, not both")
+        return None
+    if not args.servers:
+        raise UsageError("select servers with --server NAME|regex:PATTERN (repeatable) or --all-servers")
+    return list(args.servers)
+
+
+def _overrides(args: argparse.Namespace) -> dict | None:
+    return dict(args.migration_params) if args.migration_params else None
+
+
+def _two_clouds(args: argparse.Namespace):
+    if not args.src_cloud or not args.dst_cloud:
+        raise UsageError("workload commands need both --src-cloud and --dst-cloud")
+    return connect(args.src_cloud), connect(args.dst_cloud)
+
+
+def cmd_workloads_export(args: argparse.Namespace, out: Output) -> int:
+    """``workloads export``: :func:`os_migrate.workload.export_workloads`."""
+    from os_migrate.workload import export_workloads
+
+    src = connect(cloud_name(args, "src"))  # type: ignore[arg-type]
+    result = export_workloads(src, args.data_dir, servers=list(args.servers) if args.servers else None)
+    out.line(f"exported servers: {', '.join(result['servers']) or 'none'}")
+    for stem, count in result["counts"].items():
+        out.line(f"exported {count:4d} {stem:<22} {result['files'].get(stem, '')}")
+    out.result(result)
+    return EXIT_OK
+
+
+def _print_preflight(report: dict, out: Output) -> None:
+    for warning in report.get("warnings", []):
+        out.line(f"warning: {warning}")
+    for skip in report.get("skip", []):
+        out.line(f"skip {skip['server']}: {skip['reason']}")
+    out.line(f"pre-flight passed; migrate: {', '.join(report['migrate']) or 'none'}")
+    if report.get("done"):
+        out.line(f"already migrated: {', '.join(report['done'])}")
+    if report.get("needs"):
+        out.line(f"destination quota needed: {report['needs']}")
+
+
+def cmd_workloads_preflight(args: argparse.Namespace, out: Output) -> int:
+    """``workloads preflight``: :func:`os_migrate.workload.preflight` (reads only)."""
+    from os_migrate.workload import preflight
+
+    servers, overrides = _servers(args), _overrides(args)
+    src, dst = _two_clouds(args)
+    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides)
+    _print_preflight(report, out)
+    out.result(report)
+    return EXIT_OK
+
+
+def run_wave(
+    src,
+    dst,
+    data_dir: str,
+    names: Sequence[str],
+    *,
+    overrides: dict | None,
+    out: Output,
+    migrate: Callable[..., dict] | None = None,
+) -> list[dict | None]:
+    """Migrate ``names`` one after the other, each with all its steps in order (what the DAG's
+    mapped task group does per server); a failed server does not stop the others.
+
+    :returns: one finalize result per server, ``None`` for a failed one (its error printed).
+    """
+    from tqdm import tqdm
+
+    if migrate is None:
+        from os_migrate.workload import migrate_server
+
+        migrate = migrate_server
+
+    results: list[dict | None] = []
+    for name in tqdm(names, desc="servers", unit=" server", file=out.err, disable=not out.progress):
+        try:
+            result = migrate(src, dst, data_dir, name, overrides=overrides)
+        except (OsMigrateError, sdk_exc.SDKException, ksa_exc.ClientException) as e:
+            for line in error_report(e):
+                out.error(f"{name}: {line}")
+            results.append(None)
+            continue
+        reason = f" ({result['reason']})" if result.get("reason") else ""
+        out.line(f"{name}: {result.get('result')}{reason}")
+        results.append(result)
+    return results
+
+
+def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
+    """``workloads migrate``: pre-flight, then each server's steps in order; exit 1 if one failed."""
+    from os_migrate.workload import preflight, summarize_workloads
+
+    servers, overrides = _servers(args), _overrides(args)
+    src, dst = _two_clouds(args)
+    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides)
+    _print_preflight(report, out)
+    if args.dry_run:
+        out.line("dry run: no server migrated")
+        out.result({"preflight": report, "dry_run": True})
+        return EXIT_OK
+    report["run"] = list(report["servers"])
+    results = run_wave(src, dst, args.data_dir, report["run"], overrides=overrides, out=out)
+    summary = summarize_workloads(results, preflight=report)
+    out.line(
+        f"migrated: {', '.join(summary['migrated']) or 'none'}; "
+        f"skipped: {', '.join(s['server'] for s in summary['skipped']) or 'none'}; "
+        f"failed: {', '.join(summary['failed']) or 'none'}"
+    )
+    out.result({"preflight": report, "summary": summary, "results": results})
+    if summary["failed"]:
+        out.error(
+            f"{len(summary['failed'])} server(s) failed and were rolled back: {', '.join(summary['failed'])}"
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:
+    """``import-osm DIR OUT``: :func:`os_migrate.osm_format.convert_osm_dir`; exit 1 if anything
+    could not be mapped (the converted files are written all the same)."""
+    from os_migrate.osm_format import convert_osm_dir
+
+    report = convert_osm_dir(args.osm_dir, args.out_dir, src_project=args.src_project)
+    for type_key, count in report["counts"].items():
+        out.line(f"converted {count:4d} {type_key:<22} {report['files'][type_key]}")
+    for line in report["dropped"]:
+        out.line(f"not mapped: {line}")
+    out.result(report)
+    if report["errors"]:
+        raise ValidationError(report["errors"])
+    return EXIT_OK
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def _setup_logging(verbose: int, err: TextIO) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The SDK and keystoneauth log request details at DEBUG; keep them out below -vv.
+    for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run ``os-migrate`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Every error the core raises on purpose, SDK and keystoneauth errors and I/O errors are
+    printed on ``err`` as a report (status 1); usage errors exit with status 2.
+    """
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return int(e.code or 0)
+    progress = args.progress == "always" or (args.progress == "auto" and err.isatty())
+    output = Output(args.format, out=out, err=err, progress=progress)
+    _setup_logging(args.verbose, err)
+    transfer.draw_progress_on(err if progress else None)
+    try:
+        return int(args.func(args, output))
+    except UsageError as e:
+        parser.print_usage(err)
+        output.error(f"error: {e}")
+        return EXIT_USAGE
+    except (OsMigrateError, sdk_exc.SDKException, ksa_exc.ClientException, OSError) as e:
+        if args.debug:
+            traceback.print_exc(file=err)
+        lines = error_report(e)
+        if not isinstance(e, OsMigrateError):
+            lines = [f"error: {type(e).__name__}: {e}"]
+        for line in lines:
+            print(line if line.startswith("  ") else f"{PROG}: {line}", file=err)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        output.error("interrupted")
+        return 130
+    finally:
+        transfer.draw_progress_on(None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = [
+    "build_parser",
+    "connect",
+    "error_report",
+    "filters_arg",
+    "main",
+    "name_or_regex",
+    "run_wave",
+    "type_filter",
+]
