@@ -202,6 +202,38 @@ def _add_servers(p: argparse.ArgumentParser, *, required: bool) -> None:
     )
 
 
+def _add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before and after the command (``os-migrate -f json plan`` or
+    ``os-migrate plan -f json``); after it, they default to "not given" so the value given before
+    the command is kept."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument(
+        "--os-cloud",
+        default=default(os.environ.get("OS_CLOUD")),
+        metavar="CLOUD",
+        help="cloud of clouds.yaml used where a command needs one cloud and its --src-cloud or "
+        "--dst-cloud is not given (default $OS_CLOUD)",
+    )
+    p.add_argument("-v", "--verbose", action="count", default=default(0), help="log more (-vv: debug)")
+    p.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks of errors")
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=("text", "json"),
+        default=default("text"),
+        help="output format of the result",
+    )
+    p.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default=default("auto"),
+        help="progress bars on stderr: auto (when stderr is a terminal), always, never",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``os-migrate`` (see the module docstring)."""
     parser = argparse.ArgumentParser(
@@ -209,27 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Migrate an OpenStack tenant's content cloud to cloud through editable YAML.",
         epilog="Exit status: 0 ok, 1 migration or validation failed, 2 usage error.",
     )
-    parser.add_argument(
-        "--os-cloud",
-        default=os.environ.get("OS_CLOUD"),
-        metavar="CLOUD",
-        help="cloud of clouds.yaml used where a command needs one cloud and its --src-cloud or "
-        "--dst-cloud is not given (default $OS_CLOUD)",
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    parser.add_argument(
-        "-f", "--format", choices=("text", "json"), default="text", help="output format of the result"
-    )
-    parser.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bars on stderr: auto (when stderr is a terminal), always, never",
-    )
+    _add_global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("export", help="export the source project's resources to the data dir")
+    p = sub.add_parser(
+        "export", parents=[common], help="export the source project's resources to the data dir"
+    )
     _add_cloud(p, "src", "source cloud (default --os-cloud)")
     _add_data_dir(p)
     _add_selection(p)
@@ -238,51 +257,63 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also download verified image data into <data dir>/image_data/",
     )
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(parser=p, func=cmd_export)
 
-    p = sub.add_parser("validate", help="check the data dir and its references against the destination")
+    p = sub.add_parser(
+        "validate", parents=[common], help="check the data dir and its references against the destination"
+    )
     _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
     _add_data_dir(p)
     _add_selection(p)
     p.add_argument("--offline", action="store_true", help="check the files only, without a destination cloud")
-    p.set_defaults(func=cmd_validate)
+    p.set_defaults(parser=p, func=cmd_validate)
 
-    p = sub.add_parser("plan", help="show what import would do (writes plans/<type>.yml, nothing else)")
+    p = sub.add_parser(
+        "plan", parents=[common], help="show what import would do (writes plans/<type>.yml, nothing else)"
+    )
     _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
     _add_data_dir(p)
     _add_selection(p)
-    p.set_defaults(func=cmd_import, dry_run=True, src_cloud=None)
+    p.set_defaults(parser=p, func=cmd_import, dry_run=True, src_cloud=None)
 
-    p = sub.add_parser("import", help="validate, plan and create or update resources in the destination")
+    p = sub.add_parser(
+        "import", parents=[common], help="validate, plan and create or update resources in the destination"
+    )
     _add_cloud(p, "dst", "destination cloud (default --os-cloud)")
     _add_cloud(p, "src", "source cloud to stream image data from (not needed for staged image data)")
     _add_data_dir(p)
     _add_selection(p)
     p.add_argument("--dry-run", action="store_true", help="plan only: no write request is made")
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(parser=p, func=cmd_import)
 
-    w = sub.add_parser("workloads", help="servers with their volumes, ports and floating IPs")
+    w = sub.add_parser(
+        "workloads", parents=[common], help="servers with their volumes, ports and floating IPs"
+    )
     wsub = w.add_subparsers(dest="workload_command", metavar="COMMAND", required=True)
-    p = wsub.add_parser("export", help="export servers and detached volumes of the source project")
+    p = wsub.add_parser(
+        "export", parents=[common], help="export servers and detached volumes of the source project"
+    )
     _add_cloud(p, "src", "source cloud (default --os-cloud)")
     _add_data_dir(p)
     _add_servers(p, required=False)
-    p.set_defaults(func=cmd_workloads_export)
+    p.set_defaults(parser=p, func=cmd_workloads_export)
     for name, func, text in (
         ("preflight", cmd_workloads_preflight, "check a wave against both clouds; change nothing"),
         ("migrate", cmd_workloads_migrate, "pre-flight, then migrate each selected server in turn"),
     ):
-        p = wsub.add_parser(name, help=text)
+        p = wsub.add_parser(name, parents=[common], help=text)
         _add_cloud(p, "src", "source cloud (required)")
         _add_cloud(p, "dst", "destination cloud (required)")
         _add_data_dir(p)
         _add_servers(p, required=True)
         if name == "migrate":
             p.add_argument("--dry-run", action="store_true", help="pre-flight only")
-        p.set_defaults(func=func)
+        p.set_defaults(parser=p, func=func)
 
     p = sub.add_parser(
-        "import-osm", help="convert a data dir written by OS Migrate 1.x into this tool's format"
+        "import-osm",
+        parents=[common],
+        help="convert a data dir written by OS Migrate 1.x into this tool's format",
     )
     p.add_argument("osm_dir", metavar="DIR", help="OS Migrate data dir (networks.yml, subnets.yml, ...)")
     p.add_argument("out_dir", metavar="OUT", help="data dir to write (existing files are replaced)")
@@ -291,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the exported project's name, whose references become %%auth%% (default: inferred)",
     )
-    p.set_defaults(func=cmd_import_osm)
+    p.set_defaults(parser=p, func=cmd_import_osm)
     return parser
 
 
@@ -613,16 +644,36 @@ def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:
 # -- main --------------------------------------------------------------------------------------
 
 
-def _setup_logging(verbose: int, err: TextIO) -> None:
+@contextmanager
+def cli_logging(verbose: int, err: TextIO, *, progress: bool) -> Iterator[None]:
+    """Log to ``err`` (WARNING; ``-v`` INFO; ``-vv`` DEBUG) for the duration of a command, then
+    put the logging configuration back (``main`` may run inside another program or a test).
+    With progress bars, log lines are written above the bars instead of through them."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(err)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    # The SDK and keystoneauth log request details at DEBUG; keep them out below -vvv.
+    noisy = [logging.getLogger(n) for n in ("openstack", "keystoneauth", "urllib3", "stevedore")]
+    saved_noisy = [n.level for n in noisy]
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # The SDK and keystoneauth log request details at DEBUG; keep them out below -vv.
-    for noisy in ("openstack", "keystoneauth", "urllib3", "stevedore"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+    for n in noisy:
+        n.setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
+    try:
+        if progress:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            with logging_redirect_tqdm():
+                yield
+        else:
+            yield
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for n, lvl in zip(noisy, saved_noisy):
+            n.setLevel(lvl)
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -639,12 +690,12 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         return int(e.code or 0)
     progress = args.progress == "always" or (args.progress == "auto" and err.isatty())
     output = Output(args.format, out=out, err=err, progress=progress)
-    _setup_logging(args.verbose, err)
     transfer.draw_progress_on(err if progress else None)
     try:
-        return int(args.func(args, output))
+        with cli_logging(args.verbose, err, progress=progress):
+            return int(args.func(args, output))
     except UsageError as e:
-        parser.print_usage(err)
+        getattr(args, "parser", parser).print_usage(err)
         output.error(f"error: {e}")
         return EXIT_USAGE
     except (OsMigrateError, sdk_exc.SDKException, ksa_exc.ClientException, OSError) as e:

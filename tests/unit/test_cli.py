@@ -1,0 +1,446 @@
+"""The ``os-migrate`` command line: parsing, cloud selection, exit status, error reports.
+
+The core functions are replaced by small fakes recording their arguments; no cloud is reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+
+import pytest
+
+import os_migrate.workload
+from os_migrate import cli, transfer
+from os_migrate.exceptions import ApplyError, CloudError, ValidationError
+from os_migrate.workload import MigrationFailed
+
+SECRET = "s3cret-Pa55word"
+
+
+class FakeSession:
+    def request(self, url, method, *args, **kwargs):  # pragma: no cover - never called by the fakes
+        raise AssertionError("no request expected")
+
+
+class FakeConn:
+    """Stands in for an openstacksdk Connection: a name and a session RequestCounter can wrap."""
+
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.session = FakeSession()
+
+
+@pytest.fixture
+def clouds(monkeypatch):
+    """``cli.connect`` returns a FakeConn per cloud name and records the names asked for."""
+    asked = []
+
+    def connect(name):
+        asked.append(name)
+        return FakeConn(name)
+
+    monkeypatch.setattr(cli, "connect", connect)
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    monkeypatch.delenv(cli.DATA_DIR_ENV, raising=False)
+    return asked
+
+
+def run(*argv):
+    """``(status, stdout, stderr)`` of ``os-migrate argv``."""
+    out, err = io.StringIO(), io.StringIO()
+    status = cli.main(list(argv), out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+# -- argument types -------------------------------------------------------------------------------
+
+
+def test_filters_by_name_and_regex_merge_per_type():
+    items = [
+        cli.type_filter("networks=db-net"),
+        cli.type_filter("networks=regex:^app-"),
+        cli.type_filter("routers=edge"),
+    ]
+    assert cli.filters_arg(items) == {"networks": ["db-net", {"regex": "^app-"}], "routers": ["edge"]}
+    assert cli.filters_arg(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("networks", "expected TYPE=NAME"),
+        ("networks=", "expected TYPE=NAME"),
+        ("servers=web", "unknown resource type 'servers'"),
+        ("networks=regex:([", "invalid regular expression"),
+    ],
+)
+def test_bad_filters_are_refused(value, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        cli.type_filter(value)
+
+
+def test_types_are_checked_and_merged():
+    assert cli.type_list("networks, subnets") == ["networks", "subnets"]
+    assert cli.types_arg([["subnets"], ["networks", "subnets"]]) == ["subnets", "networks"]
+    assert cli.types_arg(None) is None
+    with pytest.raises(argparse.ArgumentTypeError, match="flavors"):
+        cli.type_list("networks,flavors")
+
+
+def test_migration_params_are_yaml_values():
+    assert cli.migration_param("boot_disk_copy=true") == ("boot_disk_copy", True)
+    assert cli.migration_param("floating_ip_mode=skip") == ("floating_ip_mode", "skip")
+    assert cli.migration_param("volume_type_map={a: b}") == ("volume_type_map", {"a": "b"})
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli.migration_param("no-equals-sign")
+
+
+# -- usage errors: status 2 -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["export", "--src-cloud", "a"],  # no --data-dir
+        ["plan", "--dst-cloud", "a", "--data-dir", "d", "--filter", "flavors=x"],
+        ["plan", "--dst-cloud", "a", "--data-dir", "d", "--filter", "networks=regex:("],
+        ["import", "--dst-cloud", "a", "--data-dir", "d", "--types", "networks,nope"],
+        ["workloads", "migrate", "--src-cloud", "a", "--dst-cloud", "b", "--data-dir", "d", "--dryrun"],
+    ],
+)
+def test_usage_errors_exit_2(clouds, argv, capsys):
+    status, _, _ = run(*argv)
+    assert status == 2
+    assert "usage: os-migrate" in capsys.readouterr().err
+    assert clouds == []
+
+
+def test_help_exits_0(capsys):
+    assert run("--help")[0] == 0
+    assert "import-osm" in capsys.readouterr().out
+
+
+def test_a_command_needing_a_cloud_without_one_is_a_usage_error(clouds):
+    status, out, err = run("export", "--data-dir", "d")
+    assert status == 2
+    assert "give --src-cloud (or --os-cloud / OS_CLOUD)" in err
+    assert clouds == []
+
+
+def test_workload_commands_need_both_clouds_and_a_server_selection(clouds):
+    status, _, err = run("workloads", "preflight", "--os-cloud", "a", "--data-dir", "d", "--server", "vm")
+    assert status == 2 and "need both --src-cloud and --dst-cloud" in err
+    status, _, err = run("workloads", "migrate", "--src-cloud", "a", "--dst-cloud", "b", "--data-dir", "d")
+    assert status == 2 and "--all-servers" in err
+    assert clouds == []
+
+
+def test_unknown_cloud_is_a_usage_error_and_no_secret_is_printed(tmp_path, monkeypatch):
+    clouds_yaml = tmp_path / "clouds.yaml"
+    clouds_yaml.write_text(
+        "clouds:\n  mine:\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n"
+        f"      username: u\n      password: {SECRET}\n      project_name: p\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n"
+    )
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
+    monkeypatch.delenv("OS_CLOUD", raising=False)
+    status, out, err = run("plan", "--dst-cloud", "theirs", "--data-dir", str(tmp_path))
+    assert status == 2
+    assert "'theirs'" in err and str(clouds_yaml) in err
+    assert SECRET not in out + err
+
+
+def test_unreachable_cloud_fails_with_1_without_secret_or_traceback(tmp_path, monkeypatch):
+    clouds_yaml = tmp_path / "clouds.yaml"
+    clouds_yaml.write_text(
+        "clouds:\n  mine:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n"
+        f"      username: u\n      password: {SECRET}\n      project_name: p\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n"
+    )
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds_yaml))
+    monkeypatch.setenv("OS_CLOUD", "mine")
+    status, out, err = run("validate", "--data-dir", str(tmp_path))
+    assert status == 1
+    assert "cannot be reached" in err
+    assert SECRET not in out + err
+    assert "Traceback" not in err
+
+
+# -- clouds ---------------------------------------------------------------------------------------
+
+
+def test_os_cloud_is_the_default_single_cloud(clouds, monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(
+        cli,
+        "export_resources",
+        lambda conn, data_dir, **kw: (
+            calls.append((conn.cloud, data_dir, kw)) or {"counts": {}, "files": {}, "changed": {}}
+        ),
+    )
+    monkeypatch.setenv("OS_CLOUD", "from-env")
+    assert run("export", "--data-dir", str(tmp_path))[0] == 0
+    assert run("export", "--src-cloud", "explicit", "--data-dir", str(tmp_path))[0] == 0
+    assert run("--os-cloud", "option", "export", "--data-dir", str(tmp_path))[0] == 0
+    assert [c[0] for c in calls] == ["from-env", "explicit", "option"]
+    assert calls[0][2] == {"types": None, "filters": None, "stage_image_data": False}
+
+
+# -- results and failures -------------------------------------------------------------------------
+
+
+def fake_import(recorded):
+    def import_resources(conn, data_dir, **kw):
+        recorded.append((conn.cloud, data_dir, kw))
+        return {
+            "dry_run": kw["dry_run"],
+            "counts": {"create": 1, "update": 1, "unchanged": 3, "skip": 2},
+            "plan_files": {"networks": f"{data_dir}/plans/networks.yml"},
+            "actions": [
+                {"type": "networks", "name": "app-net", "action": "create"},
+                {
+                    "type": "subnets",
+                    "name": "app-subnet",
+                    "action": "update",
+                    "changes": {"description": {"from": "old", "to": "new"}},
+                },
+                {"type": "networks", "name": "other", "action": "skip"},
+            ],
+        }
+
+    return import_resources
+
+
+def test_plan_is_a_dry_run_import_with_types_and_filters(clouds, monkeypatch):
+    recorded = []
+    monkeypatch.setattr(cli, "import_resources", fake_import(recorded))
+    status, out, err = run(
+        "plan",
+        "--dst-cloud",
+        "dst",
+        "--data-dir",
+        "d",
+        "--types",
+        "subnets,networks",
+        "--filter",
+        "networks=regex:^app-",
+        "--filter",
+        "networks=db-net",
+    )
+    assert status == 0, err
+    assert recorded == [
+        (
+            "dst",
+            "d",
+            {
+                "types": ["subnets", "networks"],
+                "filters": {"networks": [{"regex": "^app-"}, "db-net"]},
+                "dry_run": True,
+                "src_conn": None,
+            },
+        )
+    ]
+    assert "would create networks 'app-net'" in out
+    assert "would update subnets 'app-subnet': description 'old' -> 'new'" in out
+    assert "plan: 1 create, 1 update, 3 unchanged, 2 skipped; 0 write request(s)" in out
+
+
+def test_import_json_result_counts_requests(clouds, monkeypatch):
+    recorded = []
+    monkeypatch.setattr(cli, "import_resources", fake_import(recorded))
+    status, out, _ = run(
+        "import", "--dst-cloud", "dst", "--src-cloud", "src", "--data-dir", "d", "-f", "json"
+    )
+    assert status == 0
+    doc = json.loads(out)
+    assert doc["counts"]["create"] == 1
+    assert doc["requests"] == {"reads": 0, "writes": 0}
+    assert recorded[0][2]["dry_run"] is False
+    assert recorded[0][2]["src_conn"].cloud == "src"
+    assert clouds == ["dst", "src"]
+
+
+def test_validation_errors_are_reported_one_per_line_with_status_1(clouds, monkeypatch):
+    errors = [
+        "d/subnets.yml: resources[0] (openstack.network.Subnet 'a'): params.cidr: is required",
+        "d/networks.yml: resources[2] (openstack.network.Network 'b'): params.mtu: unknown field",
+    ]
+    monkeypatch.setattr(cli, "validate_data_dir", lambda data_dir, **kw: list(errors))
+    status, out, err = run("validate", "--dst-cloud", "dst", "--data-dir", "d")
+    assert status == 1
+    assert err.splitlines() == ["os-migrate: validation failed with 2 error(s):", *(f"  {e}" for e in errors)]
+    assert "Traceback" not in err and out == ""
+
+
+def test_offline_validation_needs_no_cloud(clouds, monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "validate_data_dir", lambda data_dir, **kw: seen.append(kw["conn"]) or [])
+    status, out, _ = run("validate", "--offline", "--data-dir", "d")
+    assert status == 0 and seen == [None] and clouds == []
+    assert "valid (files only)" in out
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            ValidationError(["f.yml: resources[0] (t 'x'): params.a: bad"]),
+            "  f.yml: resources[0] (t 'x'): params.a: bad",
+        ),
+        (ApplyError(["f.yml: resources[1] (t 'y'): create failed: 409"]), "1 resource(s) failed to import:"),
+        (CloudError("cloud u@p at http://k cannot be reached"), "os-migrate: error: cloud u@p"),
+    ],
+)
+def test_core_errors_exit_1_with_their_report(clouds, monkeypatch, exc, expected):
+    def fail(*a, **kw):
+        raise exc
+
+    monkeypatch.setattr(cli, "import_resources", fail)
+    status, _, err = run("import", "--dst-cloud", "dst", "--data-dir", "d")
+    assert status == 1
+    assert expected in err.splitlines()[0] or expected in err.splitlines()
+    assert "Traceback" not in err
+
+
+def test_sdk_errors_exit_1_and_debug_adds_the_traceback(clouds, monkeypatch):
+    from openstack import exceptions as sdk_exc
+
+    def fail(*a, **kw):
+        raise sdk_exc.HttpException("boom")
+
+    monkeypatch.setattr(cli, "export_resources", fail)
+    status, _, err = run("export", "--src-cloud", "s", "--data-dir", "d")
+    assert status == 1 and "os-migrate: error: HttpException: boom" in err and "Traceback" not in err
+    status, _, err = run("--debug", "export", "--src-cloud", "s", "--data-dir", "d")
+    assert status == 1 and "Traceback" in err
+
+
+def test_main_restores_logging_and_progress_settings(clouds, monkeypatch):
+    root = logging.getLogger()
+    before = (root.handlers[:], root.level)
+    monkeypatch.setattr(cli, "validate_data_dir", lambda data_dir, **kw: [])
+    assert run("-vv", "--progress", "always", "validate", "--offline", "--data-dir", "d")[0] == 0
+    assert (root.handlers, root.level) == before
+    assert transfer._live_stream is None
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def wave(monkeypatch):
+    """Fake pre-flight and per-server migration; ``calls`` records the order of calls."""
+    calls = []
+
+    def preflight(src, dst, data_dir, *, servers=None, overrides=None):
+        calls.append(("preflight", servers, overrides))
+        return {
+            "servers": ["vm-a", "vm-b", "vm-c"],
+            "migrate": ["vm-a", "vm-b"],
+            "skip": [{"server": "vm-c", "reason": "name taken in the destination"}],
+            "done": [],
+            "needs": {"instances": 2},
+            "warnings": [],
+        }
+
+    def migrate_server(src, dst, data_dir, name, *, overrides=None):
+        calls.append(("migrate", name, src.cloud, dst.cloud))
+        if name == "vm-b":
+            raise MigrationFailed("vm-b: create failed; destination rolled back, source restored")
+        if name == "vm-c":
+            return {"server": name, "result": "skipped", "reason": "name taken in the destination"}
+        return {"server": name, "result": "migrated"}
+
+    monkeypatch.setattr(os_migrate.workload, "preflight", preflight)
+    monkeypatch.setattr(os_migrate.workload, "migrate_server", migrate_server)
+    return calls
+
+
+def test_workloads_migrate_runs_each_server_in_turn_and_fails_on_a_failed_one(clouds, wave):
+    status, out, err = run(
+        "workloads",
+        "migrate",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "dir",
+        "--server",
+        "regex:^vm-",
+        "--migration-param",
+        "floating_ip_mode=skip",
+    )
+    assert status == 1
+    assert wave == [
+        ("preflight", [{"regex": "^vm-"}], {"floating_ip_mode": "skip"}),
+        ("migrate", "vm-a", "s", "d"),
+        ("migrate", "vm-b", "s", "d"),
+        ("migrate", "vm-c", "s", "d"),
+    ]
+    assert "vm-a: migrated" in out
+    assert "os-migrate: vm-b: error: vm-b: create failed" in err
+    assert "migrated: vm-a; skipped: vm-c; failed: vm-b" in out
+    assert "1 server(s) failed" in err
+
+
+def test_workloads_migrate_dry_run_is_preflight_only(clouds, wave):
+    status, out, _ = run(
+        "workloads",
+        "migrate",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "x",
+        "--all-servers",
+        "--dry-run",
+    )
+    assert status == 0
+    assert wave == [("preflight", None, None)]
+    assert "pre-flight passed; migrate: vm-a, vm-b" in out and "dry run" in out
+
+
+def test_preflight_failure_lists_every_problem(clouds, monkeypatch):
+    def preflight(*a, **kw):
+        raise ValidationError(["vm-a: flavor 'm1.huge' not found", "vm-b: network 'x' not found"])
+
+    monkeypatch.setattr(os_migrate.workload, "preflight", preflight)
+    status, _, err = run(
+        "workloads",
+        "preflight",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "x",
+        "--server",
+        "vm-a",
+    )
+    assert status == 1
+    assert "  vm-a: flavor 'm1.huge' not found" in err.splitlines()
+    assert "  vm-b: network 'x' not found" in err.splitlines()
+
+
+# -- import-osm -----------------------------------------------------------------------------------
+
+
+def test_import_osm_reports_unconvertible_records_and_writes_nothing(tmp_path):
+    osm = tmp_path / "osm"
+    osm.mkdir()
+    (osm / "subnets.yml").write_text(
+        "os_migrate_version: 1.0.5\nresources:\n"
+        "- type: openstack.subnet.Subnet\n  params: {name: s1, cidr: 10.0.0.0/24, ip_version: 4,"
+        " network_ref: {project_name: p}}\n  _info: {}\n"
+    )
+    status, out, err = run("import-osm", str(osm), str(tmp_path / "out"))
+    assert status == 1
+    assert f"  {osm / 'subnets.yml'}: resources[0] (openstack.subnet.Subnet 's1'): params.network_ref:" in err
+    assert not (tmp_path / "out").exists()
