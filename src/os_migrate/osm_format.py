@@ -238,7 +238,7 @@ def _convert_generic(ctx: _Ctx, type_key: str, rec: Mapping, where: str, dropped
     return [
         {
             "type": cls.type,
-            "params": params,
+            "params": cls.normalize_params(params),
             "_info": info,
             "_migration_params": dict(cls.migration_param_defaults),
         }
