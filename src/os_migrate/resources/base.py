@@ -310,7 +310,13 @@ class Resource:
         keys = set(only) if only is not None else (set(want) | set(have)) - set(self.deferred)
         changes = {}
         for k in sorted(keys):
-            if not values_equal(want.get(k), have.get(k)):
+            w, h = want.get(k), have.get(k)
+            if k in self.omit_defaults:
+                # An absent flag is the API default: a record without it (a source or an older
+                # format that did not report it) equals a destination that reports the default.
+                default = self.omit_defaults[k]
+                w, h = (default if w is None else w), (default if h is None else h)
+            if not values_equal(w, h):
                 changes[k] = {"from": have.get(k), "to": want.get(k)}
         return changes
 
