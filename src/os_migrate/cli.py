@@ -644,13 +644,26 @@ def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:
 # -- main --------------------------------------------------------------------------------------
 
 
+class _AboveBarsHandler(logging.StreamHandler):
+    """Writes log lines above the progress bars (``tqdm.write``) instead of through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # pragma: no cover - logging's own convention
+            self.handleError(record)
+
+
 @contextmanager
 def cli_logging(verbose: int, err: TextIO, *, progress: bool) -> Iterator[None]:
     """Log to ``err`` (WARNING; ``-v`` INFO; ``-vv`` DEBUG) for the duration of a command, then
     put the logging configuration back (``main`` may run inside another program or a test).
     With progress bars, log lines are written above the bars instead of through them."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    handler = logging.StreamHandler(err)
+    handler = _AboveBarsHandler(err) if progress else logging.StreamHandler(err)
+    handler.setLevel(level)  # loggers below the root may be set lower (the import progress counter)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     saved = root.handlers[:], root.level
@@ -662,13 +675,7 @@ def cli_logging(verbose: int, err: TextIO, *, progress: bool) -> Iterator[None]:
     for n in noisy:
         n.setLevel(logging.DEBUG if verbose > 2 else logging.WARNING)
     try:
-        if progress:
-            from tqdm.contrib.logging import logging_redirect_tqdm
-
-            with logging_redirect_tqdm():
-                yield
-        else:
-            yield
+        yield
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

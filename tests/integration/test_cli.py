@@ -54,7 +54,8 @@ def run(seeded_src, tmp_path_factory):
     out["before_plan"] = revisions(dst)
     out["plan"] = json_of(os_migrate("plan", "--dst-cloud", "devcloud-dst", *common))
     out["after_plan"] = revisions(dst)
-    out["import"] = json_of(os_migrate("import", "--dst-cloud", "devcloud-dst", *common))
+    proc = os_migrate("--progress", "always", "import", "--dst-cloud", "devcloud-dst", *common)
+    out["import"], out["import_stderr"] = json_of(proc), proc.stderr
     out["before_reimport"] = revisions(dst)
     out["reimport"] = json_of(os_migrate("import", "--dst-cloud", "devcloud-dst", *common))
     out["after_reimport"] = revisions(dst)
@@ -94,6 +95,12 @@ def test_import_creates_the_tenant(run):
     assert router.routes == [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}]
     ports = dst.network.ports(device_id=router.id, device_owner="network:router_interface")
     assert sorted(ip["ip_address"] for p in ports for ip in p.fixed_ips) == ["10.10.1.1", "10.20.1.5"]
+
+
+def test_import_progress_counts_resources_and_logs_nothing_else(run):
+    err = run["import_stderr"]
+    assert f"import: {run['import']['counts']['create'] + run['import']['counts']['update']} resource" in err
+    assert "INFO" not in err and "Traceback" not in err
 
 
 def test_reimport_makes_zero_writes(run):
