@@ -451,6 +451,8 @@ def cmd_export(args: argparse.Namespace, out: Output) -> int:
 
 def cmd_validate(args: argparse.Namespace, out: Output) -> int:
     """``validate``: :func:`os_migrate.validate_data_dir`, against the destination unless offline."""
+    if not args.offline and not cloud_name(args, "dst", required=False):
+        raise UsageError("no cloud: give --dst-cloud (or --os-cloud / OS_CLOUD), or --offline")
     conn = None if args.offline else connect(cloud_name(args, "dst"))  # type: ignore[arg-type]
     errors = validate_data_dir(
         args.data_dir, conn=conn, types=types_arg(args.types), filters=filters_arg(args.filters)
@@ -540,6 +542,8 @@ def _print_preflight(report: dict, out: Output) -> None:
         out.line(f"warning: {warning}")
     for skip in report.get("skip", []):
         out.line(f"skip {skip['server']}: {skip['reason']}")
+    if not report.get("servers"):
+        out.line("no server of workloads.yml matches the selection")
     out.line(f"pre-flight passed; migrate: {', '.join(report['migrate']) or 'none'}")
     if report.get("done"):
         out.line(f"already migrated: {', '.join(report['done'])}")

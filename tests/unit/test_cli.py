@@ -444,3 +444,15 @@ def test_import_osm_reports_unconvertible_records_and_writes_nothing(tmp_path):
     assert status == 1
     assert f"  {osm / 'subnets.yml'}: resources[0] (openstack.subnet.Subnet 's1'): params.network_ref:" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_progress_bars_draw_live_on_the_chosen_stream():
+    stream = io.StringIO()
+    transfer.draw_progress_on(stream)
+    try:
+        with transfer.progress_bar(4096, "image cirros") as bar:
+            bar.update(4096)
+    finally:
+        transfer.draw_progress_on(None)
+    assert "image cirros: 100%" in stream.getvalue()
+    assert transfer._live_stream is None
