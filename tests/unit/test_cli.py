@@ -456,3 +456,14 @@ def test_progress_bars_draw_live_on_the_chosen_stream():
         transfer.draw_progress_on(None)
     assert "image cirros: 100%" in stream.getvalue()
     assert transfer._live_stream is None
+
+
+def test_python_dash_m_runs_the_same_command():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "os_migrate", "plan", "--filter", "bad"], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "expected TYPE=NAME or TYPE=regex:PATTERN" in proc.stderr
