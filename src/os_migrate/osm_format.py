@@ -221,9 +221,20 @@ def _convert_generic(ctx: _Ctx, type_key: str, rec: Mapping, where: str, dropped
             params["routes"] = rec["_info"]["routes"]
             info.pop("routes", None)
     if type_key == "security_group_rules" and info.get("remote_address_group_id"):
-        # Keep the address group in params: validation then refuses (or maps) it, never widening
-        # the rule's remote to "any".
-        params["remote_address_group_id"] = info["remote_address_group_id"]
+        # OS Migrate records only the address group's id: keep it as an unnamed reference, which
+        # validation refuses until it is named (with address_groups.yml), so the rule's remote
+        # never silently becomes "any".
+        params["remote_address_group"] = {
+            "name": None,
+            "project_name": None,
+            "domain_name": None,
+            "id": info["remote_address_group_id"],
+        }
+        dropped.append(
+            f"{where}: _info.remote_address_group_id: address group {info['remote_address_group_id']} "
+            "has no name in OS Migrate data; name it in params.remote_address_group (and add it to "
+            "address_groups.yml) or validation refuses the rule"
+        )
     if type_key == "images":
         _image_properties(src, params, used)
     if type_key == "keypairs":

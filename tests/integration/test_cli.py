@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import CLOUDS_YAML, connect
-from .test_network_migration import NETWORK_TYPES, revisions
+from .conftest import CLOUDS_YAML, NETWORK_TYPES, connect
+from .test_network_migration import revisions
 
 OS_MIGRATE = Path(sys.executable).parent / "os-migrate"
 TYPES = ",".join(NETWORK_TYPES)

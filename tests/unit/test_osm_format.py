@@ -225,11 +225,17 @@ def test_address_group_remote_is_kept_so_validation_refuses_it(tmp_path):
     rule["resources"][0]["params"]["remote_ip_prefix"] = None
     (osm / "security_group_rules.yml").write_text(yaml.safe_dump(rule))
     shutil.copy(FIXTURE / "security_groups.yml", osm / "security_groups.yml")
-    convert_osm_dir(osm, tmp_path / "out")
+    report = convert_osm_dir(osm, tmp_path / "out")
+    assert any("address group ag-1 has no name" in d for d in report["dropped"])
     [converted_rule] = records(tmp_path / "out", "security_group_rules")
-    assert converted_rule["params"]["remote_address_group_id"] == "ag-1"
+    assert converted_rule["params"]["remote_address_group"] == {
+        "name": None,
+        "project_name": None,
+        "domain_name": None,
+        "id": "ag-1",
+    }
     errors = validate_data_dir(tmp_path / "out")
-    assert len(errors) == 1 and "params.remote_address_group_id" in errors[0]
+    assert len(errors) == 1 and "params.remote_address_group" in errors[0], errors
 
 
 @pytest.mark.parametrize(
