@@ -402,10 +402,12 @@ def error_report(exc: BaseException) -> list[str]:
 
 
 @contextmanager
-def apply_progress(out: Output) -> Iterator[None]:
-    """A live counter of finished import actions, fed by the core's per-action log records."""
+def apply_progress(out: Output) -> Iterator[Any]:
+    """A live counter of finished import actions, fed by the core's per-action log records.
+
+    Yields the tqdm bar (None without progress bars)."""
     if not out.progress:
-        yield
+        yield None
         return
     from tqdm import tqdm
 
@@ -413,7 +415,8 @@ def apply_progress(out: Output) -> Iterator[None]:
 
     class _Tick(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.INFO and record.getMessage().endswith((": done", "failed")):
+            # apply_plan logs "<action>: done" or "<action>: failed: <error>" once per resource
+            if record.msg in ("%s: done", "%s: failed: %s"):
                 bar.update(1)
 
     handler, apply_log = _Tick(), logging.getLogger("os_migrate.apply")
@@ -422,7 +425,7 @@ def apply_progress(out: Output) -> Iterator[None]:
     if apply_log.getEffectiveLevel() > logging.INFO:
         apply_log.setLevel(logging.INFO)
     try:
-        yield
+        yield bar
     finally:
         apply_log.removeHandler(handler)
         apply_log.setLevel(level)

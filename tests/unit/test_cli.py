@@ -467,3 +467,15 @@ def test_python_dash_m_runs_the_same_command():
     )
     assert proc.returncode == 2
     assert "expected TYPE=NAME or TYPE=regex:PATTERN" in proc.stderr
+
+
+def test_import_progress_counts_done_and_failed_actions():
+    err = io.StringIO()
+    apply_log = logging.getLogger("os_migrate.apply")
+    with cli.apply_progress(cli.Output(err=err, progress=True)) as bar:
+        apply_log.info("%s: done", "create network 'a'")
+        apply_log.error("%s: failed: %s", "create subnet 'b'", "409 Conflict")
+        apply_log.info("unrelated %s", "line")
+        assert bar.n == 2
+    assert "import: " in err.getvalue()
+    assert apply_log.handlers == []
