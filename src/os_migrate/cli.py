@@ -411,7 +411,7 @@ def apply_progress(out: Output) -> Iterator[Any]:
         return
     from tqdm import tqdm
 
-    bar = tqdm(desc="import", unit=" resource", file=out.err, leave=False)
+    bar = tqdm(desc="import", unit=" resource", file=out.err)
 
     class _Tick(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
