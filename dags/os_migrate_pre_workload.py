@@ -19,11 +19,17 @@ the source, verified by checksum → `summary`.
 | `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
-| `resource_types` | types to migrate; tasks of other types succeed without doing anything |
-| `filters` | `{"networks": ["exact-name", {"regex": "^app-"}]}`; a missing type means all |
+| `resource_types` | types to migrate; the tasks of the other types are skipped |
+| `filters` | per type, names and regexes: `{"networks": ["db-net", "regex:^app-"]}` (also `re:^app-`, `/^app-/` or `{"regex": "^app-"}`); a missing type means all |
 | `export` | export first (default); off = import the staged YAML as it is, after editing it |
 | `stage_image_data` | also stage verified image data files in the data dir (air-gapped moves) |
 | `dry_run` | log the import plan without changing the destination |
+
+In the trigger form the Params are grouped in three sections: **Clouds and data** (tenant,
+connections, data dir), **Selection** (types, filters) and **Run options** (export, image data, dry
+run). Tasks of types the run did not select show as *skipped*; `validate`, the imports and
+`summary` run as long as nothing upstream failed (trigger rule `none_failed`), so a skipped type
+never holds up the selected types after it.
 
 Runs of this DAG share the staging root, so only one runs at a time (`max_active_runs=1`).
 """
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, chain, task
+from airflow.sdk import DAG, Param, TriggerRule, chain, task
 
 from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PRE_WORKLOAD_TYPES
 from os_migrate_airflow.dag_support import (
@@ -61,6 +67,8 @@ DEFAULT_ARGS = {
 }
 #: Rendered on the worker when a task runs (staging root comes from the worker's environment).
 DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"
+#: Trigger form sections (Param ``section``).
+CLOUDS, SELECTION, OPTIONS = "Clouds and data", "Selection", "Run options"
 SRC_CONN_ID = "{{ params.src_conn_id }}"
 DST_CONN_ID = "{{ params.dst_conn_id }}"
 FILTERS = "{{ params.filters }}"
@@ -84,6 +92,7 @@ with DAG(
             pattern=TENANT_PATTERN,
             title="Tenant",
             description="Tenant name (letters, digits, '_', '.', '-'; max 64); names the data dir.",
+            section=CLOUDS,
         ),
         "src_conn_id": Param(
             "openstack_src",
@@ -91,6 +100,7 @@ with DAG(
             minLength=1,
             title="Source connection",
             description="Airflow Connection id of the source cloud (conn_type openstack).",
+            section=CLOUDS,
         ),
         "dst_conn_id": Param(
             "openstack_dst",
@@ -98,13 +108,15 @@ with DAG(
             minLength=1,
             title="Destination connection",
             description="Airflow Connection id of the destination cloud (conn_type openstack).",
+            section=CLOUDS,
         ),
         "data_dir": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Data dir",
-            description="Directory for the exported YAML. Empty: $OS_MIGRATE_STAGING_ROOT/<tenant> "
-            "(default root $AIRFLOW_HOME/staging), resolved on the worker.",
+            description="Directory for the exported YAML. Leave empty for "
+            "$OS_MIGRATE_STAGING_ROOT/<tenant> (default root $AIRFLOW_HOME/staging), resolved on the worker.",
+            section=CLOUDS,
         ),
         "resource_types": Param(
             list(RESOURCE_TYPES),
@@ -114,14 +126,19 @@ with DAG(
             minItems=1,
             examples=list(RESOURCE_TYPES),
             title="Resource types",
-            description="Types to migrate. Tasks of the other types succeed without doing anything.",
+            description="Types to migrate. The tasks of the other types are skipped.",
+            section=SELECTION,
         ),
         "filters": Param(
             {},
             **filters_schema(RESOURCE_TYPES),
             title="Name filters",
-            description='Per type, a list of exact names or {"regex": "..."} items, e.g. '
-            '{"networks": ["db-net", {"regex": "^app-"}]}. A missing type means all.',
+            description='Per type, a list of exact names and regexes, e.g. {"networks": ["db-net", '
+            '"regex:^app-"]}. A regex is written "regex:<pattern>", "re:<pattern>", "/<pattern>/" or '
+            '{"regex": "<pattern>"} and matches anywhere in the name (anchor it with ^ and $). A type '
+            "that is not listed is not filtered; an empty list selects none of its resources. A router "
+            "filter also selects its interfaces, a security group filter its rules.",
+            section=SELECTION,
         ),
         "export": Param(
             True,
@@ -129,6 +146,7 @@ with DAG(
             title="Export first",
             description="Export from the source before importing. Turn off to import the staged "
             "YAML as it is, e.g. after editing it (an export would refresh it from the source).",
+            section=OPTIONS,
         ),
         "stage_image_data": Param(
             False,
@@ -136,12 +154,14 @@ with DAG(
             title="Stage image data",
             description="Also download image data (verified) into <data dir>/image_data/, so the "
             "import reads it from there instead of the source cloud (air-gapped moves).",
+            section=OPTIONS,
         ),
         "dry_run": Param(
             False,
             type="boolean",
             title="Dry run",
             description="Export and validate, then only log what the import would change.",
+            section=OPTIONS,
         ),
     },
 ) as dag:
@@ -166,7 +186,7 @@ with DAG(
         filters=FILTERS,
         data_dir=DATA_DIR,
         dst_conn_id=DST_CONN_ID,
-        trigger_rule="none_failed",  # runs after exports of unselected types were skipped
+        trigger_rule=TriggerRule.NONE_FAILED,  # runs after exports of unselected types were skipped
     )
     list(exports.values()) >> validate
 
@@ -179,14 +199,14 @@ with DAG(
             plan_only="{{ params.dry_run }}",
             dst_conn_id=DST_CONN_ID,
             src_conn_id=SRC_CONN_ID if type_key in DATA_TYPES else None,
-            trigger_rule="none_failed",  # an unselected upstream type is skipped, not failed
+            trigger_rule=TriggerRule.NONE_FAILED,  # an unselected upstream type is skipped, not failed
         )
         for type_key in RESOURCE_TYPES
     }
     for chain_ in IMPORT_CHAINS:
         chain(validate, *(imports[type_key] for type_key in chain_))
 
-    task(task_id="summary", trigger_rule="none_failed")(summarize_run)(
+    task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED)(summarize_run)(
         exports={type_key: op.output for type_key, op in exports.items()},
         imports={type_key: op.output for type_key, op in imports.items()},
         tenant="{{ params.tenant }}",

@@ -21,9 +21,13 @@ back and restore the source) → `summary`.
 | `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
-| `servers` | the wave: exact names and `{"regex": "..."}` items; empty = nothing |
+| `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
 | `dry_run` | export and pre-flight only |
+
+In the trigger form the Params are grouped in three sections: **Clouds and data**, **Wave**
+(servers, migration params) and **Run options** (dry run). In the Servers box, write one
+server name or regex per line.
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
 not create is skipped; finished servers are not touched again; interrupted ones resume. Runs
@@ -72,6 +76,10 @@ COMMON = {
     "dst_conn_id": "{{ params.dst_conn_id }}",
     "overrides": "{{ params.migration_params }}",
 }
+#: The wave; an empty box in the form gives None, which must select nothing (the core reads None as "all").
+SERVERS = "{{ params.servers or [] }}"
+#: Trigger form sections (Param ``section``).
+CLOUDS, WAVE, OPTIONS = "Clouds and data", "Wave", "Run options"
 
 with DAG(
     dag_id=DAG_ID,
@@ -91,6 +99,7 @@ with DAG(
             pattern=TENANT_PATTERN,
             title="Tenant",
             description="Tenant name (letters, digits, '_', '.', '-'; max 64); names the data dir.",
+            section=CLOUDS,
         ),
         "src_conn_id": Param(
             "openstack_src",
@@ -98,6 +107,7 @@ with DAG(
             minLength=1,
             title="Source connection",
             description="Airflow Connection id of the source cloud.",
+            section=CLOUDS,
         ),
         "dst_conn_id": Param(
             "openstack_dst",
@@ -105,21 +115,25 @@ with DAG(
             minLength=1,
             title="Destination connection",
             description="Airflow Connection id of the destination cloud.",
+            section=CLOUDS,
         ),
         "data_dir": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Data dir",
-            description="Directory of the YAML data. Empty: "
+            description="Directory of the YAML data (the pre-workload run's). Leave empty for "
             "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker.",
+            section=CLOUDS,
         ),
         "servers": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items=FILTER_ITEM_SCHEMA,
             title="Servers",
-            description='The wave: exact server names and {"regex": "..."} items, '
-            'e.g. ["web-1", {"regex": "^db-"}]. Empty: nothing is migrated.',
+            description="The wave, one item per line: an exact server name, or a regex written "
+            '"regex:<pattern>", "re:<pattern>" or "/<pattern>/" (matches anywhere in the name; anchor '
+            'it with ^ and $); through the API also {"regex": "<pattern>"}. Empty: nothing is migrated.',
+            section=WAVE,
         ),
         "migration_params": Param(
             {},
@@ -127,20 +141,22 @@ with DAG(
             title="Migration params",
             description="Overrides of each server's _migration_params for "
             'this run, e.g. {"boot_disk_copy": true, '
-            '"floating_ip_mode": "new"}.',
+            '"floating_ip_mode": "new"}. Empty object: use the records as they are.',
+            section=WAVE,
         ),
         "dry_run": Param(
             False,
             type="boolean",
             title="Dry run",
             description="Export and pre-flight only; no server is touched.",
+            section=OPTIONS,
         ),
     },
 ) as dag:
     check_conf = task(task_id="check_conf")(reject_unknown_conf)()
-    export = WorkloadExportOperator(task_id="export_workloads", servers="{{ params.servers }}", **COMMON)
+    export = WorkloadExportOperator(task_id="export_workloads", servers=SERVERS, **COMMON)
     check = WorkloadPreflightOperator(
-        task_id="preflight", servers="{{ params.servers }}", check_only="{{ params.dry_run }}", **COMMON
+        task_id="preflight", servers=SERVERS, check_only="{{ params.dry_run }}", **COMMON
     )
 
     @task_group(group_id="migrate_server")

@@ -1,10 +1,13 @@
 """Name filters per resource type.
 
 A filter is a list whose items are exact names (strings) or ``{"regex": "<pattern>"}`` mappings, the
-same vocabulary as OS Migrate's ``*_filter`` variables. A resource is selected if any item matches
-its name; regexes use :func:`re.search` semantics (anchor with ``^``/``$`` for a full match). A type
-missing from the filters mapping, or mapped to ``None``, selects everything; an empty list selects
-nothing.
+same vocabulary as OS Migrate's ``*_filter`` variables. So that a regex can be typed where only
+strings fit (one line of a form's text area, a command-line option), a string item is a regex too
+when it is written ``regex:<pattern>``, ``re:<pattern>`` or ``/<pattern>/`` (see
+:func:`parse_filter_item`); blank string items are ignored. A resource is selected if any item
+matches its name; regexes use :func:`re.search` semantics (anchor with ``^``/``$`` for a full
+match). A type missing from the filters mapping, or mapped to ``None``, selects everything; an
+empty list selects nothing.
 
 Filters of parent types also select children: a router filter selects the router's interfaces and a
 security group filter selects the group's rules (each class declares its ``parent``; see
@@ -34,9 +37,38 @@ class NameFilter:
         return name in self.names or any(r.search(name) for r in self.regexes)
 
 
+#: Prefixes that make a string filter item a regex: ``regex:^app-`` or ``re:^app-``.
+REGEX_PREFIXES = ("regex:", "re:")
+
+
+def parse_filter_item(item: object) -> tuple[str, str] | None:
+    """Classify one filter item as ``("name", text)`` or ``("regex", pattern)``.
+
+    ``{"regex": p}``, ``"regex:p"``, ``"re:p"`` and ``"/p/"`` are regexes; any other string is an
+    exact name. A blank string (an empty line of a form's text area) gives ``None``: no item.
+
+    :raises TypeError: ``item`` is neither a string nor ``{"regex": str}``.
+    """
+    if isinstance(item, Mapping):
+        if set(item) == {"regex"} and isinstance(item["regex"], str):
+            return "regex", item["regex"]
+        raise TypeError(item)
+    if not isinstance(item, str):
+        raise TypeError(item)
+    if not item.strip():
+        return None
+    for prefix in REGEX_PREFIXES:
+        if item.startswith(prefix):
+            return "regex", item[len(prefix) :]
+    if len(item) > 2 and item.startswith("/") and item.endswith("/"):
+        return "regex", item[1:-1]
+    return "name", item
+
+
 def compile_filter(type_key: str, items: object) -> NameFilter | None:
     """Compile the filter list of one type; ``None`` means "select all".
 
+    :param items: names and regexes in any form :func:`parse_filter_item` accepts.
     :raises DataError: an item is neither a string nor ``{"regex": str}``, or a regex is invalid;
         the message names ``filters.<type>[<index>]``.
     """
@@ -44,18 +76,26 @@ def compile_filter(type_key: str, items: object) -> NameFilter | None:
         return None
     if not isinstance(items, list):
         raise DataError("must be a list of names or {regex: ...} items", field=f"filters.{type_key}")
-    names, regexes = set(), []
+    names: set[str] = set()
+    regexes: list[re.Pattern] = []
     for i, item in enumerate(items):
         where = f"filters.{type_key}[{i}]"
-        if isinstance(item, str):
-            names.add(item)
-        elif isinstance(item, Mapping) and set(item) == {"regex"} and isinstance(item["regex"], str):
-            try:
-                regexes.append(re.compile(item["regex"]))
-            except re.error as e:
-                raise DataError(f"invalid regular expression {item['regex']!r}: {e}", field=where) from e
-        else:
-            raise DataError(f"expected a name or {{regex: <pattern>}}, got {item!r}", field=where)
+        try:
+            parsed = parse_filter_item(item)
+        except TypeError:
+            raise DataError(
+                f"expected a name, 'regex:<pattern>' or {{regex: <pattern>}}, got {item!r}", field=where
+            ) from None
+        if parsed is None:
+            continue
+        kind, text = parsed
+        if kind == "name":
+            names.add(text)
+            continue
+        try:
+            regexes.append(re.compile(text))
+        except re.error as e:
+            raise DataError(f"invalid regular expression {text!r}: {e}", field=where) from e
     return NameFilter(frozenset(names), tuple(regexes))
 
 

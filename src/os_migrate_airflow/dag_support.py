@@ -70,10 +70,13 @@ def selected_types_template(type_key: str, param: str = "resource_types", enable
     return "{{ (%s) if params.%s else [] }}" % (selected, enabled)
 
 
-#: JSON schema of one name filter item: an exact name or ``{"regex": <pattern that compiles>}``.
+#: JSON schema of one name filter item: a string (an exact name, or a regex written ``regex:<pattern>``,
+#: ``re:<pattern>`` or ``/<pattern>/``; blank strings are ignored) or ``{"regex": <pattern that
+#: compiles>}``. Having no top-level ``type`` keeps the UI form's one-item-per-line text area for
+#: arrays of these; see :mod:`os_migrate.filters`.
 FILTER_ITEM_SCHEMA: dict[str, Any] = {
     "oneOf": [
-        {"type": "string", "minLength": 1},
+        {"type": "string"},
         {
             "type": "object",
             "properties": {"regex": {"type": "string", "minLength": 1, "format": "regex"}},
@@ -87,9 +90,10 @@ FILTER_ITEM_SCHEMA: dict[str, Any] = {
 def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
     """JSON schema of the ``filters`` Param (OS Migrate vocabulary).
 
-    ``{"networks": ["exact-name", {"regex": "^app-"}], ...}``: keys must be resource type keys,
-    values lists of non-empty names or ``{"regex": <pattern>}`` objects whose pattern must compile
-    (``format: regex``, enforced by Airflow's Param validation with a format checker).
+    ``{"networks": ["exact-name", "regex:^db-", {"regex": "^app-"}], ...}``: keys must be resource
+    type keys, values lists of :data:`FILTER_ITEM_SCHEMA` items (an object's pattern must compile:
+    ``format: regex``, enforced by Airflow's Param validation with a format checker; a string regex is
+    checked by the core when the run compiles its filters).
     """
     return {
         "type": "object",

@@ -40,3 +40,25 @@ def test_every_bad_item_is_reported_at_once():
     assert any(m.startswith("filters.networks[0]: invalid regular expression '('") for m in errors)
     assert any(m.startswith("filters.subnets[0]: expected a name") for m in errors)
     assert any(m.startswith("filters.flavours: unknown resource type") for m in errors)
+
+
+@pytest.mark.parametrize("item", ["regex:^app-", "re:^app-", "/^app-/", {"regex": "^app-"}])
+def test_a_regex_can_be_written_as_a_string(item):
+    """Form text areas hold strings only: ``regex:``/``re:`` prefixes and ``/.../`` mark a regex."""
+    f = Filters({"networks": [item]}, RESOURCE_TYPES)
+    assert f.selects("networks", "app-1")
+    assert not f.selects("networks", "myapp-1")
+
+
+def test_other_strings_are_exact_names_and_blank_lines_are_ignored():
+    f = Filters({"networks": ["app-1", "/", "", "  "], "subnets": [""]}, RESOURCE_TYPES)
+    assert f.selects("networks", "app-1")
+    assert f.selects("networks", "/")
+    assert not f.selects("networks", "app-10")
+    assert not f.selects("subnets", "s1")  # only blank items: selects nothing, like []
+
+
+def test_an_invalid_string_regex_is_reported_with_its_item():
+    with pytest.raises(ValidationError) as e:
+        Filters({"networks": ["ok", "regex:("]}, RESOURCE_TYPES)
+    assert e.value.errors[0].startswith("filters.networks[1]: invalid regular expression '('")
