@@ -69,6 +69,30 @@ class TestPolicies:
     def test_default_params_are_valid(self, dag):
         copy.deepcopy(dag.params).validate()
 
+    def test_params_are_titled_and_grouped_in_form_sections(self, dag):
+        schemas = {k: p.schema for k, p in dag.params.items()}
+        assert {k: s for k, s in schemas.items() if not s.get("title") or not s.get("section")} == {}
+        assert 2 <= len({s["section"] for s in schemas.values()}) <= 4
+
+    def test_empty_defaults_are_not_required_values_in_the_form(self, dag):
+        """The UI form marks a Param required unless its type allows null, and treats an empty value
+        of a required Param as missing: the Trigger button stays disabled. So an empty default must be
+        ``None`` with a nullable type (never ``""``)."""
+        for key, param in dag.params.items():
+            if param.value in ("", None):
+                assert param.value is None, key
+                assert "null" in param.schema["type"], key
+
+    def test_array_params_render_as_text_areas_or_pickers(self, dag):
+        """The form shows an array as one string per line only when its items are untyped or strings
+        (else a JSON editor), as a picker with ``enum``/``examples``."""
+        for key, param in dag.params.items():
+            schema = param.schema
+            if "array" not in schema.get("type", ()):
+                continue
+            items = schema.get("items", {})
+            assert items.get("type") in (None, "string") or "examples" in schema, key
+
 
 def _validate(dag, conf):
     params = copy.deepcopy(dag.params)
@@ -109,6 +133,16 @@ def test_pre_workload_rejects_bad_conf(pre_workload, conf, param, reason):
     with pytest.raises(ParamValidationError, match=f"param {param}:") as excinfo:
         _validate(pre_workload, conf)
     assert re.search(reason, str(excinfo.value)), str(excinfo.value)
+
+
+def test_pre_workload_accepts_regexes_written_as_strings(pre_workload):
+    """The form's JSON editor and the REST API both accept the string and the object regex forms."""
+    filters = {
+        "networks": ["db-net", "regex:^app-", "re:^web-", "/-prod$/", {"regex": "^x"}],
+        "keypairs": [""],
+    }
+
+    assert _validate(pre_workload, {"filters": filters})["filters"] == filters
 
 
 def test_pre_workload_accepts_a_full_conf(pre_workload):

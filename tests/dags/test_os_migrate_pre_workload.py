@@ -220,6 +220,14 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(
         )
 
     assert dr.state == "success"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    selected = {"export_networks", "export_subnets", "import_networks", "import_subnets"}
+    assert {t: s for t, s in states.items() if t.startswith(("export_", "import_"))} == {
+        task_id: "success" if task_id in selected else "skipped"
+        for type_key in ALL_TYPES
+        for task_id in (f"export_{type_key}", f"import_{type_key}")
+    }
+    assert states["validate"] == states["summary"] == "success"
     assert sorted(c.kwargs["types"] for c in export.call_args_list) == [["networks"], ["subnets"]]
     assert {c.args[0] for c in export.call_args_list} == {"https://cloud_a:5000/v3"}
     assert validate.call_args.kwargs == {
@@ -268,3 +276,67 @@ def test_check_conf_fails_on_a_typo_before_any_export(dag):
             else:
                 with pytest.raises(AirflowFailException, match=r"unknown conf key\(s\) \['dryrun'\]"):
                     dag_support.reject_unknown_conf()
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_skipped_type_does_not_skip_the_selected_types_after_it(
+    dag, tmp_path, create_connection_without_db
+):
+    """Export off and types picked from the middle of the chains: skipped tasks, selected ones still run."""
+    import json
+
+    from airflow.sdk import Connection
+
+    from os_migrate_airflow.hooks import openstack as hook_module
+    from os_migrate_airflow.operators import openstack as op_module
+
+    for conn_id in ("cloud_a", "cloud_b"):
+        create_connection_without_db(
+            Connection(
+                conn_id=conn_id,
+                conn_type="openstack",
+                host=f"https://{conn_id}:5000/v3",
+                login="u",
+                password="p",
+                extra=json.dumps({"project_name": "acme"}),
+            )
+        )
+    counts = {"create": 0, "update": 0, "unchanged": 1, "skip": 0}
+    with (
+        mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]),
+        mock.patch.object(op_module, "export_resources") as export,
+        mock.patch.object(op_module, "validate_data_dir", return_value=[]),
+        mock.patch.object(
+            op_module, "import_resources", return_value={"dry_run": False, "counts": counts, "plan_files": {}}
+        ) as import_,
+    ):
+        dr = dag.test(
+            run_conf={
+                "src_conn_id": "cloud_a",
+                "dst_conn_id": "cloud_b",
+                "data_dir": str(tmp_path),
+                "resource_types": ["subnets", "security_group_rules"],
+                "export": False,
+            }
+        )
+
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert dr.state == "success"
+    export.assert_not_called()
+    assert {t for t, s in states.items() if s == "skipped"} == {f"export_{t}" for t in ALL_TYPES} | {
+        f"import_{t}" for t in ALL_TYPES if t not in ("subnets", "security_group_rules")
+    }
+    assert (
+        states["validate"] == states["import_subnets"] == states["import_security_group_rules"] == "success"
+    )
+    assert states["summary"] == "success"
+    assert sorted(c.kwargs["types"] for c in import_.call_args_list) == [
+        ["security_group_rules"],
+        ["subnets"],
+    ]
+
+
+def test_validate_imports_and_summary_tolerate_skipped_upstreams(dag):
+    for task in dag.tasks:
+        if task.task_id == "validate" or task.task_id.startswith("import_") or task.task_id == "summary":
+            assert task.trigger_rule == "none_failed", task.task_id

@@ -67,6 +67,15 @@ def test_params_render_as_native_objects(dag):
     assert check.check_only is True
 
 
+def test_servers_from_the_form_one_per_line_with_string_regexes(dag):
+    """The form's Servers box gives a list of lines (blank ones included), or None once emptied."""
+    lines = ["demo-vm", "regex:^db-", ""]
+
+    assert render(dag, "preflight", servers=lines).servers == lines
+    assert render(dag, "export_workloads", servers=None).servers == []  # never None ("every server")
+    assert render(dag, "preflight").servers == []
+
+
 @pytest.mark.parametrize(
     ("conf", "param"),
     [
