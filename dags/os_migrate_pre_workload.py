@@ -20,14 +20,15 @@ the source, verified by checksum → `summary`.
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
 | `resource_types` | types to migrate; the tasks of the other types are skipped |
-| `filters` | per type, names and regexes: `{"networks": ["db-net", "regex:^app-"]}` (also `re:^app-`, `/^app-/` or `{"regex": "^app-"}`); a missing type means all |
+| `<type>_filter` | e.g. `networks_filter`: names and regexes of that type, one per line in the form: `db-net`, `regex:^app-` (also `re:^app-` or `/^app-/`); empty = all |
+| `filters` | the same as one JSON object (for the API): `{"networks": ["db-net", {"regex": "^app-"}]}`; a missing type means all; merged with the `<type>_filter` Params |
 | `export` | export first (default); off = import the staged YAML as it is, after editing it |
 | `stage_image_data` | also stage verified image data files in the data dir (air-gapped moves) |
 | `dry_run` | log the import plan without changing the destination |
 
-In the trigger form the Params are grouped in three sections: **Clouds and data** (tenant,
-connections, data dir), **Selection** (types, filters) and **Run options** (export, image data, dry
-run). Tasks of types the run did not select show as *skipped*; `validate`, the imports and
+In the trigger form the Params are grouped in four sections: **Clouds and data** (tenant,
+connections, data dir), **Selection** (types), **Name filters** (one text area per type, one
+name or regex per line) and **Run options** (export, image data, dry run). Tasks of types the run did not select show as *skipped*; `validate`, the imports and
 `summary` run as long as nothing upstream failed (trigger rule `none_failed`), so a skipped type
 never holds up the selected types after it.
 
@@ -37,14 +38,17 @@ Runs of this DAG share the staging root, so only one runs at a time (`max_active
 from __future__ import annotations
 
 import datetime
+import functools
 
 from airflow.sdk import DAG, Param, TriggerRule, chain, task
 
-from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PRE_WORKLOAD_TYPES
+from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PARENT_FILTER, PRE_WORKLOAD_TYPES
 from os_migrate_airflow.dag_support import (
+    FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
     filters_schema,
     reject_unknown_conf,
+    run_filters,
     selected_types_template,
     summarize_run,
     tenant_data_dir,
@@ -60,6 +64,10 @@ DAG_ID = "os_migrate_pre_workload"
 #: whose import streams data from the source (DATA_TYPES) and all types come from the core's
 #: registry, which derives them from the resource classes' declarations.
 RESOURCE_TYPES = PRE_WORKLOAD_TYPES
+#: Form help of a parent type's filter: it also selects its children (a router's interfaces).
+CHILDREN_NOTE = {
+    parent: f" Also selects their {child.replace('_', ' ')}." for child, (parent, _) in PARENT_FILTER.items()
+}
 DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,
@@ -68,10 +76,10 @@ DEFAULT_ARGS = {
 #: Rendered on the worker when a task runs (staging root comes from the worker's environment).
 DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"
 #: Trigger form sections (Param ``section``).
-CLOUDS, SELECTION, OPTIONS = "Clouds and data", "Selection", "Run options"
+CLOUDS, SELECTION, FILTERS_SECTION, OPTIONS = "Clouds and data", "Selection", "Name filters", "Run options"
 SRC_CONN_ID = "{{ params.src_conn_id }}"
 DST_CONN_ID = "{{ params.dst_conn_id }}"
-FILTERS = "{{ params.filters }}"
+FILTERS = "{{ os_migrate_filters(params) }}"
 
 with DAG(
     dag_id=DAG_ID,
@@ -84,7 +92,10 @@ with DAG(
     default_args=DEFAULT_ARGS,
     tags=["os-migrate", "openstack", "pre-workload"],
     render_template_as_native_obj=True,
-    user_defined_macros={"os_migrate_data_dir": tenant_data_dir},
+    user_defined_macros={
+        "os_migrate_data_dir": tenant_data_dir,
+        "os_migrate_filters": functools.partial(run_filters, resource_types=RESOURCE_TYPES),
+    },
     params={
         "tenant": Param(
             "demo",
@@ -129,16 +140,28 @@ with DAG(
             description="Types to migrate. The tasks of the other types are skipped.",
             section=SELECTION,
         ),
+        **{
+            f"{type_key}_filter": Param(
+                None,
+                type=["null", "array"],
+                items=FILTER_ITEM_SCHEMA,
+                title=type_key.replace("_", " ").capitalize(),
+                description=f"Only the {type_key.replace('_', ' ')} named here, one per line: an exact "
+                'name, or a regex written "regex:<pattern>", "re:<pattern>" or "/<pattern>/" (matches '
+                "anywhere in the name; anchor it with ^ and $). Empty: all of them."
+                + CHILDREN_NOTE.get(type_key, ""),
+                section=FILTERS_SECTION,
+            )
+            for type_key in RESOURCE_TYPES
+        },
         "filters": Param(
             {},
             **filters_schema(RESOURCE_TYPES),
-            title="Name filters",
-            description='Per type, a list of exact names and regexes, e.g. {"networks": ["db-net", '
-            '"regex:^app-"]}. A regex is written "regex:<pattern>", "re:<pattern>", "/<pattern>/" or '
-            '{"regex": "<pattern>"} and matches anywhere in the name (anchor it with ^ and $). A type '
-            "that is not listed is not filtered; an empty list selects none of its resources. A router "
-            "filter also selects its interfaces, a security group filter its rules.",
-            section=SELECTION,
+            title="All filters as JSON",
+            description='The filters above as one object, as the REST API takes them, e.g. {"networks": '
+            '["db-net", {"regex": "^app-"}]}; merged with them. A type that is not listed is not '
+            "filtered; an empty list selects none of its resources.",
+            section=FILTERS_SECTION,
         ),
         "export": Param(
             True,

@@ -102,6 +102,33 @@ def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
     }
 
 
+#: Suffix of the per-type filter Params (``networks_filter``), as OS Migrate's ``*_filter`` variables.
+TYPE_FILTER_SUFFIX = "_filter"
+
+
+def run_filters(params: Mapping[str, Any], resource_types: Iterable[str]) -> dict[str, Any]:
+    """The run's filters: the ``filters`` Param merged with the per-type ``<type>_filter`` Params.
+
+    Used as the DAG macro ``os_migrate_filters(params)``. The per-type Params are what the trigger
+    form offers (one text area per type, one name or regex per line); ``filters`` is the same thing
+    as one JSON object, for the REST API. A per-type Param left empty (``None``) changes nothing; a
+    list adds its items to the type's filter (an item matching is enough to be selected).
+
+    :param params: the run's Params.
+    :param resource_types: type keys that may have a ``<type>_filter`` Param.
+    :returns: ``{type: [item, ...]}``; a type that is absent is not filtered.
+    """
+    merged: dict[str, Any] = {
+        k: list(v) if isinstance(v, list) else v for k, v in (params.get("filters") or {}).items()
+    }
+    for type_key in resource_types:
+        items = params.get(type_key + TYPE_FILTER_SUFFIX)
+        if items is None:
+            continue
+        merged[type_key] = list(merged.get(type_key) or []) + list(items)
+    return merged
+
+
 def summarize_run(
     exports: Mapping[str, Any],
     imports: Mapping[str, Any],

@@ -158,4 +158,8 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
         "export": False,
     }
 
-    assert _validate(pre_workload, conf) == conf
+    validated = _validate(pre_workload, conf)
+
+    assert {k: validated[k] for k in conf} == conf
+    rest = {k: v for k, v in validated.items() if k not in conf}
+    assert rest and all(k.endswith("_filter") and v is None for k, v in rest.items()), rest

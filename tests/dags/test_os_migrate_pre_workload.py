@@ -87,6 +87,29 @@ def test_templated_params_arrive_as_native_objects(dag):
     assert render(dag, "validate", resource_types=["subnets", "networks"]).types == ["subnets", "networks"]
 
 
+def test_per_type_filters_of_the_form_merge_into_the_filters(dag):
+    """The form's text areas (one line per item, blank lines included) add to the JSON filters."""
+    conf = {
+        "networks_filter": ["db-net", "regex:^app-", ""],
+        "security_groups_filter": ["/^web/"],
+        "filters": {"networks": [{"regex": "^x"}], "subnets": []},
+    }
+
+    assert render(dag, "validate", **conf).filters == {
+        "networks": [{"regex": "^x"}, "db-net", "regex:^app-", ""],
+        "security_groups": ["/^web/"],
+        "subnets": [],
+    }
+    assert render(dag, "export_networks").filters == {}  # defaults: nothing filtered
+
+
+def test_every_resource_type_has_a_filter_text_area_in_the_form(dag):
+    for type_key in ALL_TYPES:
+        schema = dag.params.get_param(f"{type_key}_filter").schema
+        assert schema["section"] == "Name filters"
+        assert "items" in schema and "type" not in schema["items"]  # one string per line
+
+
 def test_unselected_types_render_to_an_empty_selection(dag):
     conf = {"resource_types": ["security_groups", "security_group_rules"]}
 
