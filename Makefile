@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv lock lint cloud demo test test-unit stop bench compose-tool compose-check
+.PHONY: venv lock lint cloud demo test test-unit stop bench compose-tool compose-check browser-tool
 
 # The project installed editable with its test extra, pinned by the lock (constraints.txt).
 venv: $(VENV)/.installed
@@ -41,7 +41,7 @@ demo: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/provider tests/dags -q $(PYTEST_ARGS)
 
-test: venv cloud compose-tool
+test: venv cloud compose-tool browser-tool
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 bench: venv cloud
@@ -49,6 +49,10 @@ bench: venv cloud
 
 compose-tool:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+# Headless browser of tests/ui: Debian's chromium and its chromedriver (Selenium never downloads one).
+browser-tool:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 compose-check: compose-tool
 	docker-compose -f docker-compose.yaml config -q

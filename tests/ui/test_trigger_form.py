@@ -1,0 +1,177 @@
+"""Both DAGs triggered from Airflow's UI form in a real (headless) browser, then run to success.
+
+What an operator does: log in, open the DAG, press Trigger, keep the defaults, type one name or
+regex into a text area, press Trigger in the form. The form must accept the defaults (an empty
+optional field is not a missing value) and the regex typed as a string. The runs go through the
+embedded Airflow's scheduler against the local cloud:
+
+* ``os_migrate_pre_workload`` with the defaults (every type, export, import for real) and one
+  regex in the security groups' text area, ``regex:^(web|ssh)$`` (the groups server ``demo-vm``
+  uses): the sample tenant's networking, keypair and two of its three groups land in project dst;
+* ``os_migrate_workloads`` with the server ``demo-vm`` and the Dry run switch on: export and
+  pre-flight of the wave against what the first run imported, without stopping or copying
+  anything (a real copy of the 1 GiB volume is what tests/integration/test_workloads.py does).
+
+Screenshots of each form (defaults, filled) and each finished run are in ``test-output/ui/``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from .conftest import OUTPUT
+
+PRE_WORKLOAD, WORKLOADS = "os_migrate_pre_workload", "os_migrate_workloads"
+SG_REGEX = "regex:^(web|ssh)$"
+SERVER = "demo-vm"
+
+
+def shot(driver: WebDriver, name: str) -> None:
+    driver.save_screenshot(str(OUTPUT / f"{name}.png"))
+
+
+def log_in(driver: WebDriver, base_url: str) -> None:
+    driver.get(f"{base_url}/")
+    driver.find_element(By.NAME, "username").send_keys("admin")
+    driver.find_element(By.NAME, "password").send_keys("admin")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(lambda d: "/auth/login" not in d.current_url)
+
+
+def open_trigger_form(driver: WebDriver, base_url: str, dag_id: str) -> WebElement:
+    """The open "Trigger Dag" dialog of ``dag_id``."""
+    driver.get(f"{base_url}/dags/{dag_id}")
+    driver.find_element(By.CSS_SELECTOR, "button[aria-label='Trigger Dag']").click()
+
+    def dialog(d):
+        return next(
+            (
+                e
+                for e in d.find_elements(By.CSS_SELECTOR, "[role=dialog]")
+                if e.is_displayed() and f"Trigger Dag - {dag_id}" in e.text
+            ),
+            False,
+        )
+
+    form = WebDriverWait(driver, 30).until(dialog)
+    WebDriverWait(driver, 30).until(lambda d: form.find_elements(By.CSS_SELECTOR, "[data-part=item-trigger]"))
+    return form
+
+
+def section_titles(form: WebElement) -> list[str]:
+    return [e.text.strip() for e in form.find_elements(By.CSS_SELECTOR, "[data-part=item-trigger]")]
+
+
+def expand(driver: WebDriver, form: WebElement, section: str) -> None:
+    trigger = form.find_element(By.CSS_SELECTOR, f"[data-part=item-trigger][id$=':trigger:{section}']")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", trigger)
+    if trigger.get_attribute("aria-expanded") != "true":
+        WebDriverWait(driver, 10).until(lambda _: trigger.is_enabled())
+        time.sleep(0.3)  # the accordion animates
+        trigger.click()
+    WebDriverWait(driver, 10).until(lambda _: trigger.get_attribute("aria-expanded") == "true")
+    time.sleep(0.3)
+
+
+def type_into(driver: WebDriver, form: WebElement, param: str, text: str) -> None:
+    field = form.find_element(By.ID, f"element_{param}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+    field.click()
+    field.send_keys(text)
+
+
+def switch_on(driver: WebDriver, form: WebElement, param: str) -> None:
+    switch = form.find_element(By.ID, f"switch:element_{param}")  # Chakra's Switch.Root, a label
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", switch)
+    if switch.get_attribute("data-state") != "checked":
+        switch.find_element(By.CSS_SELECTOR, "[data-part=control]").click()
+    WebDriverWait(driver, 10).until(lambda _: switch.get_attribute("data-state") == "checked")
+
+
+def submit_button(form: WebElement) -> WebElement:
+    return next(b for b in form.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger")
+
+
+def trigger(driver: WebDriver, form: WebElement, api, dag_id: str) -> dict:
+    """Press the form's Trigger button; the new run as the REST API shows it."""
+    known = api.run_ids(dag_id)
+    button = submit_button(form)
+    assert button.is_enabled(), "the Trigger button is disabled"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+    return api.wait_for_new_run(dag_id, known)
+
+
+def finish(driver: WebDriver, api, base_url: str, dag_id: str, run: dict, timeout: float) -> dict:
+    run = api.wait_for_end(dag_id, run["dag_run_id"], timeout)
+    driver.get(f"{base_url}/dags/{dag_id}/runs/{run['dag_run_id']}")
+    time.sleep(3)  # let the grid render
+    shot(driver, f"{dag_id}-3-run-{run['state']}")
+    return run
+
+
+@pytest.fixture(scope="module")
+def ui(airflow_ui, api, browser, sample_cloud):
+    for dag_id in (PRE_WORKLOAD, WORKLOADS):
+        api.wait_for_dag(dag_id)
+    log_in(browser, airflow_ui)
+    return airflow_ui
+
+
+def test_pre_workload_from_the_form_with_defaults_and_a_regex(ui, api, browser):
+    form = open_trigger_form(browser, ui, PRE_WORKLOAD)
+    shot(browser, f"{PRE_WORKLOAD}-1-form-defaults")
+
+    assert section_titles(form)[:4] == ["Clouds and data", "Selection", "Name filters", "Run options"]
+    assert submit_button(form).is_enabled(), "defaults must be triggerable (empty data dir is optional)"
+    expand(browser, form, "Name filters")
+    type_into(browser, form, "security_groups_filter", SG_REGEX)
+    shot(browser, f"{PRE_WORKLOAD}-2-form-filled")
+    run = trigger(browser, form, api, PRE_WORKLOAD)
+
+    conf = run["conf"]
+    assert conf["security_groups_filter"] == [SG_REGEX]
+    assert conf["data_dir"] is None and conf["dry_run"] is False and conf["export"] is True
+    run = finish(browser, api, ui, PRE_WORKLOAD, run, timeout=900)
+    states = api.task_states(PRE_WORKLOAD, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}
+
+
+def test_pre_workload_imported_only_the_groups_the_regex_selects(sample_cloud):
+    _, dst = sample_cloud
+    groups = {g.name for g in dst.network.security_groups(project_id=dst.current_project_id)}
+
+    assert groups == {"default", "web", "ssh"}
+    assert {n.name for n in dst.network.networks(project_id=dst.current_project_id)} == {"app-net", "db-net"}
+
+
+def test_workloads_from_the_form_with_a_server_name_as_a_dry_run(ui, api, browser):
+    form = open_trigger_form(browser, ui, WORKLOADS)
+    shot(browser, f"{WORKLOADS}-1-form-defaults")
+
+    assert section_titles(form)[:3] == ["Clouds and data", "Wave", "Run options"]
+    assert submit_button(form).is_enabled(), "defaults must be triggerable (empty data dir is optional)"
+    expand(browser, form, "Wave")
+    type_into(browser, form, "servers", SERVER)
+    expand(browser, form, "Run options")
+    switch_on(browser, form, "dry_run")
+    shot(browser, f"{WORKLOADS}-2-form-filled")
+    run = trigger(browser, form, api, WORKLOADS)
+
+    assert run["conf"]["servers"] == [SERVER]
+    assert run["conf"]["dry_run"] is True
+    run = finish(browser, api, ui, WORKLOADS, run, timeout=600)
+    states = api.task_states(WORKLOADS, run["dag_run_id"])
+    assert run["state"] == "success", states
+    assert states[("preflight", -1)] == "success"
+    export = api.get(
+        f"/dags/{WORKLOADS}/dagRuns/{run['dag_run_id']}/taskInstances/export_workloads/xcomEntries/return_value"
+    )["value"]
+    assert export["servers"] == [SERVER]
