@@ -167,11 +167,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def sample_cloud():
-    """Project src holds the sample tenant with server ``demo-vm``; project dst is empty."""
+    """Project src holds exactly the sample tenant with server ``demo-vm``; project dst is empty."""
     import sample_tenant  # on sys.path through tests/integration/conftest.py
 
     src, dst = connect("devcloud-src"), connect("devcloud-dst")
     sample_tenant.clean(dst)
+    sample_tenant.clean(src)  # whatever earlier tests left there would migrate too
     sample_tenant.seed(src)
     sample_tenant.seed_server(src)
     return src, dst
