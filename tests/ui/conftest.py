@@ -167,11 +167,17 @@ def browser():
 
 @pytest.fixture(scope="module")
 def sample_cloud():
-    """Project src holds exactly the sample tenant with server ``demo-vm``; project dst is empty."""
+    """Project src holds the sample tenant with server ``demo-vm`` (and no other networking);
+    project dst is empty (no networking, servers, volumes, keypairs or own images)."""
     import sample_tenant  # on sys.path through tests/integration/conftest.py
 
     src, dst = connect("devcloud-src"), connect("devcloud-dst")
     sample_tenant.clean(dst)
+    # clean() keeps keypairs and images; leftovers of other tests in dst would conflict with src's
+    for keypair in list(dst.compute.keypairs()):
+        dst.compute.delete_keypair(keypair, ignore_missing=True)
+    for image in list(dst.image.images(owner=dst.current_project_id)):
+        dst.image.delete_image(image, ignore_missing=True)
     sample_tenant.clean(src)  # whatever earlier tests left there would migrate too
     sample_tenant.seed(src)
     sample_tenant.seed_server(src)
