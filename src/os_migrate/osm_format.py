@@ -54,58 +54,9 @@ OSM_TYPES = {
     "openstack.compute.Keypair": "keypairs",
 }
 
-#: Params copied unchanged, per type key.
-_SAME = {
-    "networks": (
-        "name",
-        "description",
-        "is_admin_state_up",
-        "is_shared",
-        "is_router_external",
-        "is_port_security_enabled",
-        "dns_domain",
-        "availability_zone_hints",
-        "is_vlan_transparent",
-    ),
-    "subnets": (
-        "name",
-        "description",
-        "cidr",
-        "ip_version",
-        "gateway_ip",
-        "is_dhcp_enabled",
-        "allocation_pools",
-        "dns_nameservers",
-        "host_routes",
-        "ipv6_address_mode",
-        "ipv6_ra_mode",
-        "service_types",
-        "dns_publish_fixed_ip",
-    ),
-    "routers": ("name", "description", "is_admin_state_up", "availability_zone_hints", "routes"),
-    "security_groups": ("name", "description", "stateful"),
-    "security_group_rules": (
-        "description",
-        "direction",
-        "ether_type",
-        "protocol",
-        "port_range_min",
-        "port_range_max",
-        "remote_ip_prefix",
-    ),
-    "images": (
-        "name",
-        "disk_format",
-        "container_format",
-        "min_disk",
-        "min_ram",
-        "visibility",
-        "is_protected",
-        "is_hidden",
-        "tags",
-    ),
-    "keypairs": ("name", "public_key", "type"),
-}
+#: Params copied unchanged, per type key: OS Migrate's params use openstacksdk's attribute names,
+#: as ours do, so they are the class's ``params_from_sdk``.
+_SAME = {key: REGISTRY[key].params_from_sdk for key in set(OSM_TYPES.values())}
 
 #: Params moved to ``_info`` (source facts here), per type key.
 _TO_INFO = {
