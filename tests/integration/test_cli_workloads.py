@@ -76,7 +76,9 @@ def wave(tmp_path_factory):
     out["again"] = json_of(os_migrate("workloads", "migrate", *clouds, "--server", SERVER, "-f", "json"))
     yield out
     sample_tenant.clean(dst)
+    # leave src as the session fixture ``seeded_src`` promises: exactly the sample tenant
     sample_tenant.clean(src)
+    sample_tenant.seed(src)
 
 
 def test_export_and_preflight_select_the_server(wave):
