@@ -256,10 +256,6 @@ def test_conversion_hosts_ssh_block_devices_peer_and_cleanup(clouds, hosts):
         assert "dcbr" not in links
 
 
-@pytest.mark.skipif(
-    os.environ.get("DEVCLOUD_RESTART_TESTS") != "1",
-    reason="restarts the shared cloud's nova-compute: set DEVCLOUD_RESTART_TESTS=1 (and hold the test lock)",
-)
 def test_conversion_host_comes_back_after_stop_and_compute_restart(clouds):
     """`devcloud.sh stop` tears every host down; nova-compute rebuilds them when it adopts the servers."""
     src = clouds["src"]
