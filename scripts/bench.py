@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import sample_tenant  # noqa: E402  (clean())
 from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402
+from os_migrate.cloud import find_or_none  # noqa: E402
 
 # ------------------------------------------------------------------ the tenant
 
@@ -344,10 +345,10 @@ def ensure_projects(admin) -> None:
     admin_role = ident.find_role("admin", ignore_missing=False)
     admin_user = ident.find_user("admin", domain_id=domain.id, ignore_missing=False)
     for name in PROJECTS:
-        project = ident.find_project(name, domain_id=domain.id) or ident.create_project(
+        project = find_or_none(ident.find_project, name, domain_id=domain.id) or ident.create_project(
             name=name, domain_id=domain.id, description="OS Migrate benchmark"
         )
-        user = ident.find_user(f"{name}-member", domain_id=domain.id) or ident.create_user(
+        user = find_or_none(ident.find_user, f"{name}-member", domain_id=domain.id) or ident.create_user(
             name=f"{name}-member", domain_id=domain.id, password=PASSWORD, default_project_id=project.id
         )
         for u, role in ((user, member), (admin_user, admin_role)):

@@ -31,6 +31,8 @@ import openstack
 import openstack.config
 import openstack.connection
 
+from os_migrate.cloud import find_or_none
+
 EXTERNAL_NETWORK = "public"
 
 NETWORKS = [
@@ -159,16 +161,18 @@ def seed(conn) -> None:
     pid = conn.current_project_id
     nets = {}
     for spec in NETWORKS:
-        nets[spec["name"]] = net.find_network(spec["name"], project_id=pid) or net.create_network(**spec)
+        nets[spec["name"]] = find_or_none(
+            net.find_network, spec["name"], project_id=pid
+        ) or net.create_network(**spec)
     subnets = {}
     for spec in SUBNETS:
         spec = dict(spec)
         network = nets[spec.pop("network")]
-        subnets[spec["name"]] = net.find_subnet(spec["name"], project_id=pid) or net.create_subnet(
-            network_id=network.id, **spec
-        )
+        subnets[spec["name"]] = find_or_none(
+            net.find_subnet, spec["name"], project_id=pid
+        ) or net.create_subnet(network_id=network.id, **spec)
     public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
-    router = net.find_router(ROUTER["name"], project_id=pid)
+    router = find_or_none(net.find_router, ROUTER["name"], project_id=pid)
     if router is None:
         router = net.create_router(
             name=ROUTER["name"],
@@ -202,7 +206,7 @@ def seed(conn) -> None:
             conn.compute.create_server_group(name=name, **spec)
     groups = {}
     for name, spec in SECURITY_GROUPS.items():
-        group = net.find_security_group(name, project_id=pid)
+        group = find_or_none(net.find_security_group, name, project_id=pid)
         if group is None:
             group = net.create_security_group(name=name, description=spec["description"])
             if not spec["keep_default_egress"]:
@@ -239,7 +243,7 @@ def seed_server(conn) -> None:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     net, compute, pid = conn.network, conn.compute, conn.current_project_id
-    if compute.find_keypair(SERVER["keypair"]) is None:
+    if find_or_none(compute.find_keypair, SERVER["keypair"]) is None:
         public_key = (
             ed25519.Ed25519PrivateKey.generate()
             .public_key()
@@ -247,7 +251,7 @@ def seed_server(conn) -> None:
             .decode()
         )
         compute.create_keypair(name=SERVER["keypair"], public_key=public_key)
-    server = compute.find_server(SERVER["name"])
+    server = find_or_none(compute.find_server, SERVER["name"])
     if server is None:
         subnet = net.find_subnet(SERVER["subnet"], project_id=pid, ignore_missing=False)
         port = net.create_port(
@@ -275,7 +279,7 @@ def seed_server(conn) -> None:
     if volume is None:
         volume = conn.block_storage.create_volume(name=SERVER["volume"], size=SERVER["volume_size"])
         conn.block_storage.wait_for_status(volume, "available", wait=300)
-        compute.create_volume_attachment(server, volume_id=volume.id)
+        compute.create_volume_attachment(server, volume=volume.id)
         conn.block_storage.wait_for_status(volume, "in-use", wait=300)
 
 

@@ -13,6 +13,7 @@ import yaml
 
 import os_migrate
 from os_migrate import RequestCounter, export_resources, import_resources
+from os_migrate.cloud import find_or_none
 
 from .conftest import NETWORK_TYPES, connect
 
@@ -32,7 +33,7 @@ def server_group(conn, name=SG):
 
 def ssh_rules_from_address_groups(conn):
     pid = conn.current_project_id
-    ssh = conn.network.find_security_group("ssh", project_id=pid)
+    ssh = find_or_none(conn.network.find_security_group, "ssh", project_id=pid)
     return [
         r for r in conn.network.security_group_rules(security_group_id=ssh.id) if r.remote_address_group_id
     ]

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from os_migrate.cloud import find_or_none
+
 from .conftest import CLOUDS_YAML, NETWORK_TYPES, connect
 from .test_network_migration import revisions
 
@@ -91,7 +93,7 @@ def test_import_creates_the_tenant(run):
     dst = run["dst"]
     pid = dst.current_project_id
     assert sorted(n.name for n in dst.network.networks(project_id=pid)) == ["app-net", "db-net"]
-    router = dst.network.find_router("edge-router", project_id=pid)
+    router = find_or_none(dst.network.find_router, "edge-router", project_id=pid)
     assert router.routes == [{"destination": "10.30.0.0/16", "nexthop": "10.10.1.200"}]
     ports = dst.network.ports(device_id=router.id, device_owner="network:router_interface")
     assert sorted(ip["ip_address"] for p in ports for ip in p.fixed_ips) == ["10.10.1.1", "10.20.1.5"]

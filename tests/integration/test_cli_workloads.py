@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from os_migrate import RESOURCE_TYPES
+from os_migrate.cloud import find_or_none
 
 from .conftest import connect
 from .test_cli import json_of, os_migrate
@@ -97,7 +98,7 @@ def test_migrate_recreates_the_server_in_the_destination(wave):
     volumes = [v for v in dst.block_storage.volumes() if v.name == "demo-data"]
     assert len(volumes) == 1 and volumes[0].status == "in-use"
     # the source is only stopped
-    assert wave["src"].compute.find_server(SERVER).status == "SHUTOFF"
+    assert find_or_none(wave["src"].compute.find_server, SERVER).status == "SHUTOFF"
 
 
 def test_second_migrate_creates_nothing(wave):

@@ -25,6 +25,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from os_migrate.cloud import find_or_none
+
 from .conftest import CLOUDS_YAML, connect
 from .test_devcloud import assert_devcloud_routes_and_listeners_stay_local
 
@@ -110,12 +112,12 @@ def hosts(clouds):
     made: list[tuple] = []
     result = {}
     try:
-        public = clouds["admin"].network.find_network("public")
+        public = find_or_none(clouds["admin"].network.find_network, "public")
         servers = {}
         keys = {}
         for side in ("src", "dst"):
             conn = clouds[side]
-            image = conn.image.upload_image(
+            image = conn.image.create_image(
                 name=f"convhost-{tag}",
                 container_format="bare",
                 disk_format="raw",
@@ -128,7 +130,7 @@ def hosts(clouds):
             private, public_key = new_keypair()
             keypair = conn.compute.create_keypair(name=f"convhost-{tag}", public_key=public_key)
             made.append((conn.compute.delete_keypair, keypair))
-            flavor = conn.compute.find_flavor("m1.tiny")
+            flavor = find_or_none(conn.compute.find_flavor, "m1.tiny")
             server = conn.compute.create_server(
                 name=f"convhost-{side}-{tag}",
                 image_id=image.id,
@@ -200,7 +202,7 @@ def test_conversion_hosts_ssh_block_devices_peer_and_cleanup(clouds, hosts):
             f.write(tail)
         device = f"/dev/disk/by-id/virtio-{volume.id[:20]}"
         assert src_host.run(f"test -e {device} || echo absent").strip() == "absent"
-        src.compute.create_volume_attachment(src_host.server, volume_id=volume.id)
+        src.compute.create_volume_attachment(src_host.server, volume=volume.id)
         src.block_storage.wait_for_status(volume, "in-use", wait=120)
         assert src_host.run(f"blockdev --getsize64 {device}").strip() == str(GIB)
         got_head = src_host.run(f"dd if={device} bs=1M count=1 status=none | sha256sum").split()[0]
@@ -260,8 +262,8 @@ def test_conversion_host_comes_back_after_stop_and_compute_restart(clouds):
     """`devcloud.sh stop` tears every host down; nova-compute rebuilds them when it adopts the servers."""
     src = clouds["src"]
     tag = uuid.uuid4().hex[:8]
-    public = clouds["admin"].network.find_network("public")
-    image = src.image.upload_image(
+    public = find_or_none(clouds["admin"].network.find_network, "public")
+    image = src.image.create_image(
         name=f"convhost-{tag}",
         container_format="bare",
         disk_format="raw",
@@ -277,14 +279,14 @@ def test_conversion_host_comes_back_after_stop_and_compute_restart(clouds):
         server = src.compute.create_server(
             name=f"convhost-restart-{tag}",
             image_id=image.id,
-            flavor_id=src.compute.find_flavor("m1.tiny").id,
+            flavor_id=find_or_none(src.compute.find_flavor, "m1.tiny").id,
             key_name=keypair.name,
             networks=[{"uuid": public.id}],
         )
         server = src.compute.wait_for_server(server, status="ACTIVE", wait=180)
         volume = src.block_storage.create_volume(size=1, name=f"convhost-restart-{tag}")
         src.block_storage.wait_for_status(volume, "available", wait=120)
-        src.compute.create_volume_attachment(server, volume_id=volume.id)
+        src.compute.create_volume_attachment(server, volume=volume.id)
         src.block_storage.wait_for_status(volume, "in-use", wait=120)
         device = f"/dev/disk/by-id/virtio-{volume.id[:20]}"
         before = Host(src, server, private)

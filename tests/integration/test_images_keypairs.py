@@ -13,6 +13,7 @@ from openstack.image.v2.image import Image as SdkImage
 
 import os_migrate
 from os_migrate import RequestCounter, export_resources, import_resources
+from os_migrate.cloud import find_or_none
 
 IMAGE_NAME = "osm-test-image"
 IMAGE_SIZE = 20 * 1024 * 1024
@@ -171,13 +172,13 @@ def src_keypair(src):
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode()
     )
-    if src.compute.find_keypair(KEYPAIR):
+    if find_or_none(src.compute.find_keypair, KEYPAIR):
         src.compute.delete_keypair(KEYPAIR)
     return src.compute.create_keypair(name=KEYPAIR, public_key=f"{key} osm-test")
 
 
 def test_keypairs_migrate_and_rerun_is_idempotent(src, dst, src_keypair, tmp_path):
-    if dst.compute.find_keypair(KEYPAIR):
+    if find_or_none(dst.compute.find_keypair, KEYPAIR):
         dst.compute.delete_keypair(KEYPAIR)
     export_resources(src, tmp_path, types=["keypairs"], filters={"keypairs": [KEYPAIR]})
     text = (tmp_path / "keypairs.yml").read_text()
@@ -207,7 +208,7 @@ def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(src
     record["params"]["name"] = "osm-admin-copied"
     doc["resources"] = [record]
     (tmp_path / "keypairs.yml").write_text(yaml.safe_dump(doc))
-    if dst.compute.find_keypair("osm-admin-copied"):
+    if find_or_none(dst.compute.find_keypair, "osm-admin-copied"):
         dst.compute.delete_keypair("osm-admin-copied")
     result = import_resources(admin_dst, tmp_path, types=["keypairs"])
     assert result["counts"]["create"] == 1

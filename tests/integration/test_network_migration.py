@@ -13,6 +13,7 @@ import yaml
 
 import os_migrate
 from os_migrate import RequestCounter, export_resources, import_resources
+from os_migrate.cloud import find_or_none
 
 from .conftest import NETWORK_TYPES, connect
 
@@ -99,7 +100,7 @@ def test_every_param_of_every_resource_equals_the_source(migrated, tmp_path):
 
 def test_new_security_group_has_exactly_the_source_rules(migrated):
     dst = migrated["dst"]
-    group = dst.network.find_security_group("ssh", project_id=dst.current_project_id)
+    group = find_or_none(dst.network.find_security_group, "ssh", project_id=dst.current_project_id)
     rules = list(dst.network.security_group_rules(security_group_id=group.id))
     # Neutron's two default egress rules were removed; only the 4 source rules remain
     assert sorted((r.direction, r.protocol, r.port_range_min) for r in rules) == [
@@ -230,7 +231,7 @@ def test_editing_one_field_updates_exactly_that_resource(migrated, tmp_path):
     after = revisions(dst)
     changed = {k for k in after if after[k] != before.get(k)}
     assert changed == {("subnet", "db-subnet")}
-    subnet = dst.network.find_subnet("db-subnet", project_id=dst.current_project_id)
+    subnet = find_or_none(dst.network.find_subnet, "db-subnet", project_id=dst.current_project_id)
     assert subnet.description == "edited by an operator"
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from os_migrate.cloud import find_or_none
+
 from .test_cli import json_of, os_migrate
 from .test_network_migration import revisions
 
@@ -59,15 +61,15 @@ def test_import_creates_the_converted_tenant_and_reimport_writes_nothing(convert
     ).items()
 
     pid = dst.current_project_id
-    net = dst.network.find_network("osm-net", project_id=pid)
+    net = find_or_none(dst.network.find_network, "osm-net", project_id=pid)
     assert net.description == "converted from OS Migrate"
     subnets = {s.name: s for s in dst.network.subnets(project_id=pid)}
     assert subnets["osm-subnet"].cidr == "10.40.1.0/24"
     assert subnets["osm-subnet"].network_id == net.id
     assert subnets["osm-subnet"].dns_nameservers == ["1.1.1.1", "8.8.8.8"]
     assert subnets["osm-subnet-b"].is_dhcp_enabled is False
-    router = dst.network.find_router("osm-router", project_id=pid)
-    public = dst.network.find_network("public")
+    router = find_or_none(dst.network.find_router, "osm-router", project_id=pid)
+    public = find_or_none(dst.network.find_network, "public")
     assert router.external_gateway_info["network_id"] == public.id
     assert router.routes == [{"destination": "192.168.77.0/24", "nexthop": "10.40.2.254"}]
     ports = dst.network.ports(device_id=router.id, device_owner="network:router_interface")
@@ -77,7 +79,7 @@ def test_import_creates_the_converted_tenant_and_reimport_writes_nothing(convert
     assert [(r.direction, r.port_range_min, r.remote_group_id) for r in db_rules] == [
         ("ingress", 5432, groups["osm-web"].id)
     ]
-    assert dst.compute.find_keypair(KEYPAIR).public_key.startswith("ssh-ed25519 ")
+    assert find_or_none(dst.compute.find_keypair, KEYPAIR).public_key.startswith("ssh-ed25519 ")
 
     before = revisions(dst)
     again = json_of(os_migrate("import", *common, "-f", "json"))

@@ -464,7 +464,7 @@ def read_volume_via_image(conn, server_id, volume_id) -> str:
         return h.hexdigest()
     finally:
         conn.image.delete_image(image_id, ignore_missing=True)
-        conn.compute.create_volume_attachment(server_id, volume_id=volume_id)
+        conn.compute.create_volume_attachment(server_id, volume=volume_id)
         wait_volume(conn, volume_id, "in-use")
 
 

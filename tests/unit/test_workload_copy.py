@@ -238,8 +238,8 @@ class FakeCompute:
         vol = self.cloud.block_storage.get_volume(volume_id)
         vol.status, vol.attachments = "available", []
 
-    def create_volume_attachment(self, server_id, volume_id, device=None):
-        vol = self.cloud.block_storage.get_volume(volume_id)
+    def create_volume_attachment(self, server_id, volume, device=None):
+        vol = self.cloud.block_storage.get_volume(volume)
         vol.status = "in-use"
         vol.attachments = [{"server_id": server_id, "device": device or "/dev/sdz"}]
 

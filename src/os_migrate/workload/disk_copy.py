@@ -617,10 +617,8 @@ def reattach_volume(
     if any(a.get("server_id") == server_id for a in volume.attachments or []):
         return False
     LOG.info("re-attaching source volume %s to server %s at %s", volume_id, server_id, device)
-    kwargs = {"volume_id": volume_id}
-    if device:
-        kwargs["device"] = device
-    conn.compute.create_volume_attachment(server_id, **kwargs)
+    kwargs = {"device": device} if device else {}
+    conn.compute.create_volume_attachment(server_id, volume=volume_id, **kwargs)
     cloudops.wait_volume(conn, volume_id, "in-use", what="re-attached source volume", timeout=timeout)
     return True
 
