@@ -575,9 +575,12 @@ def run_wave(
     overrides: dict | None,
     out: Output,
     migrate: Callable[..., dict] | None = None,
+    done: Sequence[str] = (),
 ) -> list[dict | None]:
     """Migrate ``names`` one after the other, each with all its steps in order (what the DAG's
     mapped task group does per server); a failed server does not stop the others.
+
+    ``done`` names the servers pre-flight found migrated by an earlier run (printed as such).
 
     :returns: one finalize result per server, ``None`` for a failed one (its error printed).
     """
@@ -598,7 +601,10 @@ def run_wave(
             results.append(None)
             continue
         reason = f" ({result['reason']})" if result.get("reason") else ""
-        out.line(f"{name}: {result.get('result')}{reason}")
+        outcome = result.get("result")
+        if outcome == "migrated" and name in done:
+            outcome = "already migrated, nothing to do"
+        out.line(f"{name}: {outcome}{reason}")
         results.append(result)
     return results
 
@@ -616,10 +622,13 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
         out.result({"preflight": report, "dry_run": True})
         return EXIT_OK
     report["run"] = list(report["servers"])
-    results = run_wave(src, dst, args.data_dir, report["run"], overrides=overrides, out=out)
+    results = run_wave(
+        src, dst, args.data_dir, report["run"], overrides=overrides, out=out, done=report.get("done", ())
+    )
     summary = summarize_workloads(results, preflight=report)
     out.line(
         f"migrated: {', '.join(summary['migrated']) or 'none'}; "
+        f"already migrated: {', '.join(summary['already_done']) or 'none'}; "
         f"skipped: {', '.join(s['server'] for s in summary['skipped']) or 'none'}; "
         f"failed: {', '.join(summary['failed']) or 'none'}"
     )

@@ -385,8 +385,19 @@ def test_workloads_migrate_runs_each_server_in_turn_and_fails_on_a_failed_one(cl
     ]
     assert "vm-a: migrated" in out
     assert "os-migrate: vm-b: error: vm-b: create failed" in err
-    assert "migrated: vm-a; skipped: vm-c; failed: vm-b" in out
+    assert "migrated: vm-a; already migrated: none; skipped: vm-c; failed: vm-b" in out
     assert "1 server(s) failed" in err
+
+
+def test_workloads_migrate_names_servers_an_earlier_run_migrated(clouds, wave, monkeypatch):
+    report = {"servers": ["vm-a"], "migrate": [], "skip": [], "done": ["vm-a"], "warnings": []}
+    monkeypatch.setattr(os_migrate.workload, "preflight", lambda *a, **k: dict(report))
+    status, out, _ = run(
+        "workloads", "migrate", "--src-cloud", "s", "--dst-cloud", "d", "--data-dir", "dir", "--all-servers"
+    )
+    assert status == 0
+    assert "vm-a: already migrated, nothing to do" in out
+    assert "migrated: none; already migrated: vm-a; skipped: none; failed: none" in out
 
 
 def test_workloads_migrate_dry_run_is_preflight_only(clouds, wave):
