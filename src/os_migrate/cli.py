@@ -48,14 +48,13 @@ from os_migrate.apply import import_resources
 from os_migrate.cloud import RequestCounter
 from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
 from os_migrate.export import export_resources
+from os_migrate.filters import parse_filter_item
 from os_migrate.resources import RESOURCE_TYPES
 from os_migrate.validation import validate_data_dir
 
 PROG = "os-migrate"
 #: Environment variable giving the default ``--data-dir``.
 DATA_DIR_ENV = "OS_MIGRATE_DATA_DIR"
-#: Prefix of a filter value that is a regular expression (``re.search`` semantics).
-REGEX_PREFIX = "regex:"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -70,13 +69,15 @@ class UsageError(Exception):
 
 
 def name_or_regex(value: str) -> str | dict[str, str]:
-    """``NAME`` -> ``"NAME"``; ``regex:PATTERN`` -> ``{"regex": PATTERN}`` (checked to compile).
+    """``NAME`` -> ``"NAME"``; a regex item (``regex:P``, ``re:P``, ``/P/``, as
+    :func:`os_migrate.filters.parse_filter_item` reads it) -> ``{"regex": P}``, checked to compile.
 
     :raises argparse.ArgumentTypeError: the pattern is not a valid regular expression.
     """
-    if not value.startswith(REGEX_PREFIX):
+    parsed = parse_filter_item(value)
+    if parsed is None or parsed[0] == "name":
         return value
-    pattern = value[len(REGEX_PREFIX) :]
+    pattern = parsed[1]
     try:
         re.compile(pattern)
     except re.error as e:
