@@ -87,6 +87,11 @@ def parse_param(value: Any, name: str, kind: type, *, default: Any = None) -> An
     raise AirflowFailException(f"{name} must be {_KINDS.get(kind, kind.__name__)}, got {value!r}")
 
 
+def jsonable(value: Any) -> Any:
+    """Copy of ``value`` that survives a JSON round trip (paths become strings), for XCom."""
+    return json.loads(json.dumps(value, default=str))
+
+
 _UNPARSED = object()
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from os_migrate import export_resources, import_resources, validate_data_dir
-from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors
+from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -99,7 +99,7 @@ class OpenStackExportOperator(_ResourceOperator):
         for type_key, count in result["counts"].items():
             changed = "changed" if result.get("changed", {}).get(type_key) else "unchanged"
             self.log.info("Exported %d %s to %s (%s)", count, type_key, result["data_dir"], changed)
-        return _jsonable(result)
+        return jsonable(result)
 
 
 class OpenStackValidateOperator(_ResourceOperator):
@@ -185,7 +185,7 @@ class OpenStackImportOperator(_ResourceOperator):
                     _changes_text(action.get("changes")),
                 )
         self.log.info("Import %s: %s", "plan (dry run)" if verb else "done", result["counts"])
-        return _jsonable({k: v for k, v in result.items() if k != "actions"})
+        return jsonable({k: v for k, v in result.items() if k != "actions"})
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -198,8 +198,3 @@ def _changes_text(changes: Any) -> str:
     if len(text) > MAX_CHANGES_CHARS:
         text = text[: MAX_CHANGES_CHARS - 3] + "..."
     return f": {text}"
-
-
-def _jsonable(value: Any) -> Any:
-    """Copy of ``value`` that survives a JSON round trip (paths become strings)."""
-    return json.loads(json.dumps(value, default=str))

@@ -15,7 +15,6 @@ source disk, a rolled-back migration fail at once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +30,13 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
-from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors
+from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: Default map index label of per-server tasks.
 SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 class _WorkloadOperator(OsMigrateBaseOperator):
@@ -87,7 +82,7 @@ class WorkloadExportOperator(_WorkloadOperator):
             result["counts"]["detached_volumes"],
             result["data_dir"],
         )
-        return _jsonable(result)
+        return jsonable(result)
 
 
 class WorkloadPreflightOperator(_WorkloadOperator):
@@ -144,7 +139,7 @@ class WorkloadPreflightOperator(_WorkloadOperator):
         report["run"] = [] if dry_run else list(report["servers"])
         if dry_run:
             self.log.info("Dry run: no server step runs")
-        context["ti"].xcom_push(key=self.REPORT_KEY, value=_jsonable(report))
+        context["ti"].xcom_push(key=self.REPORT_KEY, value=jsonable(report))
         return report["run"]
 
 
@@ -163,7 +158,7 @@ class _ServerStepOperator(_WorkloadOperator):
 
     def _call(self, step: Callable[..., dict[str, Any]]) -> dict[str, Any]:
         with core_errors():
-            return _jsonable(
+            return jsonable(
                 step(
                     self.src, self.dst, str(self.data_dir), str(self.server_name), overrides=self._overrides()
                 )
