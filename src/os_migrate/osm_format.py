@@ -36,6 +36,7 @@ from os_migrate.const import AUTH_PROJECT, VERSION_KEY
 from os_migrate.dataset import data_file
 from os_migrate.exceptions import ValidationError
 from os_migrate.export import refresh_data_file
+from os_migrate.references import make_ref
 from os_migrate.resources import REGISTRY, RESOURCE_TYPES, Resource
 from os_migrate.resources.base import is_empty
 
@@ -108,7 +109,7 @@ class _Ctx:
         if value is None:
             return None
         if isinstance(value, str):
-            return {"name": value, "project_name": None, "domain_name": None}
+            return make_ref(value, None, None)
         if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
             raise ValueError(f"expected a reference {{name, project_name, domain_name}}, got {value!r}")
         project, domain = value.get("project_name"), value.get("domain_name")
@@ -118,7 +119,7 @@ class _Ctx:
             and (domain is None or self.src_domain is None or domain == self.src_domain)
         ):
             project, domain = AUTH_PROJECT, AUTH_PROJECT
-        return {"name": value["name"], "project_name": project, "domain_name": domain}
+        return make_ref(value["name"], project, domain)
 
 
 def _image_property_names() -> dict[str, str]:
