@@ -28,6 +28,7 @@ from typing import Any
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 
+from os_migrate.transfer import IMAGE_FAILURES
 from os_migrate.workload.errors import WorkloadError
 
 LOG = logging.getLogger(__name__)
@@ -275,11 +276,7 @@ def wait_image_active(
     return wait_until(
         lambda: get_image(conn, image_id),
         lambda i: i is not None and i.status == "active",
-        failed=lambda i: (
-            f"status {i.status}"
-            if i.status in ("killed", "deleted", "pending_delete", "deactivated")
-            else None
-        ),
+        failed=lambda i: f"status {i.status}" if i.status in IMAGE_FAILURES else None,
         what=f"{what} ({image_id}) active",
         timeout=timeout,
         error=error,
