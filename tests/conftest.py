@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -54,3 +55,21 @@ def create_connection_without_db(monkeypatch):
         return connection
 
     return _create
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db):
+    """Airflow's API app in-process (FastAPI ``TestClient``), every request an admin, connection
+    testing enabled."""
+    from fastapi.testclient import TestClient
+
+    env = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 64,
+    }
+    with mock.patch.dict(os.environ, env):
+        from airflow.api_fastapi.app import create_app
+
+        with TestClient(create_app()) as client:
+            yield client

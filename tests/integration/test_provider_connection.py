@@ -8,8 +8,6 @@ contain them.
 from __future__ import annotations
 
 import json
-import os
-from unittest import mock
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -65,23 +63,6 @@ def test_uri_connection_with_a_wrong_password_fails_cleanly(monkeypatch, src_clo
     assert ok is False
     assert message.startswith("Unauthorized: "), message
     assert WRONG_PASSWORD not in message and auth["password"] not in message
-
-
-@pytest.fixture(scope="module")
-def api(airflow_db):
-    """Airflow's API app in-process, every request an admin, connection testing enabled."""
-    from fastapi.testclient import TestClient
-
-    env = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 64,
-    }
-    with mock.patch.dict(os.environ, env):
-        from airflow.api_fastapi.app import create_app
-
-        with TestClient(create_app()) as client:
-            yield client
 
 
 def _form(auth, region, password):

@@ -75,23 +75,6 @@ def test_providers_manager_lists_every_conn_field(providers_manager):
 # -- the API -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def api(airflow_db):
-    """Airflow's API app in-process, every request an admin, connection testing enabled."""
-    from fastapi.testclient import TestClient
-
-    env = {
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "x" * 64,
-    }
-    with mock.patch.dict(os.environ, env):
-        from airflow.api_fastapi.app import create_app
-
-        with TestClient(create_app()) as client:
-            yield client
-
-
 def test_connection_form_metadata_serves_our_fields(api):
     response = api.get("/ui/connections/hook_meta")
 
