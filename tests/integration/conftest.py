@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import openstack.config
@@ -76,3 +77,18 @@ def empty_dst(dst):
     """The destination project holds no networking resources (except its default group)."""
     sample_tenant.clean(dst)
     return dst
+
+
+def wait_for(predicate, what: str, timeout: float = 300, interval: float = 2):
+    """Poll ``predicate()`` every ``interval`` s until it is truthy and return that value.
+
+    :raises AssertionError: still falsy after ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)

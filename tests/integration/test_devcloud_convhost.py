@@ -15,7 +15,6 @@ import io
 import os
 import re
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -27,24 +26,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from os_migrate.cloud import find_or_none
 
-from .conftest import CLOUDS_YAML, connect
+from .conftest import CLOUDS_YAML, connect, wait_for
 from .test_devcloud import assert_devcloud_routes_and_listeners_stay_local
 
 DEVCLOUD_HOME = Path(os.environ.get("DEVCLOUD_HOME", CLOUDS_YAML.parent))
 MARKER = "os_migrate_conversion_host"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-
-
-def wait_for(predicate, what: str, timeout: float = 180, interval: float = 1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def new_keypair():
@@ -126,7 +114,12 @@ def hosts(clouds):
                 **{MARKER: "true"},
             )
             made.append((conn.image.delete_image, image))
-            wait_for(lambda c=conn, i=image: c.image.get_image(i).status == "active", "image active")
+            wait_for(
+                lambda c=conn, i=image: c.image.get_image(i).status == "active",
+                "image active",
+                timeout=180,
+                interval=1,
+            )
             private, public_key = new_keypair()
             keypair = conn.compute.create_keypair(name=f"convhost-{tag}", public_key=public_key)
             made.append((conn.compute.delete_keypair, keypair))
@@ -303,7 +296,9 @@ def test_conversion_host_comes_back_after_stop_and_compute_restart(clouds):
             check=True,
             env=dict(os.environ, DEVCLOUD_HOME=str(DEVCLOUD_HOME)),
         )
-        after = wait_for(lambda: _try_host(src, server, private), "SSH to the rebuilt host", timeout=60)
+        after = wait_for(
+            lambda: _try_host(src, server, private), "SSH to the rebuilt host", timeout=60, interval=1
+        )
         assert (after.keytype, after.hostkey) == (before.keytype, before.hostkey)  # same host key
         assert after.run(f"blockdev --getsize64 {device}").strip() == str(GIB)
         after.ssh.close()

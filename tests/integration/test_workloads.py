@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -54,7 +53,7 @@ from os_migrate.workload import (
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, TMP_PREFIX
 from os_migrate.workload.store import load_detached_volumes, load_servers
 
-from .conftest import DEVCLOUD_HOME, REPO_ROOT, connect
+from .conftest import DEVCLOUD_HOME, REPO_ROOT, connect, wait_for
 
 GIB = 1024**3
 MIB = 1024**2
@@ -119,17 +118,6 @@ def ensure_project(admin, name: str):
     admin.set_volume_quotas(project.id, volumes=40, snapshots=40, gigabytes=200)
     admin.set_compute_quotas(project.id, instances=20, cores=40, ram=51200)
     return project
-
-
-def wait_for(predicate, what: str, timeout: float = 300, interval: float = 2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def volume_status(conn, volume_id):
