@@ -18,6 +18,9 @@ module (stdlib only; the Nova driver ``devcloud_fake.py`` imports it as
   namespace (``ip netns exec`` + ``unshare --mount``): its own config, an
   ed25519 host key generated per host, ``ListenAddress`` = the host's fixed
   IPs, no PAM, login ``root`` with the server's keypair only.
+* root's ``~/.ssh`` inside the host is its own directory (bind-mounted in the
+  host's mount namespace), holding ``authorized_keys`` as on a real server, so
+  a tool may add and remove keys there without touching any other host.
 * each attached Cinder volume is a loop device over the volume file, linked as
   ``/dev/disk/by-id/virtio-<first 20 chars of the volume id>`` inside the
   host: a per-host directory is bind-mounted on ``/dev/disk/by-id`` in the
@@ -25,7 +28,7 @@ module (stdlib only; the Nova driver ``devcloud_fake.py`` imports it as
 
 State and files per host: ``<base>/<uuid>/`` (``host.json``,
 ``ssh_host_ed25519_key[.pub]``, ``known_hosts``, ``sshd_config``,
-``authorized_keys``, ``by-id/``, ``sshd.pid``, ``sshd.log``), with
+``root-ssh/authorized_keys``, ``by-id/``, ``sshd.pid``, ``sshd.log``), with
 ``<base>`` = ``$DEVCLOUD_HOME/data/convhost``.  ``teardown`` removes the
 runtime part (processes, namespace, veths, loop devices, bridge when unused)
 and keeps the state so ``ensure`` can rebuild the host (nova-compute restart,
@@ -52,6 +55,7 @@ import time
 
 SSHD = "/usr/sbin/sshd"
 BY_ID = "/dev/disk/by-id"
+ROOT_SSH = "/root/.ssh"
 NS_PREFIX = "dcch-"
 
 
@@ -163,14 +167,16 @@ def create(base: str, uuid: str, key_data: str, vifs: list[dict], name: str = ""
     with _locked(base):
         d = host_dir(base, uuid)
         os.makedirs(os.path.join(d, "by-id"), exist_ok=True)
+        os.makedirs(os.path.join(d, "root-ssh"), mode=0o700, exist_ok=True)
         key = os.path.join(d, "ssh_host_ed25519_key")
         if not os.path.exists(key):
             _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name or uuid}", "-f", key)
         state = load(base, uuid) or {"uuid": uuid, "volumes": {}}
         state.update(name=name, vifs=vifs)
-        with open(os.path.join(d, "authorized_keys"), "w") as f:
+        keys = os.path.join(d, "root-ssh", "authorized_keys")
+        with open(keys, "w") as f:
             f.write(key_data.strip() + "\n")
-        os.chmod(os.path.join(d, "authorized_keys"), 0o600)
+        os.chmod(keys, 0o600)
         _save(base, state)
         _write_sshd_config(base, state)
         _ensure(base, state)
@@ -208,7 +214,7 @@ def _write_sshd_config(base: str, state: dict) -> None:
 {listen}
 HostKey {d}/ssh_host_ed25519_key
 PidFile {d}/sshd.pid
-AuthorizedKeysFile {d}/authorized_keys
+AuthorizedKeysFile .ssh/authorized_keys
 PermitRootLogin prohibit-password
 AllowUsers root
 PubkeyAuthentication yes
@@ -351,11 +357,13 @@ def _ensure_sshd(base: str, state: dict) -> None:
         open(os.path.join(base, ".made-dev-disk"), "w").close()
     cfg = os.path.join(d, "sshd_config")
     _run(SSHD, "-t", "-f", cfg)
-    script = 'mount --bind "$1" "$2" && exec "$3" -f "$4" -E "$5"'
+    os.makedirs(ROOT_SSH, mode=0o700, exist_ok=True)  # the mount point of the host's own ~/.ssh
+    script = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec "$5" -f "$6" -E "$7"'
     _run(
         "ip", "netns", "exec", ns_name(uuid),
         "unshare", "--mount", "--propagation", "private",
-        "sh", "-c", script, "sh", os.path.join(d, "by-id"), BY_ID, SSHD, cfg, os.path.join(d, "sshd.log"),
+        "sh", "-c", script, "sh", os.path.join(d, "by-id"), BY_ID, os.path.join(d, "root-ssh"), ROOT_SSH,
+        SSHD, cfg, os.path.join(d, "sshd.log"),
     )  # fmt: skip
     # sshd writes its pid file once it listens and has detached
     for _ in range(100):

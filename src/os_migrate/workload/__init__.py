@@ -17,9 +17,13 @@ Pure Python over openstacksdk; never imports Airflow. The public surface::
 
 Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files in
 ``workload_state/``. Disk copies go through a :class:`DiskCopier` (method ``image``:
-:class:`ImageDiskCopier`), made from one :class:`CopyContext`.
+:class:`ImageDiskCopier`; method ``conversion_host``:
+:class:`~os_migrate.workload.conversion_host.ConversionHostCopier`), made from one
+:class:`CopyContext`.
 """
 
+# Copy methods register in COPIERS on import; before records builds its schema from COPIERS.
+from os_migrate.workload import conversion_host  # noqa: F401
 from os_migrate.workload.checks import preflight
 from os_migrate.workload.disk_copy import (
     COPIERS,

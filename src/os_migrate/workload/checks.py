@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from os_migrate.references import RefIndex, ref_str
 from os_migrate.workload import cloudops
 from os_migrate.workload.disk_copy import COPIERS, make_copier
 from os_migrate.workload.disks import disk_plan
+from os_migrate.workload.errors import WorkloadError
 from os_migrate.workload.migrate import destination_server, missing_pieces
 from os_migrate.workload.records import WORKLOADS, Server
 from os_migrate.workload.store import load_servers
@@ -69,7 +70,13 @@ def select_servers(
 
 
 def preflight(
-    src, dst, data_dir: str | Path, *, servers: list | None = None, overrides: Mapping[str, Any] | None = None
+    src,
+    dst,
+    data_dir: str | Path,
+    *,
+    servers: list | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """Check that the selected servers can be migrated; change nothing anywhere.
 
@@ -78,6 +85,8 @@ def preflight(
     :param data_dir: data dir holding ``workloads.yml``.
     :param servers: name filter (names and ``{"regex": ...}``); None selects every record.
     :param overrides: ``_migration_params`` values applied to every selected server.
+    :param ssh_resolver: resolves ``ssh_conn_id`` in conversion host settings (see
+        :class:`~os_migrate.workload.disk_copy.CopyContext`).
     :returns: ``{"servers": [every selected name], "migrate": [names to migrate or resume],
         "skip": [{"server", "reason"}], "done": [names already migrated], "needs": {quota:
         amount still needed}, "warnings": [...]}``.
@@ -87,7 +96,7 @@ def preflight(
     chosen = select_servers(data_dir, servers, overrides)
     check_connection(src)
     check_connection(dst)
-    checker = _Checker(src, dst)
+    checker = _Checker(src, dst, ssh_resolver)
     report: dict[str, Any] = {
         "servers": [s.name for s in chosen],
         "migrate": [],
@@ -132,9 +141,10 @@ def preflight(
 class _Checker:
     """Accumulates errors, warnings and quota needs over a wave."""
 
-    def __init__(self, src, dst):
+    def __init__(self, src, dst, ssh_resolver=None):
         self.src = src
         self.dst = dst
+        self.ssh_resolver = ssh_resolver
         self.refs = RefIndex(dst)
         self.errors: list[str] = []
         self.warnings: list[str] = []
@@ -143,7 +153,7 @@ class _Checker:
         self._types: set[str] | None = None
         self._keypairs: set[str] | None = None
         self._zones: set[str] | None = None
-        self._copier_checked: set[str] = set()  # method + settings, as JSON
+        self._copier_problems: dict[str, list[str]] = {}  # method + settings (JSON) -> problems
         self._ports: dict[str, list] = {}
 
     # -- lazy destination listings ----------------------------------------------------------------
@@ -237,9 +247,17 @@ class _Checker:
         checked = json.dumps([method, settings], sort_keys=True, default=str)
         if method not in COPIERS:
             self.error(server, f"_migration_params.copy_method: unknown method {method!r}")
-        elif checked not in self._copier_checked:
-            self._copier_checked.add(checked)
-            for problem in make_copier(method, self.src, self.dst, **settings).check():
+        else:
+            if checked not in self._copier_problems:
+                try:
+                    copier = make_copier(
+                        method, self.src, self.dst, ssh_resolver=self.ssh_resolver, **settings
+                    )
+                    self._copier_problems[checked] = copier.check()
+                    copier.close()
+                except WorkloadError as e:
+                    self._copier_problems[checked] = [str(e)]
+            for problem in self._copier_problems[checked]:
                 self.error(server, problem)
         if not resuming:
             self.needs["instances"] += 1

@@ -49,7 +49,7 @@ import functools
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -174,12 +174,15 @@ class CopyContext:
     :param journal: records source changes (see :class:`SourceJournal`).
     :param settings: the method's own settings (``_migration_params.copy_settings``); each copier
         documents the keys it reads and ignores the others.
+    :param ssh_resolver: turns an ``ssh_conn_id`` named in settings into host access (the
+        Airflow provider passes one that reads Airflow Connections); None where there is none.
     """
 
     src: Any
     dst: Any
     journal: SourceJournal = field(default_factory=NullJournal)
     settings: Mapping[str, Any] = field(default_factory=dict)
+    ssh_resolver: Callable[[str], Any] | None = None
 
 
 class DiskCopier(ABC):
@@ -196,6 +199,7 @@ class DiskCopier(ABC):
         self.src = context.src
         self.dst = context.dst
         self.journal = context.journal
+        self._unsupported: set[str] = set()  # ways to read the source it refused (per instance)
 
     def check(self) -> list[str]:
         """Problems that make this method unusable between these clouds (pre-flight; reads only).
@@ -222,6 +226,135 @@ class DiskCopier(ABC):
         :returns: one line per deleted resource.
         """
 
+    def release(self, source: DiskSource) -> list[str]:
+        """Free what an interrupted copy of ``source`` still holds (processes, attachments), so its
+        unfinished destination volume can be deleted; called before a disk is copied again.
+
+        :returns: one line per released thing.
+        """
+        return []
+
+    def close(self) -> None:
+        """Close what the copier holds open (connections to hosts); it may be used again after."""
+        return None
+
+    # -- reading source disks through the source APIs (shared by the methods) -------------------
+    def _detach_refusal(self, source: DiskSource) -> str | None:
+        if source.is_root:
+            return "Nova never detaches a root volume"
+        if not source.server_id:
+            return "the volume is attached to no known server"
+        server = cloudops.get_server(self.src, source.server_id)
+        if server is None or server.status != "SHUTOFF":
+            return (
+                f"the server is {getattr(server, 'status', 'gone')}, a volume is only detached "
+                "from a SHUTOFF server"
+            )
+        return None
+
+    def _volume_from_snapshot(self, volume, source: DiskSource):
+        """Temporary volume from a temporary snapshot of ``volume``; None if unsupported."""
+        name = source.tmp_name
+        timeout = cloudops.volume_timeout(volume.size)
+        for temp in cloudops.volumes_named(self.src, name):
+            temp = cloudops.wait_volume_settled(self.src, temp.id, what="temporary volume", timeout=timeout)
+            if temp is not None and temp.status == "available":
+                LOG.info("reusing temporary volume %s (%s)", name, temp.id)
+                return temp
+            if temp is not None:
+                cloudops.delete_volume(self.src, temp, what="temporary volume")
+        snaps = [s for s in cloudops.snapshots_named(self.src, name) if s.volume_id == volume.id]
+        snap = None
+        for found in snaps:
+            s = cloudops.wait_until(
+                functools.partial(cloudops.get_snapshot, self.src, found.id),
+                lambda x: x is None or x.status != "creating",
+                what=f"temporary snapshot {found.id}",
+                timeout=timeout,
+            )
+            if s is not None and s.status == "available" and snap is None:
+                snap = s
+            elif s is not None:
+                cloudops.delete_snapshot(self.src, s, what="temporary snapshot")
+        if snap is None:
+            LOG.info("snapshotting %s (%s) into %s", source.label, volume.id, name)
+            snap = self.src.block_storage.create_snapshot(
+                volume_id=volume.id, name=name, force=True, description="os-migrate temporary snapshot"
+            )
+            snap = cloudops.wait_until(
+                lambda: cloudops.get_snapshot(self.src, snap.id),
+                lambda s: s is not None and s.status in ("available", "error"),
+                what=f"temporary snapshot {snap.id}",
+                timeout=timeout,
+            )
+            if snap.status != "available":
+                LOG.warning(
+                    "the source cannot snapshot %s (snapshot %s is %s); trying the next way to read it",
+                    volume.id,
+                    snap.id,
+                    snap.status,
+                )
+                cloudops.delete_snapshot(self.src, snap, what="failed temporary snapshot")
+                self._unsupported.add("snapshot")
+                return None
+        temp = self.src.block_storage.create_volume(
+            name=name, size=volume.size, snapshot_id=snap.id, description="os-migrate temporary volume"
+        )
+        return cloudops.wait_volume(
+            self.src, temp.id, "available", what="temporary volume", timeout=timeout, error=CopyError
+        )
+
+    def _wait_source_image(self, image_id: str, source: DiskSource, size_gib: int = 1):
+        return cloudops.wait_image_active(
+            self.src,
+            image_id,
+            what=f"source image of {source.label}",
+            timeout=cloudops.volume_timeout(size_gib),
+            error=CopyError,
+        )
+
+    def _server_snapshot(self, source: DiskSource):
+        server = cloudops.get_server(self.src, source.id)
+        if server is None:
+            raise CopyError(f"source server {source.id} not found")
+        LOG.info("snapshotting the root disk of %s into %s", source.label, source.tmp_name)
+        image = self.src.compute.create_server_image(server, source.tmp_name)
+        return self._wait_source_image(image.id, source, size_gib=10)
+
+    def _upload(self, volume, source: DiskSource, *, force: bool):
+        """``os-volume_upload_image`` of ``volume`` into the source image ``osm-tmp-<id>``."""
+        LOG.info(
+            "uploading %s (%s, %d GiB) to the source image %s%s",
+            source.label,
+            volume.id,
+            volume.size,
+            source.tmp_name,
+            " (force)" if force else "",
+        )
+        info = self.src.block_storage.upload_volume_to_image(
+            volume, source.tmp_name, force=force, disk_format="raw", container_format="bare"
+        )
+        image = self._wait_source_image(info["image_id"], source, size_gib=volume.size)
+        cloudops.wait_volume_settled(
+            self.src, volume.id, what="uploaded volume", timeout=cloudops.volume_timeout(volume.size)
+        )
+        return image
+
+    def _cleanup_source(self, source: DiskSource) -> list[str]:
+        """Delete the source temporaries ``osm-tmp-<id>`` (volumes, images, snapshots) of ``source``."""
+        name = source.tmp_name
+        done: list[str] = []
+        for vol in cloudops.volumes_named(self.src, name):
+            cloudops.delete_volume(self.src, vol, what="temporary source volume")
+            done.append(f"source volume {vol.id}")
+        for img in cloudops.own_images_named(self.src, name):
+            cloudops.delete_image(self.src, img, what="temporary source image")
+            done.append(f"source image {img.id}")
+        for snap in cloudops.snapshots_named(self.src, name):
+            cloudops.delete_snapshot(self.src, snap, what="temporary source snapshot")
+            done.append(f"source snapshot {snap.id}")
+        return done
+
 
 class ImageDiskCopier(DiskCopier):
     """Copy through Glance: upload-to-image, a verified streamed image copy, volume from image.
@@ -238,7 +371,6 @@ class ImageDiskCopier(DiskCopier):
         super().__init__(context)
         self.access_order = tuple(context.settings.get("access_order") or self.ACCESS_ORDER)
         self.chunk_size = int(context.settings.get("chunk_size") or CHUNK_SIZE)
-        self._unsupported: set[str] = set()  # access ways this source refused (per instance)
 
     # -- pre-flight ------------------------------------------------------------------------------
     def check(self) -> list[str]:
@@ -320,23 +452,6 @@ class ImageDiskCopier(DiskCopier):
             (v := cloudops.get_volume(self.src, i)) is not None and v.status == "uploading" for i in ids
         )
 
-    def _wait_source_image(self, image_id: str, source: DiskSource, size_gib: int = 1):
-        return cloudops.wait_image_active(
-            self.src,
-            image_id,
-            what=f"source image of {source.label}",
-            timeout=cloudops.volume_timeout(size_gib),
-            error=CopyError,
-        )
-
-    def _server_snapshot(self, source: DiskSource):
-        server = cloudops.get_server(self.src, source.id)
-        if server is None:
-            raise CopyError(f"source server {source.id} not found")
-        LOG.info("snapshotting the root disk of %s into %s", source.label, source.tmp_name)
-        image = self.src.compute.create_server_image(server, source.tmp_name)
-        return self._wait_source_image(image.id, source, size_gib=10)
-
     def _upload_volume(self, source: DiskSource) -> tuple[Any, str]:
         volume = cloudops.get_volume(self.src, source.id)
         if volume is None:
@@ -385,71 +500,6 @@ class ImageDiskCopier(DiskCopier):
             "the source cloud, or use another copy method."
         )
 
-    def _detach_refusal(self, source: DiskSource) -> str | None:
-        if source.is_root:
-            return "Nova never detaches a root volume"
-        if not source.server_id:
-            return "the volume is attached to no known server"
-        server = cloudops.get_server(self.src, source.server_id)
-        if server is None or server.status != "SHUTOFF":
-            return (
-                f"the server is {getattr(server, 'status', 'gone')}, a volume is only detached "
-                "from a SHUTOFF server"
-            )
-        return None
-
-    def _volume_from_snapshot(self, volume, source: DiskSource):
-        """Temporary volume from a temporary snapshot of ``volume``; None if unsupported."""
-        name = source.tmp_name
-        timeout = cloudops.volume_timeout(volume.size)
-        for temp in cloudops.volumes_named(self.src, name):
-            temp = cloudops.wait_volume_settled(self.src, temp.id, what="temporary volume", timeout=timeout)
-            if temp is not None and temp.status == "available":
-                LOG.info("reusing temporary volume %s (%s)", name, temp.id)
-                return temp
-            if temp is not None:
-                cloudops.delete_volume(self.src, temp, what="temporary volume")
-        snaps = [s for s in cloudops.snapshots_named(self.src, name) if s.volume_id == volume.id]
-        snap = None
-        for found in snaps:
-            s = cloudops.wait_until(
-                functools.partial(cloudops.get_snapshot, self.src, found.id),
-                lambda x: x is None or x.status != "creating",
-                what=f"temporary snapshot {found.id}",
-                timeout=timeout,
-            )
-            if s is not None and s.status == "available" and snap is None:
-                snap = s
-            elif s is not None:
-                cloudops.delete_snapshot(self.src, s, what="temporary snapshot")
-        if snap is None:
-            LOG.info("snapshotting %s (%s) into %s", source.label, volume.id, name)
-            snap = self.src.block_storage.create_snapshot(
-                volume_id=volume.id, name=name, force=True, description="os-migrate temporary snapshot"
-            )
-            snap = cloudops.wait_until(
-                lambda: cloudops.get_snapshot(self.src, snap.id),
-                lambda s: s is not None and s.status in ("available", "error"),
-                what=f"temporary snapshot {snap.id}",
-                timeout=timeout,
-            )
-            if snap.status != "available":
-                LOG.warning(
-                    "the source cannot snapshot %s (snapshot %s is %s); trying the next way to read it",
-                    volume.id,
-                    snap.id,
-                    snap.status,
-                )
-                cloudops.delete_snapshot(self.src, snap, what="failed temporary snapshot")
-                self._unsupported.add("snapshot")
-                return None
-        temp = self.src.block_storage.create_volume(
-            name=name, size=volume.size, snapshot_id=snap.id, description="os-migrate temporary volume"
-        )
-        return cloudops.wait_volume(
-            self.src, temp.id, "available", what="temporary volume", timeout=timeout, error=CopyError
-        )
-
     def _upload_detached(self, volume, source: DiskSource, *, already_detached: bool = False):
         server_id = source.server_id
         if server_id is None:
@@ -474,25 +524,6 @@ class ImageDiskCopier(DiskCopier):
         finally:
             reattach_volume(self.src, volume.id, server_id, source.device, timeout=timeout)
             self.journal.record_reattach(volume.id)
-        return image
-
-    def _upload(self, volume, source: DiskSource, *, force: bool):
-        """``os-volume_upload_image`` of ``volume`` into the source image ``osm-tmp-<id>``."""
-        LOG.info(
-            "uploading %s (%s, %d GiB) to the source image %s%s",
-            source.label,
-            volume.id,
-            volume.size,
-            source.tmp_name,
-            " (force)" if force else "",
-        )
-        info = self.src.block_storage.upload_volume_to_image(
-            volume, source.tmp_name, force=force, disk_format="raw", container_format="bare"
-        )
-        image = self._wait_source_image(info["image_id"], source, size_gib=volume.size)
-        cloudops.wait_volume_settled(
-            self.src, volume.id, what="uploaded volume", timeout=cloudops.volume_timeout(volume.size)
-        )
         return image
 
     # 2. the verified streamed copy, source Glance -> destination Glance ------------------------
@@ -587,21 +618,11 @@ class ImageDiskCopier(DiskCopier):
 
     # -- cleanup ---------------------------------------------------------------------------------
     def cleanup(self, source: DiskSource) -> list[str]:
-        name = source.tmp_name
         done = []
-        for img in cloudops.own_images_named(self.dst, name):
+        for img in cloudops.own_images_named(self.dst, source.tmp_name):
             cloudops.delete_image(self.dst, img, what="temporary destination image")
             done.append(f"destination image {img.id}")
-        for vol in cloudops.volumes_named(self.src, name):
-            cloudops.delete_volume(self.src, vol, what="temporary source volume")
-            done.append(f"source volume {vol.id}")
-        for img in cloudops.own_images_named(self.src, name):
-            cloudops.delete_image(self.src, img, what="temporary source image")
-            done.append(f"source image {img.id}")
-        for snap in cloudops.snapshots_named(self.src, name):
-            cloudops.delete_snapshot(self.src, snap, what="temporary source snapshot")
-            done.append(f"source snapshot {snap.id}")
-        return done
+        return done + self._cleanup_source(source)
 
 
 def reattach_volume(
@@ -640,7 +661,13 @@ COPIERS: dict[str, type[DiskCopier]] = {ImageDiskCopier.method: ImageDiskCopier}
 
 
 def make_copier(
-    method: str, src, dst, *, journal: SourceJournal | None = None, **settings: Any
+    method: str,
+    src,
+    dst,
+    *,
+    journal: SourceJournal | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
+    **settings: Any,
 ) -> DiskCopier:
     """Instantiate the copier of ``method`` with a :class:`CopyContext` of these arguments.
 
@@ -651,4 +678,4 @@ def make_copier(
         cls = COPIERS[method]
     except KeyError:
         raise CopyError(f"unknown copy method {method!r} (known: {', '.join(COPIERS)})") from None
-    return cls(CopyContext(src, dst, journal or NullJournal(), settings))
+    return cls(CopyContext(src, dst, journal or NullJournal(), settings, ssh_resolver))

@@ -175,6 +175,8 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server)
             method=copier.method,
             access="reused",
         )
+    for line in copier.release(disk.source):
+        LOG.info("%s: released %s (left by an interrupted copy)", disk.source.label, line)
     for partial in cloudops.volumes_with_marker(dst, disk.source.id):
         cloudops.delete_volume(dst, partial, what="unfinished destination volume")
     result = copier.copy(disk.source, disk.spec)

@@ -48,7 +48,7 @@ scheduler hint ``group`` set to the id of the destination server group of the sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -211,6 +211,8 @@ class ServerMigration:
     :param overrides: ``_migration_params`` values for this run.
     :param copier: the disk copier; default: ``copy_method`` of the record, made with its
         ``copy_settings`` and the state file as journal.
+    :param ssh_resolver: resolves ``ssh_conn_id`` in conversion host settings (see
+        :class:`~os_migrate.workload.disk_copy.CopyContext`).
     :raises DataError: no record, or several, with that name.
     """
 
@@ -223,8 +225,10 @@ class ServerMigration:
         *,
         overrides: Mapping[str, Any] | None = None,
         copier: DiskCopier | None = None,
+        ssh_resolver: Callable[[str], Any] | None = None,
     ):
         self.src = src
+        self.ssh_resolver = ssh_resolver
         self.dst = dst
         self.data_dir = data_dir
         self.name = name
@@ -246,7 +250,12 @@ class ServerMigration:
         if self._copier is None:
             mp = self.server.migration_params
             self._copier = make_copier(
-                mp["copy_method"], self.src, self.dst, journal=self.state, **(mp.get("copy_settings") or {})
+                mp["copy_method"],
+                self.src,
+                self.dst,
+                journal=self.state,
+                ssh_resolver=self.ssh_resolver,
+                **(mp.get("copy_settings") or {}),
             )
         return self._copier
 
@@ -490,10 +499,16 @@ class ServerMigration:
 
 
 def prepare_server(
-    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+    src,
+    dst,
+    data_dir: str | Path,
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.prepare` of ``name``."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides).prepare()
+    return ServerMigration(src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver).prepare()
 
 
 def copy_server_disks(
@@ -504,30 +519,56 @@ def copy_server_disks(
     *,
     overrides: Mapping[str, Any] | None = None,
     copier: DiskCopier | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
-    """:meth:`ServerMigration.copy_disks` of ``name`` (``copier``: see :class:`ServerMigration`)."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides, copier=copier).copy_disks()
+    """:meth:`ServerMigration.copy_disks` of ``name`` (``copier``, ``ssh_resolver``: see
+    :class:`ServerMigration`)."""
+    return ServerMigration(
+        src, dst, data_dir, name, overrides=overrides, copier=copier, ssh_resolver=ssh_resolver
+    ).copy_disks()
 
 
 def create_destination_server(
-    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+    src,
+    dst,
+    data_dir: str | Path,
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.create_server` of ``name``."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides).create_server()
+    return ServerMigration(
+        src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver
+    ).create_server()
 
 
 def finalize_server(
-    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+    src,
+    dst,
+    data_dir: str | Path,
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.finalize` of ``name``."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides).finalize()
+    return ServerMigration(
+        src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver
+    ).finalize()
 
 
 def migrate_server(
-    src, dst, data_dir: str | Path, name: str, *, overrides: Mapping[str, Any] | None = None
+    src,
+    dst,
+    data_dir: str | Path,
+    name: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.run` of ``name``: every step, finalize always last."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides).run()
+    return ServerMigration(src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver).run()
 
 
 __all__ = [
