@@ -9,8 +9,8 @@ dir, pre-flight every reference and quota, then one mapped task group per server
 **Flow**: `check_conf` (unknown conf keys fail the run) → `export_workloads` (source) → `preflight` (both clouds, reads only;
 fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
 `prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`, at most 4
-at once per run; verified
-streamed copies of the boot/data volumes) → `create_server` (ports, block device mapping, wait
+at once per run; verified copies of the boot/data volumes, through the image APIs or host to
+host over SSH) → `create_server` (ports, block device mapping, wait
 ACTIVE, floating IPs) → `finalize` (always: clean temporaries; on failure roll the destination
 back and restore the source) → `summary`.
 
@@ -23,10 +23,12 @@ back and restore the source) → `summary`.
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
 | `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
+| `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
+| `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
 | `dry_run` | export and pre-flight only |
 
-In the trigger form the Params are grouped in three sections: **Clouds and data**, **Wave**
-(servers, migration params) and **Run options** (dry run). In the Servers box, write one
+In the trigger form the Params are grouped in four sections: **Clouds and data**, **Wave**
+(servers, migration params), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
 server name or regex per line.
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
@@ -40,7 +42,7 @@ import datetime
 
 from airflow.sdk import DAG, Param, task, task_group
 
-from os_migrate.workload.records import MIGRATION_PARAMS_SCHEMA
+from os_migrate.workload.records import COPY_METHODS, MIGRATION_PARAMS_SCHEMA
 from os_migrate_airflow.dag_support import (
     FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
@@ -75,11 +77,14 @@ COMMON = {
     "src_conn_id": "{{ params.src_conn_id }}",
     "dst_conn_id": "{{ params.dst_conn_id }}",
     "overrides": "{{ params.migration_params }}",
+    "copy_method": "{{ params.copy_method }}",
+    "src_host_conn_id": "{{ params.src_host_conn_id }}",
+    "dst_host_conn_id": "{{ params.dst_host_conn_id }}",
 }
 #: The wave; an empty box in the form gives None, which must select nothing (the core reads None as "all").
 SERVERS = "{{ params.servers or [] }}"
 #: Trigger form sections (Param ``section``).
-CLOUDS, WAVE, OPTIONS = "Clouds and data", "Wave", "Run options"
+CLOUDS, WAVE, COPY, OPTIONS = "Clouds and data", "Wave", "Disk copy", "Run options"
 
 with DAG(
     dag_id=DAG_ID,
@@ -143,6 +148,31 @@ with DAG(
             'this run, e.g. {"boot_disk_copy": true, '
             '"floating_ip_mode": "new"}. Empty object: use the records as they are.',
             section=WAVE,
+        ),
+        "copy_method": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *COPY_METHODS],
+            title="Copy method",
+            description="How disk bytes travel: 'image' (through the image APIs) or 'conversion_host' "
+            "(host to host over SSH; needs the two host connections below). Empty: each record's "
+            "_migration_params.copy_method (default image).",
+            section=COPY,
+        ),
+        "src_host_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Source conversion host",
+            description="Airflow SSH Connection of the conversion host in the source project (host, "
+            "login, extra private_key or key_file, host_key, server).",
+            section=COPY,
+        ),
+        "dst_host_conn_id": Param(
+            None,
+            type=["null", "string"],
+            title="Destination conversion host",
+            description="Airflow SSH Connection of the conversion host in the destination project.",
+            section=COPY,
         ),
         "dry_run": Param(
             False,

@@ -154,7 +154,7 @@ def core(connections):
         ),
         "prepare_server": record(
             "prepare",
-            lambda s, d, dd, name, overrides: {
+            lambda s, d, dd, name, overrides, ssh_resolver=None: {
                 "server": name,
                 "action": "skip" if name == "old" else "migrate",
                 "reason": "name taken",
@@ -162,14 +162,14 @@ def core(connections):
             },
         ),
         "copy_server_disks": record(
-            "copy", lambda s, d, dd, name, overrides: {"server": name, "action": "migrate", "disks": []}
+            "copy", lambda s, d, dd, name, overrides, ssh_resolver=None: {"server": name, "action": "migrate", "disks": []}
         ),
         "create_destination_server": record(
-            "create", lambda s, d, dd, name, overrides: {"server": name, "destination_id": f"dst-{name}"}
+            "create", lambda s, d, dd, name, overrides, ssh_resolver=None: {"server": name, "destination_id": f"dst-{name}"}
         ),
         "finalize_server": record(
             "finalize",
-            lambda s, d, dd, name, overrides: {
+            lambda s, d, dd, name, overrides, ssh_resolver=None: {
                 "server": name,
                 "result": "skipped" if name == "old" else "migrated",
                 "reason": "name taken" if name == "old" else None,
@@ -244,12 +244,12 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
 def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
     from os_migrate.workload import SourceDiskUnreadable
 
-    def copy_disks(s, d, dd, name, overrides):
+    def copy_disks(s, d, dd, name, overrides, ssh_resolver=None):
         if name == "db":
             raise SourceDiskUnreadable("cannot read the boot volume of db")
         return {"server": name, "disks": []}
 
-    def finalize(s, d, dd, name, overrides):
+    def finalize(s, d, dd, name, overrides, ssh_resolver=None):
         if name == "db":
             raise MigrationFailed("db: rolled back")
         return {"server": name, "result": "skipped" if name == "old" else "migrated"}

@@ -80,7 +80,12 @@ def test_preflight_returns_the_servers_to_map_unless_check_only(check_only, run)
         assert op.execute(context={"ti": ti}) == run
 
     preflight.assert_called_once_with(
-        SRC, DST, "/d", servers=["web", "db"], overrides={"boot_disk_copy": True}
+        SRC,
+        DST,
+        "/d",
+        servers=["web", "db"],
+        overrides={"boot_disk_copy": True},
+        ssh_resolver=op_module.host_access,
     )
     ti.xcom_push.assert_called_once_with(key="report", value={**REPORT, "run": run})
 
@@ -124,6 +129,30 @@ def test_server_step_errors_are_retried_or_failed_by_the_core_class(error, retri
     ):
         op.execute(context={})
 
-    copy.assert_called_once_with(SRC, DST, "/d", "web", overrides={"data_copy": True})
+    copy.assert_called_once_with(
+        SRC, DST, "/d", "web", overrides={"data_copy": True}, ssh_resolver=op_module.host_access
+    )
     assert isinstance(excinfo.value, AirflowFailException) is not retried
     assert excinfo.value.__cause__ is error
+
+
+def test_copy_method_and_host_connections_become_overrides():
+    op = ServerCopyDisksOperator(
+        task_id="t",
+        data_dir="/d",
+        server_name="web",
+        overrides={"copy_settings": {"src_host": {"server": "ch-1"}, "connections": 2}},
+        copy_method="conversion_host",
+        src_host_conn_id="ch_src",
+        dst_host_conn_id="ch_dst",
+    )
+    assert op._overrides() == {
+        "copy_method": "conversion_host",
+        "copy_settings": {
+            "src_host": {"server": "ch-1", "ssh_conn_id": "ch_src"},
+            "dst_host": {"ssh_conn_id": "ch_dst"},
+            "connections": 2,
+        },
+    }
+    plain = ServerCopyDisksOperator(task_id="u", data_dir="/d", server_name="web", overrides={"a": 1})
+    assert plain._overrides() == {"a": 1}

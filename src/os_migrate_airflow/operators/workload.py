@@ -30,6 +30,7 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
+from os_migrate_airflow.hooks.conversion_host import host_access
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
 
 if TYPE_CHECKING:
@@ -40,20 +41,59 @@ SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
 
 
 class _WorkloadOperator(OsMigrateBaseOperator):
-    """Adds the run's ``_migration_params`` overrides to the base operator.
+    """Adds the run's ``_migration_params`` overrides and the disk copy choice to the base operator.
 
     :param overrides: ``_migration_params`` values applied to every server of the run (templated).
+    :param copy_method: ``image`` or ``conversion_host``; empty keeps the overrides'/records' choice
+        (templated).
+    :param src_host_conn_id: Airflow SSH Connection of the source conversion host (templated);
+        becomes ``copy_settings.src_host.ssh_conn_id``.
+    :param dst_host_conn_id: the same for the destination conversion host.
+
+    ``ssh_conn_id`` values anywhere in ``copy_settings`` are resolved on the worker by
+    :func:`os_migrate_airflow.hooks.conversion_host.host_access`.
     """
 
-    template_fields: Sequence[str] = (*OsMigrateBaseOperator.template_fields, "overrides")
+    template_fields: Sequence[str] = (
+        *OsMigrateBaseOperator.template_fields,
+        "overrides",
+        "copy_method",
+        "src_host_conn_id",
+        "dst_host_conn_id",
+    )
     ui_color = "#f2ece6"
 
-    def __init__(self, *, overrides: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        overrides: dict[str, Any] | str | None = None,
+        copy_method: str | None = None,
+        src_host_conn_id: str | None = None,
+        dst_host_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.overrides = overrides
+        self.copy_method = copy_method
+        self.src_host_conn_id = src_host_conn_id
+        self.dst_host_conn_id = dst_host_conn_id
 
     def _overrides(self) -> dict[str, Any] | None:
-        return self.param("overrides", dict)
+        overrides = self.param("overrides", dict)
+        extra: dict[str, Any] = {}
+        if self.copy_method:
+            extra["copy_method"] = str(self.copy_method)
+        hosts = {
+            f"{side}_host": {"ssh_conn_id": str(conn_id)}
+            for side, conn_id in (("src", self.src_host_conn_id), ("dst", self.dst_host_conn_id))
+            if conn_id
+        }
+        if hosts:
+            settings = dict((overrides or {}).get("copy_settings") or {})
+            for key, value in hosts.items():
+                settings[key] = {**(settings.get(key) or {}), **value}
+            extra["copy_settings"] = settings
+        return {**(overrides or {}), **extra} if extra else overrides
 
 
 class WorkloadExportOperator(_WorkloadOperator):
@@ -121,6 +161,7 @@ class WorkloadPreflightOperator(_WorkloadOperator):
                     str(self.data_dir),
                     servers=self.param("servers", list),
                     overrides=self._overrides(),
+                    ssh_resolver=host_access,
                 )
         except AirflowFailException as e:
             for error in getattr(e.__cause__, "errors", []):
@@ -160,7 +201,12 @@ class _ServerStepOperator(_WorkloadOperator):
         with core_errors():
             return jsonable(
                 step(
-                    self.src, self.dst, str(self.data_dir), str(self.server_name), overrides=self._overrides()
+                    self.src,
+                    self.dst,
+                    str(self.data_dir),
+                    str(self.server_name),
+                    overrides=self._overrides(),
+                    ssh_resolver=host_access,
                 )
             )
 
