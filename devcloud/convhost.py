@@ -18,7 +18,7 @@ module (stdlib only; the Nova driver ``devcloud_fake.py`` imports it as
   namespace (``ip netns exec`` + ``unshare --mount``): its own config, an
   ed25519 host key generated per host, ``ListenAddress`` = the host's fixed
   IPs, no PAM, login ``root`` with the server's keypair only.
-* root's ``~/.ssh`` inside the host is its own directory (bind-mounted in the
+* ``/run`` inside the host is its own tmpfs, and root's ``~/.ssh`` its own directory (bind-mounted in the
   host's mount namespace), holding ``authorized_keys`` as on a real server, so
   a tool may add and remove keys there without touching any other host.
 * each attached Cinder volume is a loop device over the volume file, linked as
@@ -358,7 +358,11 @@ def _ensure_sshd(base: str, state: dict) -> None:
     cfg = os.path.join(d, "sshd_config")
     _run(SSHD, "-t", "-f", cfg)
     os.makedirs(ROOT_SSH, mode=0o700, exist_ok=True)  # the mount point of the host's own ~/.ssh
-    script = 'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec "$5" -f "$6" -E "$7"'
+    # its own /dev/disk/by-id, ~/.ssh and /run (a tmpfs, as a booted server has; sshd needs /run/sshd)
+    script = (
+        'mount --bind "$1" "$2" && mount --bind "$3" "$4" && mount -t tmpfs -o mode=0755 tmpfs /run '
+        '&& mkdir -p /run/sshd && exec "$5" -f "$6" -E "$7"'
+    )
     _run(
         "ip", "netns", "exec", ns_name(uuid),
         "unshare", "--mount", "--propagation", "private",

@@ -162,10 +162,19 @@ def core(connections):
             },
         ),
         "copy_server_disks": record(
-            "copy", lambda s, d, dd, name, overrides, ssh_resolver=None: {"server": name, "action": "migrate", "disks": []}
+            "copy",
+            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+                "server": name,
+                "action": "migrate",
+                "disks": [],
+            },
         ),
         "create_destination_server": record(
-            "create", lambda s, d, dd, name, overrides, ssh_resolver=None: {"server": name, "destination_id": f"dst-{name}"}
+            "create",
+            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+                "server": name,
+                "destination_id": f"dst-{name}",
+            },
         ),
         "finalize_server": record(
             "finalize",

@@ -17,9 +17,14 @@ hashed here and compared with hashes computed here from the known extents.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import random
 import re
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from os_migrate.cloud import find_or_none
 from os_migrate.exceptions import ValidationError
-from os_migrate.workload import export_workloads, migrate_server, preflight
+from os_migrate.workload import export_workloads, migrate_server, preflight, prepare_server
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
 from os_migrate.workload.conversion_host import HostAccess, HostSession
 
@@ -327,3 +332,176 @@ def test_servers_migrate_through_conversion_hosts_sparse_and_verified(ch):
         == 1
     )
     wait_for(lambda: host_leftovers(ch) == [], "no leftovers on the hosts", timeout=10)
+
+
+KILL = "ch-vm-kill"
+
+
+def dense_volume(conn, name: str, size_gib: int, data_mib: int) -> tuple:
+    """A volume whose first ``data_mib`` MiB are random; returns (volume, sha256 of all its bytes)."""
+    vol = conn.block_storage.create_volume(name=name, size=size_gib, metadata={"purpose": "ch-kill"})
+    vol = conn.block_storage.wait_for_status(vol, "available", wait=300)
+    h = hashlib.sha256()
+    with open(NFS_EXPORT / f"volume-{vol.id}", "r+b") as f:
+        for _ in range(data_mib // 64):
+            chunk = random.randbytes(64 * MIB)
+            f.write(chunk)
+            h.update(chunk)
+    zeros = bytes(64 * MIB)
+    for _ in range((size_gib * GIB - data_mib * MIB) // len(zeros)):
+        h.update(zeros)
+    return vol, h.hexdigest()
+
+
+def airflow_connections(monkeypatch, ch) -> None:
+    """``ch_src``/``ch_dst`` (openstack) and ``ch_src_host``/``ch_dst_host`` (ssh) in env form."""
+    from .test_workloads import AUTH_URL, PASSWORD
+
+    for side, project in (("src", SRC), ("dst", DST)):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_CH_{side.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "openstack",
+                    "host": AUTH_URL,
+                    "login": f"{project}-member",
+                    "password": PASSWORD,
+                    "extra": {
+                        "project_name": project,
+                        "user_domain_name": "Default",
+                        "project_domain_name": "Default",
+                        "region_name": "RegionOne",
+                    },
+                }
+            ),
+        )
+        host = ch.settings[f"{side}_host"]
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_CH_{side.upper()}_HOST",
+            json.dumps(
+                {
+                    "conn_type": "ssh",
+                    "host": host["address"],
+                    "login": "root",
+                    "extra": {
+                        "private_key": Path(host["private_key_file"]).read_text(),
+                        "host_key": host["host_key"],
+                        "server": host["server"],
+                    },
+                }
+            ),
+        )
+
+
+KILLED_COPY = """
+import json, sys
+import openstack
+from os_migrate.workload import copy_server_disks
+args = json.loads(sys.argv[1])
+def member(project):
+    return openstack.connection.Connection(auth_type="password", region_name="RegionOne", auth={
+        "auth_url": args["auth_url"], "username": project + "-member", "password": args["password"],
+        "project_name": project, "user_domain_name": "Default", "project_domain_name": "Default"})
+copy_server_disks(member(args["src"]), member(args["dst"]), args["data_dir"], args["server"],
+                  overrides=args["overrides"])
+"""
+
+
+def test_killed_copy_then_dag_rerun_converges_without_leaks(ch, airflow_db, monkeypatch, caplog, tmp_path):
+    """SIGKILL of the copying process mid-stream; the DAG (SSH Connections) then converges."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from .conftest import REPO_ROOT
+    from .test_workloads import AUTH_URL, PASSWORD
+
+    src, dst = ch.src, ch.dst
+    big, want = dense_volume(src, "ch-big", 2, 1536)
+    cirros = src.image.find_image("cirros", ignore_missing=False)
+    server = src.compute.create_server(
+        name=KILL,
+        image_id=cirros.id,
+        flavor_id=src.compute.find_flavor("m1.tiny", ignore_missing=False).id,
+        networks="none",
+        block_device_mapping=[
+            {"boot_index": 0, "uuid": cirros.id, "source_type": "image", "destination_type": "local",
+             "delete_on_termination": True},
+            {"boot_index": -1, "uuid": big.id, "source_type": "volume", "destination_type": "volume",
+             "device_name": "/dev/vdb", "delete_on_termination": False},
+        ],
+    )  # fmt: skip
+    server = src.compute.wait_for_server(server, status="ACTIVE", wait=300)
+    export_workloads(src, ch.data_dir, servers=[KILL])
+    prepare_server(src, dst, ch.data_dir, KILL, overrides=overrides(ch.settings))
+
+    # 1. the copy runs in its own process, which is SIGKILLed while nbdcopy streams
+    args = {
+        "auth_url": AUTH_URL,
+        "password": PASSWORD,
+        "src": SRC,
+        "dst": DST,
+        "data_dir": str(ch.data_dir),
+        "server": KILL,
+        "overrides": overrides(ch.settings),
+    }
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_COPY, json.dumps(args)])
+    try:
+        wait_for(
+            lambda: any("nbdcopy" in c and big.id[:20] in c for c in host_processes(src))
+            or proc.poll() is not None,
+            "nbdcopy streaming ch-big on the source host",
+            timeout=300,
+            interval=0.2,
+        )
+        time.sleep(0.5)
+        assert proc.poll() is None, "the copy finished before it could be killed; make the disk bigger"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert host_leftovers(ch)  # the killed process could not clean up: this is what the re-run must fix
+
+    # 2. the whole wave again through Airflow, hosts given as SSH Connections
+    airflow_connections(monkeypatch, ch)
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "os_migrate_workloads.py")).dags["os_migrate_workloads"]
+    caplog.set_level(logging.INFO)
+    run = dag.test(
+        run_conf={
+            "tenant": "ch",
+            "src_conn_id": "ch_src",
+            "dst_conn_id": "ch_dst",
+            "data_dir": str(ch.data_dir),
+            "servers": [KILL],
+            "migration_params": {"boot_disk_copy": True},
+            "copy_method": "conversion_host",
+            "src_host_conn_id": "ch_src_host",
+            "dst_host_conn_id": "ch_dst_host",
+        }
+    )
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+
+    # one destination volume per source volume, verified; nothing left on the hosts or clouds
+    (copy,) = [v for v in dst.block_storage.volumes() if (v.metadata or {}).get(SOURCE_ID_KEY) == big.id]
+    assert copy.metadata[SHA256_KEY] == want == backing_file_sha256(copy.id)
+    assert copy.metadata["purpose"] == "ch-kill"
+    assert host_leftovers(ch) == []
+    assert leftovers(src) == []
+    assert [a["server_id"] for a in src.block_storage.get_volume(big.id).attachments] == [server.id]
+    assert backing_file_sha256(big.id) == want  # the source was only read
+
+    # 3. no private key in the staged data, XCom or the task logs
+    secrets = [
+        line
+        for side in ("src", "dst")
+        for line in Path(ch.settings[f"{side}_host"]["private_key_file"]).read_text().splitlines()
+        if line and not line.startswith("-----")
+    ]
+    staged = [p.read_text(errors="replace") for p in Path(ch.data_dir).rglob("*") if p.is_file()]
+    with create_session() as session:
+        xcoms = [str(x.value) for x in session.query(XComModel).filter(XComModel.run_id == run.run_id)]
+    assert xcoms and staged
+    for secret in secrets:
+        assert not any(secret in text for text in staged + xcoms + [caplog.text])

@@ -439,7 +439,7 @@ class ServerMigration:
         state = self.state
         existing, _ = self.destination_server()
         missing = missing_pieces(dst, server, existing)
-        cleaned = cleanup_temporaries(self.copier, server)
+        cleaned = cleanup_temporaries(self.copier, server, dst)
         reattach_source_volumes(src, state)
         if not missing:
             status = restore_source_power(

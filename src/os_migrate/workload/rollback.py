@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from os_migrate.workload import cloudops
-from os_migrate.workload.cloudops import SOURCE_ID_KEY
+from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
 from os_migrate.workload.disk_copy import DiskCopier, reattach_volume
 from os_migrate.workload.disks import disk_plan
 from os_migrate.workload.floating_ips import release_floating_ips
@@ -22,14 +22,26 @@ from os_migrate.workload.store import ServerState
 LOG = logging.getLogger(__name__)
 
 
-def cleanup_temporaries(copier: DiskCopier, server: Server) -> list[str]:
-    """Remove the copier's temporaries of every disk of ``server``, in both clouds.
+def cleanup_temporaries(copier: DiskCopier, server: Server, dst=None) -> list[str]:
+    """Remove the copier's temporaries of every disk ``server`` could have, in both clouds.
+
+    Every disk, not only the planned ones: a run with other params (``boot_disk_copy``,
+    ``data_copy``) may have started a disk this run does not copy. With ``dst``, unfinished
+    destination volumes of such unplanned disks (source marker, no ``os_migrate_sha256``, attached
+    to nothing) are deleted too.
 
     :returns: one line per deleted resource.
     """
     cleaned = []
-    for disk in disk_plan(server):
+    planned = {d.source.id for d in disk_plan(server)}
+    for disk in disk_plan(server.with_overrides({"boot_disk_copy": True, "data_copy": True})):
         cleaned.extend(copier.cleanup(disk.source))
+        if dst is None or disk.source.id in planned:
+            continue
+        for vol in cloudops.volumes_with_marker(dst, disk.source.id):
+            if not (vol.metadata or {}).get(SHA256_KEY) and not vol.attachments:
+                cloudops.delete_volume(dst, vol, what="unfinished copy of an unplanned disk")
+                cleaned.append(f"destination volume {vol.id} (unfinished, {disk.source.label})")
     return cleaned
 
 
