@@ -448,8 +448,10 @@ def test_killed_copy_then_dag_rerun_converges_without_leaks(ch, airflow_db, monk
     proc = subprocess.Popen([sys.executable, "-c", KILLED_COPY, json.dumps(args)])
     try:
         wait_for(
-            lambda: any("nbdcopy" in c and big.id[:20] in c for c in host_processes(src))
-            or proc.poll() is not None,
+            lambda: (
+                any("nbdcopy" in c and big.id[:20] in c for c in host_processes(src))
+                or proc.poll() is not None
+            ),
             "nbdcopy streaming ch-big on the source host",
             timeout=300,
             interval=0.2,
