@@ -12,7 +12,8 @@ fails listing every missing resource before anything is touched) → `migrate_se
 at once per run; verified copies of the boot/data volumes, through the image APIs or host to
 host over SSH) → `create_server` (ports, block device mapping, wait
 ACTIVE, floating IPs) → `finalize` (always: clean temporaries; on failure roll the destination
-back and restore the source) → `summary`.
+back and restore the source) → `summary`; and after pre-flight, `select_volumes` →
+`migrate_volume[<name>]` (pool `conversion_hosts`): each selected detached volume copied on its own.
 
 **Params**
 
@@ -21,6 +22,7 @@ back and restore the source) → `summary`.
 | `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
+| `volumes` | detached volumes (`detached_volumes.yml`) to migrate too: names and regexes as for servers; empty = none |
 | `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
 | `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
@@ -50,6 +52,8 @@ from os_migrate_airflow.dag_support import (
     tenant_data_dir,
 )
 from os_migrate_airflow.operators.workload import (
+    DetachedVolumeMigrateOperator,
+    DetachedVolumeSelectOperator,
     ServerCopyDisksOperator,
     ServerCreateOperator,
     ServerFinalizeOperator,
@@ -83,6 +87,7 @@ COMMON = {
 }
 #: The wave; an empty box in the form gives None, which must select nothing (the core reads None as "all").
 SERVERS = "{{ params.servers or [] }}"
+VOLUMES = "{{ params.volumes or [] }}"
 #: Trigger form sections (Param ``section``).
 CLOUDS, WAVE, COPY, OPTIONS = "Clouds and data", "Wave", "Disk copy", "Run options"
 
@@ -138,6 +143,15 @@ with DAG(
             description="The wave, one item per line: an exact server name, or a regex written "
             '"regex:<pattern>", "re:<pattern>" or "/<pattern>/" (matches anywhere in the name; anchor '
             'it with ^ and $); through the API also {"regex": "<pattern>"}. Empty: nothing is migrated.',
+            section=WAVE,
+        ),
+        "volumes": Param(
+            [],
+            type=["null", "array"],
+            items=FILTER_ITEM_SCHEMA,
+            title="Detached volumes",
+            description="Volumes of detached_volumes.yml to migrate too, one name or regex per line "
+            "(as for servers). Empty: none.",
             section=WAVE,
         ),
         "migration_params": Param(
@@ -209,3 +223,10 @@ with DAG(
         task_id="summary", preflight_task_id="preflight", finalize_task_id="migrate_server.finalize"
     )
     check_conf >> export >> check >> servers >> summary
+    select_volumes = DetachedVolumeSelectOperator(
+        task_id="select_volumes", volumes=VOLUMES, check_only="{{ params.dry_run }}", **COMMON
+    )
+    volumes = DetachedVolumeMigrateOperator.partial(
+        task_id="migrate_volume", pool=COPY_POOL, max_active_tis_per_dagrun=MAX_COPIES_PER_RUN, **COMMON
+    ).expand(volume_name=select_volumes.output)
+    check >> select_volumes >> volumes

@@ -11,6 +11,7 @@
     workloads export    --src-cloud S --data-dir D [--server NAME|regex:RE]...
     workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
+                        [--volume NAME|regex:RE]...   (detached volumes too)
     import-osm DIR OUT  convert an OS Migrate 1.x data dir into ours
 
 Clouds are names of ``clouds.yaml`` entries, found as the OpenStack client finds them
@@ -309,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
         _add_servers(p, required=True)
         if name == "migrate":
             p.add_argument("--dry-run", action="store_true", help="pre-flight only")
+            p.add_argument(
+                "--volume",
+                dest="volumes",
+                type=name_or_regex,
+                action="append",
+                metavar="NAME|regex:PATTERN",
+                help="detached volume of detached_volumes.yml to migrate too (repeatable)",
+            )
         p.set_defaults(parser=p, func=func)
 
     p = sub.add_parser(
@@ -627,19 +636,44 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
         src, dst, args.data_dir, report["run"], overrides=overrides, out=out, done=report.get("done", ())
     )
     summary = summarize_workloads(results, preflight=report)
+    volumes = run_volumes(src, dst, args.data_dir, args.volumes, overrides=overrides, out=out)
     out.line(
         f"migrated: {', '.join(summary['migrated']) or 'none'}; "
         f"already migrated: {', '.join(summary['already_done']) or 'none'}; "
         f"skipped: {', '.join(s['server'] for s in summary['skipped']) or 'none'}; "
         f"failed: {', '.join(summary['failed']) or 'none'}"
     )
-    out.result({"preflight": report, "summary": summary, "results": results})
+    out.result({"preflight": report, "summary": summary, "results": results, "volumes": volumes})
+    failed_volumes = [v["volume"] for v in volumes if v.get("result") == "failed"]
     if summary["failed"]:
         out.error(
             f"{len(summary['failed'])} server(s) failed and were rolled back: {', '.join(summary['failed'])}"
         )
-        return EXIT_FAILED
-    return EXIT_OK
+    if failed_volumes:
+        out.error(f"{len(failed_volumes)} detached volume(s) failed: {', '.join(failed_volumes)}")
+    return EXIT_FAILED if summary["failed"] or failed_volumes else EXIT_OK
+
+
+def run_volumes(
+    src, dst, data_dir: str, selection: list | None, *, overrides: dict | None, out: Output
+) -> list[dict]:
+    """Migrate the detached volumes ``selection`` selects, one after the other; a failed one does
+    not stop the others (its result is ``{"volume", "result": "failed", "error"}``)."""
+    from os_migrate.workload.volumes import migrate_volume, select_volumes
+
+    results = []
+    for name in select_volumes(data_dir, selection):
+        try:
+            result = migrate_volume(src, dst, data_dir, name, overrides=overrides)
+        except (OsMigrateError, sdk_exc.SDKException, ksa_exc.ClientException) as e:
+            for line in error_report(e):
+                out.error(f"volume {name}: {line}")
+            results.append({"volume": name, "result": "failed", "error": str(e)})
+            continue
+        reason = f" ({result['reason']})" if result.get("reason") else ""
+        out.line(f"volume {name}: {result['result']}{reason}")
+        results.append(result)
+    return results
 
 
 def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:

@@ -334,6 +334,40 @@ def test_servers_migrate_through_conversion_hosts_sparse_and_verified(ch):
     wait_for(lambda: host_leftovers(ch) == [], "no leftovers on the hosts", timeout=10)
 
 
+def test_detached_volumes_migrate_with_either_method(ch):
+    """Two detached sparse volumes: one through the conversion hosts, one through the image APIs."""
+    from os_migrate.workload.volumes import migrate_volume
+
+    made = {}
+    for name in ("ch-detached-ch", "ch-detached-img"):
+        vol = create_volume(ch.src, name)
+        ch.src.block_storage.set_volume_metadata(vol, purpose="detached", origin=name)
+        with open(NFS_EXPORT / f"volume-{vol.id}", "r+b") as f:
+            for (offset, _), chunk in zip(EXTENTS, extent_bytes()):
+                f.seek(offset)
+                f.write(chunk)
+        made[name] = vol
+    export_workloads(ch.src, ch.data_dir, servers=[BFV, IMG])
+    methods = {"ch-detached-ch": overrides(ch.settings), "ch-detached-img": {"copy_method": "image"}}
+    want = sparse_sha256()
+    for name, vol in made.items():
+        result = migrate_volume(ch.src, ch.dst, ch.data_dir, name, overrides=methods[name])
+        assert result["result"] == "migrated", result
+        assert result["copy"]["method"] == methods[name]["copy_method"]
+        (copy,) = [
+            v for v in ch.dst.block_storage.volumes() if (v.metadata or {}).get(SOURCE_ID_KEY) == vol.id
+        ]
+        assert copy.name == name and copy.status == "available" and not copy.attachments
+        assert copy.metadata[SHA256_KEY] == want == backing_file_sha256(copy.id)
+        assert (copy.metadata["purpose"], copy.metadata["origin"]) == ("detached", name)
+        again = migrate_volume(ch.src, ch.dst, ch.data_dir, name, overrides=methods[name])
+        assert again["result"] == "done" and again["destination_id"] == copy.id
+        assert ch.src.block_storage.get_volume(vol.id).status == "available"  # the source untouched
+        assert backing_file_sha256(vol.id) == want
+    assert host_leftovers(ch) == []
+    assert leftovers(ch.src) == [] and leftovers(ch.dst) == []
+
+
 KILL = "ch-vm-kill"
 
 

@@ -158,7 +158,7 @@ def completed_copy(dst, source_id: str):
     return None
 
 
-def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server) -> CopyResult:
+def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server | None) -> CopyResult:
     """Find or make the verified destination copy of one disk (idempotent).
 
     Then set its volume image metadata to the source's (``image_id`` re-pointed to the
@@ -183,7 +183,7 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server)
     want = disk.volume_image_metadata
     if want is None:
         want = dict(result.image_properties)
-        image_ref = server.params.get("image") or {}
+        image_ref = (server.params.get("image") if server is not None else None) or {}
         if image_ref.get("name"):
             want["image_name"] = image_ref["name"]
     set_volume_image_metadata(dst, result.volume_id, portable_image_metadata(dst, want))

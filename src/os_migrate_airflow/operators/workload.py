@@ -30,6 +30,7 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
+from os_migrate.workload.volumes import migrate_volume, select_volumes
 from os_migrate_airflow.hooks.conversion_host import host_access
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
 
@@ -298,6 +299,63 @@ class ServerFinalizeOperator(_ServerStepOperator):
             f" ({result['reason']})" if result.get("reason") else "",
         )
         return result
+
+
+class DetachedVolumeSelectOperator(_WorkloadOperator):
+    """The detached volumes of ``detached_volumes.yml`` the run migrates (names, for mapping).
+
+    .. seealso:: :func:`os_migrate.workload.volumes.select_volumes`
+
+    :param volumes: names and regexes (templated); empty selects none.
+    :param check_only: dry run: select none (templated).
+    """
+
+    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "volumes", "check_only")
+
+    def __init__(
+        self, *, volumes: list | str | None = None, check_only: bool | str = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.volumes = volumes
+        self.check_only = check_only
+
+    def execute(self, context: Context) -> list[str]:
+        with core_errors():
+            names = select_volumes(str(self.data_dir), self.param("volumes", list))
+        if self.param("check_only", bool, default=False):
+            self.log.info("Dry run: detached volumes %s are not migrated", names)
+            return []
+        self.log.info("Detached volumes to migrate: %s", names or "none")
+        return names
+
+
+class DetachedVolumeMigrateOperator(_WorkloadOperator):
+    """Copy one detached volume into the destination (verified, idempotent).
+
+    .. seealso:: :func:`os_migrate.workload.volumes.migrate_volume`
+
+    :param volume_name: the record's name in ``detached_volumes.yml`` (templated, usually mapped).
+    """
+
+    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "volume_name")
+
+    def __init__(self, *, volume_name: str, **kwargs: Any) -> None:
+        kwargs.setdefault("map_index_template", "{{ task.volume_name }}")
+        super().__init__(**kwargs)
+        self.volume_name = volume_name
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with core_errors():
+            result = migrate_volume(
+                self.src,
+                self.dst,
+                str(self.data_dir),
+                str(self.volume_name),
+                overrides=self._overrides(),
+                ssh_resolver=host_access,
+            )
+        self.log.info("%s: %s %s", self.volume_name, result["result"], result.get("reason", ""))
+        return jsonable(result)
 
 
 class WorkloadSummaryOperator(BaseOperator):
