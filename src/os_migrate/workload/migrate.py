@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -248,16 +249,20 @@ class ServerMigration:
         :raises CopyError: unknown copy method.
         """
         if self._copier is None:
-            mp = self.server.migration_params
-            self._copier = make_copier(
-                mp["copy_method"],
-                self.src,
-                self.dst,
-                journal=self.state,
-                ssh_resolver=self.ssh_resolver,
-                **(mp.get("copy_settings") or {}),
-            )
+            self._copier = self._make_copier()
         return self._copier
+
+    def _make_copier(self) -> DiskCopier:
+        mp = self.server.migration_params
+        settings = {k: v for k, v in (mp.get("copy_settings") or {}).items() if k != "parallel_disks"}
+        return make_copier(
+            mp["copy_method"],
+            self.src,
+            self.dst,
+            journal=self.state,
+            ssh_resolver=self.ssh_resolver,
+            **settings,
+        )
 
     @cached_property
     def disk_plan(self) -> list[PlannedDisk]:
@@ -354,9 +359,32 @@ class ServerMigration:
         reason = self.skip_reason()
         if reason:
             return {"server": self.name, "action": SKIP, "reason": reason, "disks": []}
-        copier = self.copier
-        results = [ensure_disk_copy(copier, self.dst, disk, self.server) for disk in self.disk_plan]
+        disks = self.disk_plan
+        workers = min(len(disks), self.parallel_disks)
+        if workers <= 1:
+            results = [ensure_disk_copy(self.copier, self.dst, disk, self.server) for disk in disks]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"copy-{self.name}") as pool:
+                futures = [pool.submit(self._copy_one, disk) for disk in disks]
+                wait(futures)
+            results = [f.result() for f in futures]  # the first failure, once every disk ended
         return {"server": self.name, "action": MIGRATE, "disks": [r.to_dict() for r in results]}
+
+    @property
+    def parallel_disks(self) -> int:
+        """Disks of this server copied at once: ``copy_settings.parallel_disks`` (default 2)."""
+        settings = self.server.migration_params.get("copy_settings") or {}
+        return max(1, int(settings.get("parallel_disks") or 2))
+
+    def _copy_one(self, disk: PlannedDisk):
+        """One disk with a copier of its own (copiers hold per-disk state and SSH sessions)."""
+        if self._copier is not None:  # injected (tests): shared
+            return ensure_disk_copy(self._copier, self.dst, disk, self.server)
+        copier = self._make_copier()
+        try:
+            return ensure_disk_copy(copier, self.dst, disk, self.server)
+        finally:
+            copier.close()
 
     # -- step 3 ----------------------------------------------------------------------------------
     def create_server(self) -> dict:

@@ -9,6 +9,7 @@ destination, and the last result. It is written atomically after every change.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class ServerState:
     def __init__(self, path: Path, data: dict[str, Any]):
         self.path = path
         self.data = data
+        self._lock = threading.RLock()  # disks of one server are copied by several threads
 
     @classmethod
     def load(cls, data_dir: str | Path, server: Server) -> ServerState:
@@ -108,7 +110,8 @@ class ServerState:
 
     def save(self) -> None:
         """Write the file atomically."""
-        atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        with self._lock:
+            atomic_write_text(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
 
     def get(self, key: str, default: Any = None) -> Any:
         """A value of the state."""
@@ -116,22 +119,26 @@ class ServerState:
 
     def set(self, **values: Any) -> None:
         """Update values and save."""
-        self.data.update(values)
-        self.save()
+        with self._lock:
+            self.data.update(values)
+            self.save()
 
     # -- SourceJournal ---------------------------------------------------------------------------
     def record_detach(self, volume_id: str, server_id: str, device: str | None) -> None:
         """Remember that a source volume is (about to be) detached."""
-        self.data["detached"][volume_id] = {"server_id": server_id, "device": device}
-        self.save()
+        with self._lock:
+            self.data["detached"][volume_id] = {"server_id": server_id, "device": device}
+            self.save()
 
     def record_reattach(self, volume_id: str) -> None:
         """Forget a detached volume once it is attached again."""
-        if self.data["detached"].pop(volume_id, None) is not None:
-            self.save()
+        with self._lock:
+            if self.data["detached"].pop(volume_id, None) is not None:
+                self.save()
 
     def record_floating_ip(self, fip_id: str) -> None:
         """Remember a floating IP allocated in the destination (deleted by a rollback)."""
-        if fip_id not in self.data["allocated_floating_ips"]:
-            self.data["allocated_floating_ips"].append(fip_id)
-            self.save()
+        with self._lock:
+            if fip_id not in self.data["allocated_floating_ips"]:
+                self.data["allocated_floating_ips"].append(fip_id)
+                self.save()
