@@ -568,6 +568,16 @@ class ConversionHostCopier(DiskCopier):
             stats = self._transfer(source, src_dev, dst_dev)
             dst_host.detach(dst_volume.id)
             src_host.detach(volume.id)
+        except Exception:
+            if detached_from is not None:  # free it for the re-attach below; the rest is release()'s
+                try:
+                    src_host.release(source.id)
+                    src_host.detach(volume.id)
+                except Exception as e:
+                    LOG.warning(
+                        "%s: could not free the source volume on the source host: %s", source.label, e
+                    )
+            raise
         finally:
             if detached_from is not None:
                 reattach_volume(self.src, volume.id, detached_from, source.device)
