@@ -2,11 +2,15 @@
 
 In project ``src`` (member user): an image with ``os_migrate_conversion_host=true`` uploaded here
 (the devcloud turns its servers into real SSH hosts), flavor ``m1.tiny``, a port on ``public``
-(the devcloud routes fixed IPs on ``public`` to the migrator, so ``address="fixed"``).
+(the devcloud routes fixed IPs on ``public`` to the migrator, so ``address="fixed"``). A second
+host sits on a network of the test's own behind a router to ``public`` and gets a floating IP
+(Neutron makes and associates it; the devcloud does not route it, so the migrator still uses the
+fixed IP).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import stat
@@ -24,27 +28,28 @@ from .test_workloads import MIB, ensure_image
 NAME = "mh-test"
 IMAGE = "mh-convhost"
 RNAME = resource_name(NAME)
+FIP_NAME, FIP_NET, FIP_CIDR = "mh-fip", "mh-net", "10.99.8.0/24"
 
 
-def deployment_resources(conn) -> list[str]:
+def deployment_resources(conn, rname: str = RNAME) -> list[str]:
     """Everything of the project that carries the deployment's name (a floating IP by its
     description or port)."""
     pid = conn.current_project_id
-    out = [f"server {s.id}" for s in cloudops.servers_named(conn, RNAME)]
-    ports = [p for p in conn.network.ports(name=RNAME, project_id=pid) if p.name == RNAME]
+    out = [f"server {s.id}" for s in cloudops.servers_named(conn, rname)]
+    ports = [p for p in conn.network.ports(name=rname, project_id=pid) if p.name == rname]
     out += [f"port {p.id}" for p in ports]
     out += [
         f"security group {g.id}"
-        for g in conn.network.security_groups(name=RNAME, project_id=pid)
-        if g.name == RNAME
+        for g in conn.network.security_groups(name=rname, project_id=pid)
+        if g.name == rname
     ]
-    if find_or_none(conn.compute.find_keypair, RNAME) is not None:
-        out.append(f"keypair {RNAME}")
+    if find_or_none(conn.compute.find_keypair, rname) is not None:
+        out.append(f"keypair {rname}")
     port_ids = {p.id for p in ports}
     out += [
         f"floating IP {ip.floating_ip_address}"
         for ip in conn.network.ips(project_id=pid)
-        if ip.description == RNAME or ip.port_id in port_ids
+        if ip.description == rname or ip.port_id in port_ids
     ]
     return out
 
@@ -53,12 +58,29 @@ def deployment_resources(conn) -> list[str]:
 def cloud(tmp_path_factory):
     conn = connect("devcloud-src")
     key_dir = tmp_path_factory.mktemp("mh-keys")
-    remove_host(conn, name=NAME, key_dir=key_dir)  # what a killed earlier run left
+    for name in (NAME, FIP_NAME):  # what a killed earlier run left
+        remove_host(conn, name=name, key_dir=key_dir)
+    drop_private_network(conn)
     image = ensure_image(conn, IMAGE, b"\0" * MIB, os_migrate_conversion_host="true")
     subnet = conn.network.find_subnet("public-subnet", ignore_missing=False)
     yield conn, key_dir, subnet
-    remove_host(conn, name=NAME, key_dir=key_dir)
+    for name in (NAME, FIP_NAME):
+        remove_host(conn, name=name, key_dir=key_dir)
+    drop_private_network(conn)
     conn.image.delete_image(image, ignore_missing=True)
+
+
+def drop_private_network(conn) -> None:
+    router = find_or_none(conn.network.find_router, FIP_NET)
+    subnet = find_or_none(conn.network.find_subnet, FIP_NET)
+    if router is not None:
+        if subnet is not None:
+            with contextlib.suppress(Exception):
+                conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
+        conn.network.delete_router(router)
+    network = find_or_none(conn.network.find_network, FIP_NET)
+    if network is not None:
+        conn.network.delete_network(network)
 
 
 def test_deploy_reach_reuse_refuse_remove(cloud, caplog):
@@ -139,3 +161,34 @@ def test_deploy_reach_reuse_refuse_remove(cloud, caplog):
     assert deployment_resources(conn) == []
     assert not host.key_file.exists() and not host.host_file.exists()
     assert remove_host(conn, name=NAME, key_dir=key_dir) == []
+
+
+def test_floating_ip_is_made_reused_and_removed(cloud):
+    conn, key_dir, _ = cloud
+    public = conn.network.find_network("public", ignore_missing=False)
+    network = conn.network.create_network(name=FIP_NET)
+    subnet = conn.network.create_subnet(name=FIP_NET, network_id=network.id, cidr=FIP_CIDR, ip_version=4)
+    router = conn.network.create_router(name=FIP_NET, external_gateway_info={"network_id": public.id})
+    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    rname = resource_name(FIP_NAME)
+    args = dict(
+        name=FIP_NAME, image=IMAGE, flavor="m1.tiny", network=FIP_NET, key_dir=key_dir,
+        floating_network="public", allow_from=[FIP_CIDR], address="fixed", wait=300,
+    )  # fmt: skip
+
+    host = deploy_host(conn, **args)
+    assert host.floating_ip and host.fixed_ip.startswith("10.99.8.")
+    (ip,) = [i for i in conn.network.ips(project_id=conn.current_project_id) if i.description == rname]
+    assert ip.floating_ip_address == host.floating_ip and ip.port_id == host.port_id
+    # the migrator uses the fixed IP; a peer on another network the floating IP
+    assert host.access.address == host.fixed_ip and host.access.peer_address == host.floating_ip
+
+    again = deploy_host(conn, **args, peer_network=FIP_NET)
+    assert again.created == () and again.floating_ip == host.floating_ip
+    assert again.access.peer_address == host.fixed_ip  # the peer shares the network
+    assert len(deployment_resources(conn, rname)) == 5  # server, port, group, keypair, floating IP
+
+    done = remove_host(conn, name=FIP_NAME, key_dir=key_dir)
+    assert f"floating IP {host.floating_ip}" in done
+    assert deployment_resources(conn, rname) == []
+    assert find_or_none(conn.network.find_ip, host.floating_ip) is None
