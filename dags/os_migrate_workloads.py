@@ -6,7 +6,8 @@ Moves servers with their Cinder volumes, ports and floating IPs from a **source*
 images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
 dir, pre-flight every reference and quota, then one mapped task group per server.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `export_workloads` (source) → `preflight` (both clouds, reads only;
+**Flow**: `check_conf` (unknown conf keys fail the run) → `export_workloads` (source) →
+`deploy_conversion_hosts` (managed hosts only; its teardown `remove_conversion_hosts` runs last) → `preflight` (both clouds, reads only;
 fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
 `prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`, at most 4
 at once per run; verified copies of the boot/data volumes, through the image APIs or host to
@@ -27,6 +28,7 @@ back and restore the source) → `summary`; and after pre-flight, `select_volume
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
 | `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
 | `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
+| `conversion_hosts` | `provided` (the connections above) or `managed`: `deploy_conversion_hosts` makes one host per project from `host_image`, `host_flavor`, `host_network` (+ `host_floating_network`, `host_address`, `host_allow_from`) and the teardown `remove_conversion_hosts` removes them unless `keep_hosts` |
 | `dry_run` | export and pre-flight only |
 
 In the trigger form the Params are grouped in four sections: **Clouds and data**, **Wave**
@@ -50,6 +52,10 @@ from os_migrate_airflow.dag_support import (
     TENANT_PATTERN,
     reject_unknown_conf,
     tenant_data_dir,
+)
+from os_migrate_airflow.operators.conversion_hosts import (
+    ConversionHostsDeployOperator,
+    ConversionHostsRemoveOperator,
 )
 from os_migrate_airflow.operators.workload import (
     DetachedVolumeMigrateOperator,
@@ -84,6 +90,18 @@ COMMON = {
     "copy_method": "{{ params.copy_method }}",
     "src_host_conn_id": "{{ params.src_host_conn_id }}",
     "dst_host_conn_id": "{{ params.dst_host_conn_id }}",
+    "host_settings": "{{ ti.xcom_pull(task_ids='deploy_conversion_hosts') }}",
+}
+#: Managed hosts act only with copy_method conversion_host and conversion_hosts managed.
+HOSTS_MODE = (
+    "{{ 'managed' if params.copy_method == 'conversion_host' and params.conversion_hosts == 'managed' "
+    "else 'provided' }}"
+)
+HOSTS = {
+    "tenant": "{{ params.tenant }}",
+    "mode": HOSTS_MODE,
+    "src_conn_id": "{{ params.src_conn_id }}",
+    "dst_conn_id": "{{ params.dst_conn_id }}",
 }
 #: The wave; an empty box in the form gives None, which must select nothing (the core reads None as "all").
 SERVERS = "{{ params.servers or [] }}"
@@ -188,6 +206,66 @@ with DAG(
             description="Airflow SSH Connection of the conversion host in the destination project.",
             section=COPY,
         ),
+        "conversion_hosts": Param(
+            "provided",
+            type="string",
+            enum=["provided", "managed"],
+            title="Conversion hosts",
+            description="provided: the two SSH Connections above; managed: deploy a host in each project "
+            "for this run (image, flavor, network below) and remove it at the end.",
+            section=COPY,
+        ),
+        "host_image": Param(
+            None,
+            type=["null", "string"],
+            title="Managed: image",
+            description="Host image (name or id).",
+            section=COPY,
+        ),
+        "host_flavor": Param(
+            None,
+            type=["null", "string"],
+            title="Managed: flavor",
+            description="Host flavor (name or id).",
+            section=COPY,
+        ),
+        "host_network": Param(
+            None,
+            type=["null", "string"],
+            title="Managed: network",
+            description="Network of the hosts' ports (name or id, in each project).",
+            section=COPY,
+        ),
+        "host_floating_network": Param(
+            None,
+            type=["null", "string"],
+            title="Managed: floating IP network",
+            description="External network for the hosts' floating IPs; empty: no floating IP.",
+            section=COPY,
+        ),
+        "host_address": Param(
+            "fixed",
+            type="string",
+            enum=["fixed", "floating"],
+            title="Managed: address to connect to",
+            description="fixed IP (the worker shares the network) or floating IP.",
+            section=COPY,
+        ),
+        "host_allow_from": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Managed: SSH allowed from",
+            description="CIDRs of the Airflow workers (the peer host is always allowed).",
+            section=COPY,
+        ),
+        "keep_hosts": Param(
+            False,
+            type="boolean",
+            title="Managed: keep the hosts",
+            description="Keep the deployed hosts after the run, for the next wave.",
+            section=COPY,
+        ),
         "dry_run": Param(
             False,
             type="boolean",
@@ -222,11 +300,24 @@ with DAG(
     summary = WorkloadSummaryOperator(
         task_id="summary", preflight_task_id="preflight", finalize_task_id="migrate_server.finalize"
     )
-    check_conf >> export >> check >> servers >> summary
+    deploy = ConversionHostsDeployOperator(
+        task_id="deploy_conversion_hosts",
+        image="{{ params.host_image }}",
+        flavor="{{ params.host_flavor }}",
+        network="{{ params.host_network }}",
+        floating_network="{{ params.host_floating_network }}",
+        address="{{ params.host_address }}",
+        allow_from="{{ params.host_allow_from }}",
+        **HOSTS,
+    )
+    remove = ConversionHostsRemoveOperator(
+        task_id="remove_conversion_hosts", keep="{{ params.keep_hosts }}", **HOSTS
+    ).as_teardown(setups=deploy)
+    check_conf >> export >> deploy >> check >> servers >> summary >> remove
     select_volumes = DetachedVolumeSelectOperator(
         task_id="select_volumes", volumes=VOLUMES, check_only="{{ params.dry_run }}", **COMMON
     )
     volumes = DetachedVolumeMigrateOperator.partial(
         task_id="migrate_volume", pool=COPY_POOL, max_active_tis_per_dagrun=MAX_COPIES_PER_RUN, **COMMON
     ).expand(volume_name=select_volumes.output)
-    check >> select_volumes >> volumes
+    check >> select_volumes >> volumes >> remove

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from types import SimpleNamespace
 
 from airflow.dag_processing.dagbag import DagBag
 
@@ -22,5 +23,6 @@ def render(dag, task_id, **conf):
     params = copy.deepcopy(dag.params)
     params.update(conf)
     task = copy.deepcopy(dag.get_task(task_id))
-    task.render_template_fields({"params": params.validate()}, jinja_env=dag.get_template_env())
+    ti = SimpleNamespace(xcom_pull=lambda **kwargs: None)  # no upstream results in a bare render
+    task.render_template_fields({"params": params.validate(), "ti": ti}, jinja_env=dag.get_template_env())
     return task

@@ -31,7 +31,14 @@ def test_task_graph(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
 
     assert edges["check_conf"] == ["export_workloads"]
-    assert edges["export_workloads"] == ["preflight"]
+    assert edges["export_workloads"] == ["deploy_conversion_hosts"]
+    assert edges["deploy_conversion_hosts"] == ["preflight", "remove_conversion_hosts"]
+    assert {"migrate_server.prepare", "select_volumes"} <= set(edges["preflight"])
+    assert edges["select_volumes"] == ["migrate_volume"]
+    assert edges["migrate_volume"] == ["remove_conversion_hosts"]
+    assert edges["summary"] == ["remove_conversion_hosts"]
+    remove = dag.get_task("remove_conversion_hosts")
+    assert remove.is_teardown and dag.get_task("deploy_conversion_hosts").is_setup
     assert edges["migrate_server.prepare"] == ["migrate_server.copy_disks"]
     assert edges["migrate_server.copy_disks"] == ["migrate_server.create_server"]
     assert edges["migrate_server.create_server"] == ["migrate_server.finalize"]

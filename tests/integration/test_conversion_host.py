@@ -541,3 +541,59 @@ def test_killed_copy_then_dag_rerun_converges_without_leaks(ch, airflow_db, monk
     assert xcoms and staged
     for secret in secrets:
         assert not any(secret in text for text in staged + xcoms + [caplog.text])
+
+
+def test_dag_with_managed_hosts_deploys_copies_and_removes_them(ch, airflow_db, monkeypatch, tmp_path):
+    """conversion_hosts=managed: the run deploys a host per project, copies, and its teardown removes them."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from .conftest import REPO_ROOT
+
+    src, dst = ch.src, ch.dst
+    data = create_volume(src, "ch-managed-data")
+    with open(NFS_EXPORT / f"volume-{data.id}", "r+b") as f:
+        for (offset, _), chunk in zip(EXTENTS, extent_bytes()):
+            f.seek(offset)
+            f.write(chunk)
+    export_workloads(src, ch.data_dir, servers=[BFV])
+    airflow_connections(monkeypatch, ch)
+    monkeypatch.setenv("OS_MIGRATE_KEY_DIR", str(tmp_path / "keys"))
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "os_migrate_workloads.py")).dags["os_migrate_workloads"]
+    run = dag.test(
+        run_conf={
+            "tenant": "chm",
+            "src_conn_id": "ch_src",
+            "dst_conn_id": "ch_dst",
+            "data_dir": str(ch.data_dir),
+            "servers": [],
+            "volumes": ["ch-managed-data"],
+            "copy_method": "conversion_host",
+            "conversion_hosts": "managed",
+            "host_image": HOST_IMAGE,
+            "host_flavor": "m1.tiny",
+            "host_network": "public",
+            "host_allow_from": ["172.24.4.0/24"],
+        }
+    )
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    assert states[("deploy_conversion_hosts", -1)] == "success"
+    assert states[("remove_conversion_hosts", -1)] == "success"
+    (copy,) = [v for v in dst.block_storage.volumes() if (v.metadata or {}).get(SOURCE_ID_KEY) == data.id]
+    assert copy.metadata[SHA256_KEY] == sparse_sha256() == backing_file_sha256(copy.id)
+    # the teardown removed everything it made, in both projects, and the keys
+    for conn in (src, dst):
+        assert [s.name for s in conn.compute.servers() if s.name.startswith("osm-convhost-")] == []
+        assert [k.name for k in conn.compute.keypairs() if k.name.startswith("osm-convhost-")] == []
+        assert [
+            g.name
+            for g in conn.network.security_groups(project_id=conn.current_project_id)
+            if g.name.startswith("osm-convhost-")
+        ] == []
+        assert [
+            p.name
+            for p in conn.network.ports(project_id=conn.current_project_id)
+            if p.name.startswith("osm-convhost-")
+        ] == []
+    assert not any((tmp_path / "keys").rglob("*.key"))
+    assert leftovers(src) == []

@@ -50,6 +50,8 @@ class _WorkloadOperator(OsMigrateBaseOperator):
     :param src_host_conn_id: Airflow SSH Connection of the source conversion host (templated);
         becomes ``copy_settings.src_host.ssh_conn_id``.
     :param dst_host_conn_id: the same for the destination conversion host.
+    :param host_settings: ``{"src_host": ..., "dst_host": ...}`` of managed hosts (the deploy task's
+        XCom; templated); wins over the host connections.
 
     ``ssh_conn_id`` values anywhere in ``copy_settings`` are resolved on the worker by
     :func:`os_migrate_airflow.hooks.conversion_host.host_access`.
@@ -61,6 +63,7 @@ class _WorkloadOperator(OsMigrateBaseOperator):
         "copy_method",
         "src_host_conn_id",
         "dst_host_conn_id",
+        "host_settings",
     )
     ui_color = "#f2ece6"
 
@@ -71,10 +74,12 @@ class _WorkloadOperator(OsMigrateBaseOperator):
         copy_method: str | None = None,
         src_host_conn_id: str | None = None,
         dst_host_conn_id: str | None = None,
+        host_settings: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.overrides = overrides
+        self.host_settings = host_settings
         self.copy_method = copy_method
         self.src_host_conn_id = src_host_conn_id
         self.dst_host_conn_id = dst_host_conn_id
@@ -89,10 +94,12 @@ class _WorkloadOperator(OsMigrateBaseOperator):
             for side, conn_id in (("src", self.src_host_conn_id), ("dst", self.dst_host_conn_id))
             if conn_id
         }
+        managed = self.param("host_settings", dict) or {}
+        hosts.update({k: dict(v) for k, v in managed.items() if k in ("src_host", "dst_host") and v})
         if hosts:
             settings = dict((overrides or {}).get("copy_settings") or {})
             for key, value in hosts.items():
-                settings[key] = {**(settings.get(key) or {}), **value}
+                settings[key] = value if "host_file" in value else {**(settings.get(key) or {}), **value}
             extra["copy_settings"] = settings
         return {**(overrides or {}), **extra} if extra else overrides
 
