@@ -47,7 +47,7 @@ test: venv cloud compose-tool browser-tool
 bench: venv cloud
 	$(PY) scripts/bench.py
 
-# Disk copies: conversion hosts vs a raw ssh pipe vs the image method (about 15 minutes, as root).
+# Disk copies: conversion hosts vs a raw ssh pipe vs the image method (about 30 minutes, as root; --quick about 8).
 bench-disks: venv cloud
 	$(PY) scripts/bench_disks.py
 
