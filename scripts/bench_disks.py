@@ -5,7 +5,8 @@ each), one conversion host per project (a devcloud server from an image with
 ``os_migrate_conversion_host=true``: a real sshd in its own network namespace, on ``public``) and
 ``--servers`` source servers, each booted from a volume with a second, data volume attached. Every
 disk is ``--size-gib`` GiB holding 25% random data in 8 extents, the rest never written (written
-straight into the Cinder backing files).
+straight into the Cinder backing files); plus one detached volume of the same size full of random
+data (the dense case).
 
 The devcloud's NFS Cinder cannot snapshot, so an attached volume is read through the temporary
 volume ``osm-tmp-<id>`` the copiers make from a snapshot, and reuse when it exists: the script
@@ -20,7 +21,7 @@ Measured in one run, each phase after ``sync`` and a drop of the page cache:
    source host ``cat <dev> | ssh <dst host> 'dd of=<dev> conv=fsync'`` (OpenSSH host to host,
    same cipher as the tunnel, started from the migrator over paramiko; the attaches are not
    timed); (c) the ``image`` method (:class:`ImageDiskCopier`: upload, streamed copy through
-   the migrator, volume from image);
+   the migrator, volume from image); then (a) and (b) for the dense volume;
 2. all servers with pools of 1, 2, 4 (a thread pool standing in for the Airflow copy pool; one
    slot copies one server's disks one after the other, as the copy task does), then one raw pipe
    per server at once.
