@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv lock lint cloud demo test test-unit stop bench compose-tool compose-check browser-tool
+.PHONY: venv lock lint cloud demo test test-unit stop bench bench-disks compose-tool compose-check browser-tool
 
 # The project installed editable with its test extra, pinned by the lock (constraints.txt).
 venv: $(VENV)/.installed
@@ -46,6 +46,10 @@ test: venv cloud compose-tool browser-tool
 
 bench: venv cloud
 	$(PY) scripts/bench.py
+
+# Disk copies: conversion hosts vs a raw ssh pipe vs the image method (about 30 minutes, as root; --quick about 8).
+bench-disks: venv cloud
+	$(PY) scripts/bench_disks.py
 
 compose-tool:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }

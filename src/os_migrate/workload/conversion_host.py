@@ -600,6 +600,7 @@ class ConversionHostCopier(DiskCopier):
             method=self.method,
             access=access,
             image_properties=properties,
+            verify_seconds=stats["verify_seconds"],
         )
 
     def _readable_volume(self, source: DiskSource) -> tuple[Any, str, str | None]:
@@ -756,11 +757,11 @@ class ConversionHostCopier(DiskCopier):
         started = time.monotonic()
         self._run_with_progress(src_host, command, source, src_bytes, started)
         seconds = time.monotonic() - started
+        verify_started = time.monotonic()  # from here: waiting for the source hash, hashing the copy
         wire = self._tunnel_bytes(src_host, swd)
         src_sha = _hash_result(src_hash, src_host, "hashing the source device")
         src_host.release(sid)
         dst_host.release(sid)
-        verify_started = time.monotonic()
         if dst_bytes == src_bytes:
             dst_sha = dst_host.session.check(
                 f"sha256sum {q(dst_dev)}", what="hashing the destination", timeout=self._timeout(src_bytes)

@@ -128,6 +128,8 @@ class CopyResult:
         ``server_snapshot``, ``reused``).
     :param image_properties: guest properties of the source image (``hw_*``...), for a
         ``server_disk`` source; ``{}`` otherwise.
+    :param verify_seconds: wall time of a verification step after the transfer (0 where the
+        bytes are verified while they stream).
     """
 
     volume_id: str
@@ -139,6 +141,7 @@ class CopyResult:
     method: str = "image"
     access: str = ""
     image_properties: dict = field(default_factory=dict)
+    verify_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (for XCom and logs)."""
