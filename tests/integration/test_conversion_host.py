@@ -55,6 +55,7 @@ from .test_workloads import (
     hw_image_bytes,
     leftovers,
     member,
+    set_member_connection,
     wipe_workloads,
 )
 
@@ -389,26 +390,8 @@ def dense_volume(conn, name: str, size_gib: int, data_mib: int) -> tuple:
 
 def airflow_connections(monkeypatch, ch) -> None:
     """``ch_src``/``ch_dst`` (openstack) and ``ch_src_host``/``ch_dst_host`` (ssh) in env form."""
-    from .test_workloads import AUTH_URL, PASSWORD
-
     for side, project in (("src", SRC), ("dst", DST)):
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_CH_{side.upper()}",
-            json.dumps(
-                {
-                    "conn_type": "openstack",
-                    "host": AUTH_URL,
-                    "login": f"{project}-member",
-                    "password": PASSWORD,
-                    "extra": {
-                        "project_name": project,
-                        "user_domain_name": "Default",
-                        "project_domain_name": "Default",
-                        "region_name": "RegionOne",
-                    },
-                }
-            ),
-        )
+        set_member_connection(monkeypatch, f"ch_{side}", project)
         host = ch.settings[f"{side}_host"]
         monkeypatch.setenv(
             f"AIRFLOW_CONN_CH_{side.upper()}_HOST",

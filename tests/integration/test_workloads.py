@@ -494,29 +494,34 @@ def wl(tmp_path_factory):
     )
 
 
+def set_member_connection(monkeypatch, conn_id: str, project: str) -> None:
+    """Airflow Connection ``conn_id`` (env form, as in prod) for the member user of ``project``."""
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps(
+            {
+                "conn_type": "openstack",
+                "host": AUTH_URL,
+                "login": f"{project}-member",
+                "password": PASSWORD,
+                "extra": {
+                    "project_name": project,
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                    "region_name": "RegionOne",
+                },
+            }
+        ),
+    )
+
+
 @pytest.fixture
 def workloads_dag(airflow_db, monkeypatch):
     """The workloads DAG with Airflow Connections ``wl_src``/``wl_dst`` (env form, as in prod)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    for side, project in (("SRC", SRC), ("DST", DST)):
-        monkeypatch.setenv(
-            f"AIRFLOW_CONN_WL_{side}",
-            json.dumps(
-                {
-                    "conn_type": "openstack",
-                    "host": AUTH_URL,
-                    "login": f"{project}-member",
-                    "password": PASSWORD,
-                    "extra": {
-                        "project_name": project,
-                        "user_domain_name": "Default",
-                        "project_domain_name": "Default",
-                        "region_name": "RegionOne",
-                    },
-                }
-            ),
-        )
+    set_member_connection(monkeypatch, "wl_src", SRC)
+    set_member_connection(monkeypatch, "wl_dst", DST)
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "os_migrate_workloads.py"))
     return bag.dags["os_migrate_workloads"]
 
