@@ -91,6 +91,9 @@ KEY_OPTIONS = 'no-pty,no-agent-forwarding,no-X11-forwarding,no-user-rc,command="
 DEFAULT_CIPHER = "aes128-gcm@openssh.com"
 TOOLS_SRC = ("sha256sum", "ssh", "blockdev")
 TOOLS_DST = ("nbdkit", "sha256sum", "blockdev")
+#: sha256 of stdin or a file: OpenSSL (SHA CPU instructions, ~4x coreutils' speed here) when the
+#: host has it, else coreutils. Both print the hex digest first.
+SHA256 = "$(command -v openssl >/dev/null && echo 'openssl dgst -sha256 -r' || echo sha256sum)"
 #: How a tool is proven to run (default ``<tool> --version``).
 TOOL_PROBES = {"ssh": "ssh -V"}
 
@@ -744,7 +747,7 @@ class ConversionHostCopier(DiskCopier):
         )
         src_host.session.check(tunnel, what=f"opening the SSH tunnel to the {dst_host.label}", timeout=60)
         # hash the source while the copy runs (both only read it)
-        src_hash = src_host.session.start(f"echo $$ > {q(swd)}/hash.pid && exec sha256sum {q(src_dev)}")
+        src_hash = src_host.session.start(f"echo $$ > {q(swd)}/hash.pid && exec {SHA256} {q(src_dev)}")
         uri = f"nbd+unix:///?socket={swd}/nbd.sock"
         if tool == "nbdcopy":
             command = (
@@ -764,11 +767,11 @@ class ConversionHostCopier(DiskCopier):
         dst_host.release(sid)
         if dst_bytes == src_bytes:
             dst_sha = dst_host.session.check(
-                f"sha256sum {q(dst_dev)}", what="hashing the destination", timeout=self._timeout(src_bytes)
+                f"{SHA256} {q(dst_dev)}", what="hashing the destination", timeout=self._timeout(src_bytes)
             ).split()[0]
         else:
             dst_sha = dst_host.session.check(
-                f"head -c {src_bytes} {q(dst_dev)} | sha256sum && "
+                f"head -c {src_bytes} {q(dst_dev)} | {SHA256} && "
                 f"tail -c +{src_bytes + 1} {q(dst_dev)} | cmp -s -n {dst_bytes - src_bytes} - /dev/zero",
                 what="hashing the destination (and checking it is zero past the source size)",
                 timeout=self._timeout(dst_bytes),
