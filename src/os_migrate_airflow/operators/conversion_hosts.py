@@ -119,7 +119,7 @@ class ConversionHostsDeployOperator(_HostsOperator):
                         network=str(nets[side]),
                         allow_from=allow + peer_ip,
                         peer_network=str(nets[peer]),
-                        role="src" if side == "src" else "dst",
+                        role="source" if side == "src" else "destination",
                         flavor=str(self.flavor),
                         key_dir=keys,
                         floating_network=self.floating_network or None,
