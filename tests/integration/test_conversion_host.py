@@ -336,11 +336,12 @@ def test_servers_migrate_through_conversion_hosts_sparse_and_verified(ch):
 
 
 def test_detached_volumes_migrate_with_either_method(ch):
-    """Two detached sparse volumes: one through the conversion hosts, one through the image APIs."""
+    """Detached sparse volumes: through the conversion hosts (nbdcopy, and qemu-img), and through the
+    image APIs."""
     from os_migrate.workload.volumes import migrate_volume
 
     made = {}
-    for name in ("ch-detached-ch", "ch-detached-img"):
+    for name in ("ch-detached-ch", "ch-detached-img", "ch-detached-qemu"):
         vol = create_volume(ch.src, name)
         ch.src.block_storage.set_volume_metadata(vol, purpose="detached", origin=name)
         with open(NFS_EXPORT / f"volume-{vol.id}", "r+b") as f:
@@ -349,7 +350,12 @@ def test_detached_volumes_migrate_with_either_method(ch):
                 f.write(chunk)
         made[name] = vol
     export_workloads(ch.src, ch.data_dir, servers=[BFV, IMG])
-    methods = {"ch-detached-ch": overrides(ch.settings), "ch-detached-img": {"copy_method": "image"}}
+    methods = {
+        "ch-detached-ch": overrides(ch.settings),
+        "ch-detached-img": {"copy_method": "image"},
+        # the fallback where a host lacks nbdcopy
+        "ch-detached-qemu": overrides({**ch.settings, "tool": "qemu-img"}),
+    }
     want = sparse_sha256()
     for name, vol in made.items():
         result = migrate_volume(ch.src, ch.dst, ch.data_dir, name, overrides=methods[name])

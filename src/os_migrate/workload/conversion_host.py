@@ -810,10 +810,14 @@ class ConversionHostCopier(DiskCopier):
         last_log = 0.0
         pct = 0.0
         while not chan.exit_status_ready() or chan.recv_stderr_ready() or chan.recv_ready():
-            if chan.recv_ready():
-                chan.recv(65536)
-            if chan.recv_stderr_ready():
+            got = False
+            if chan.recv_ready():  # qemu-img -p writes "(12.34/100%)" to stdout
+                err += chan.recv(65536)
+                got = True
+            if chan.recv_stderr_ready():  # nbdcopy --progress=3 writes "12/100" lines (fd 3 -> 2)
                 err += chan.recv_stderr(65536)
+                got = True
+            if got:
                 for m in re.finditer(rb"(\d+(?:\.\d+)?)(?:/100|%)", bytes(err[-200:])):
                     pct = float(m.group(1))
                 del err[:-4096]
