@@ -158,8 +158,12 @@ def wait_volume(
     what: str,
     timeout: float,
     error: type[WorkloadError] = WorkloadError,
+    interval: float = 2.0,
 ):
-    """Wait until the volume's status is one of ``statuses``; fail on an ``error*`` status."""
+    """Wait until the volume's status is one of ``statuses``; fail on an ``error*`` status.
+
+    :param interval: seconds between polls (short for steps that take about a second, e.g. attach).
+    """
     statuses = (statuses,) if isinstance(statuses, str) else statuses
     return wait_until(
         lambda: get_volume(conn, volume_id),
@@ -168,6 +172,7 @@ def wait_volume(
         what=f"{what} ({volume_id}) {'/'.join(statuses)}",
         timeout=timeout,
         error=error,
+        interval=interval,
     )
 
 

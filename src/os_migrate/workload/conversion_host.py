@@ -89,6 +89,8 @@ KEY_COMMENT = "os-migrate-{}"
 #: What the temporary key may do on the destination host: forward, nothing else.
 KEY_OPTIONS = 'no-pty,no-agent-forwarding,no-X11-forwarding,no-user-rc,command="/bin/false"'
 DEFAULT_CIPHER = "aes128-gcm@openssh.com"
+#: Seconds between polls of attach/detach and of a device appearing (each takes about a second).
+POLL = 0.5
 TOOLS_SRC = ("sha256sum", "ssh", "blockdev")
 TOOLS_DST = ("nbdkit", "sha256sum", "blockdev")
 #: sha256 of stdin or a file: OpenSSL (SHA CPU instructions, ~4x coreutils' speed here) when the
@@ -428,7 +430,7 @@ class ConversionHost:
             self.conn.compute.create_volume_attachment(self.server_id(), volume_id=volume_id)
             cloudops.wait_volume(
                 self.conn, volume_id, "in-use", what=f"volume {volume_id} on the {self.label}",
-                timeout=timeout, error=CopyError,
+                timeout=timeout, error=CopyError, interval=POLL,
             )  # fmt: skip
         path = device_path(volume_id)
         deadline = time.monotonic() + 120
@@ -438,7 +440,7 @@ class ConversionHost:
                 return path
             if time.monotonic() > deadline:
                 raise CopyError(f"{self.label}: volume {volume_id} attached but {path} did not appear")
-            time.sleep(1)
+            time.sleep(POLL)
 
     def detach(self, volume_id: str, *, timeout: float = 300.0) -> bool:
         """Detach a volume from this host if attached (idempotent); True if a detach was made."""
@@ -457,6 +459,7 @@ class ConversionHost:
             what=f"detach of volume {volume_id} from the {self.label}",
             timeout=timeout,
             error=CopyError,
+            interval=POLL,
         )
         return True
 
@@ -698,7 +701,7 @@ class ConversionHostCopier(DiskCopier):
         volume = self.dst.block_storage.create_volume(**kwargs)
         return cloudops.wait_volume(
             self.dst, volume.id, "available", what=f"destination volume {spec.name!r}",
-            timeout=cloudops.volume_timeout(size), error=CopyError,
+            timeout=cloudops.volume_timeout(size), error=CopyError, interval=POLL,
         )  # fmt: skip
 
     # the bytes ----------------------------------------------------------------------------------
