@@ -651,7 +651,7 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     #    Cinder to upload the detached data volume.
     from os_migrate.workload import disk_copy, migrate
 
-    def detach_only_copier(method, src_conn, dst_conn, *, journal=None):
+    def detach_only_copier(method, src_conn, dst_conn, *, journal=None, **kwargs):
         return disk_copy.make_copier(method, src_conn, dst_conn, journal=journal, access_order=("detach",))
 
     real_upload = src.block_storage.upload_volume_to_image

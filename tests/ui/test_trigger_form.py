@@ -156,7 +156,7 @@ def test_workloads_from_the_form_with_a_server_name_as_a_dry_run(ui, api, browse
     form = open_trigger_form(browser, ui, WORKLOADS)
     shot(browser, f"{WORKLOADS}-1-form-defaults")
 
-    assert section_titles(form)[:3] == ["Clouds and data", "Wave", "Run options"]
+    assert section_titles(form)[:4] == ["Clouds and data", "Wave", "Disk copy", "Run options"]
     assert submit_button(form).is_enabled(), "defaults must be triggerable (empty data dir is optional)"
     expand(browser, form, "Wave")
     type_into(browser, form, "servers", SERVER)

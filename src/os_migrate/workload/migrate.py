@@ -372,9 +372,14 @@ class ServerMigration:
 
     @property
     def parallel_disks(self) -> int:
-        """Disks of this server copied at once: ``copy_settings.parallel_disks`` (default 2)."""
+        """Disks of this server copied at once: ``copy_settings.parallel_disks`` (default 1).
+
+        Above 1 only where reading the disks needs no action on the source server (volumes
+        readable through snapshots): Nova runs one task per server at a time and refuses a detach
+        during a server snapshot (409 ``task_state image_pending_upload``).
+        """
         settings = self.server.migration_params.get("copy_settings") or {}
-        return max(1, int(settings.get("parallel_disks") or 2))
+        return max(1, int(settings.get("parallel_disks") or 1))
 
     def _copy_one(self, disk: PlannedDisk):
         """One disk with a copier of its own (copiers hold per-disk state and SSH sessions)."""
