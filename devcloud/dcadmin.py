@@ -279,8 +279,20 @@ def write_clouds_yaml(path):
     os.replace(tmp, path)
 
 
+def wait_volume_backend(conn, timeout=240):
+    """Wait until cinder-scheduler knows a storage pool: cinder-volume reports its capacity some
+    time after it starts, and a volume created before that fails with "No valid backend"."""
+    deadline = time.monotonic() + timeout
+    while not list(conn.block_storage.backend_pools()):
+        if time.monotonic() > deadline:
+            sys.exit("[dcadmin] cinder-scheduler knows no storage pool after %d s" % timeout)
+        time.sleep(2)
+    print("[dcadmin] cinder storage pool reported: ok", flush=True)
+
+
 def cmd_seed(args):
     conn = admin_connection()
+    wait_volume_backend(conn)
     member = ensure_role(conn, "member")
     admin_role = ensure_role(conn, "admin")
     admin_user = conn.identity.find_user("admin", domain_id=DOMAIN)
