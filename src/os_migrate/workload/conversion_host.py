@@ -53,7 +53,6 @@ import logging
 import os
 import re
 import shlex
-import socket
 import stat
 import time
 from collections.abc import Callable, Mapping
@@ -67,6 +66,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from openstack import exceptions as sdk_exc
 
 from os_migrate.cloud import find_or_none
+from os_migrate.transfer import guest_properties
 from os_migrate.workload import cloudops
 from os_migrate.workload.cloudops import GIB
 from os_migrate.workload.disk_copy import (
@@ -592,8 +592,6 @@ class ConversionHostCopier(DiskCopier):
             self.dst.block_storage.set_volume_bootable_status(dst_volume, bool(spec.is_bootable))
         properties = {}
         if source.kind == "server_disk":
-            from os_migrate.transfer import guest_properties
-
             image = next(iter(cloudops.own_images_named(self.src, source.tmp_name)), None)
             properties = guest_properties(image) if image is not None else {}
         return CopyResult(
@@ -907,15 +905,6 @@ def write_host_file(path: str | os.PathLike, access: HostAccess, *, private_key_
     os.replace(tmp, p)
 
 
-def tcp_reachable(address: str, port: int = 22, timeout: float = 3.0) -> bool:
-    """True if a TCP connection to ``address:port`` opens."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 COPIERS[ConversionHostCopier.method] = ConversionHostCopier
 
 __all__ = [
@@ -927,6 +916,5 @@ __all__ = [
     "device_path",
     "new_keypair",
     "read_private_key_file",
-    "tcp_reachable",
     "write_host_file",
 ]
