@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
@@ -22,6 +22,7 @@ from os_migrate.filters import Filters
 from os_migrate.plan import CREATE, MAIN_PHASE, UPDATE, Action, count_actions, make_plan, write_plan
 from os_migrate.references import RefIndex
 from os_migrate.resources import RESOURCE_TYPES
+from os_migrate.resources.quota import QUOTA_MODES
 from os_migrate.validation import collect_errors
 
 if TYPE_CHECKING:
@@ -79,6 +80,24 @@ def apply_plan(
         raise ApplyError(errors)
 
 
+#: Known run options and their allowed values (None: any string).
+RUN_OPTIONS: dict[str, tuple[str, ...] | None] = {"quota_mode": QUOTA_MODES, "user_password": None}
+
+
+def option_errors(options: Mapping[str, Any] | None) -> list[str]:
+    """Errors of unknown run options or values (never echoing a password)."""
+    errors = []
+    for key, value in (options or {}).items():
+        allowed = RUN_OPTIONS.get(key, ())
+        if key not in RUN_OPTIONS:
+            errors.append(f"options.{key}: unknown option (known: {', '.join(RUN_OPTIONS)})")
+        elif value is not None and not isinstance(value, str):
+            errors.append(f"options.{key}: must be a string")
+        elif value is not None and allowed is not None and value not in allowed:
+            errors.append(f"options.{key}: {value!r} is not one of {', '.join(allowed)}")
+    return errors
+
+
 def import_resources(
     conn: Connection,
     data_dir: str | Path,
@@ -87,6 +106,7 @@ def import_resources(
     filters: Mapping[str, object] | None = None,
     dry_run: bool = False,
     src_conn: Connection | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict:
     """Import staged resources into the destination project of ``conn``.
 
@@ -96,6 +116,9 @@ def import_resources(
     :param filters: per-type name filters (see :mod:`os_migrate.filters`).
     :param dry_run: plan only; no write request is made.
     :param src_conn: source connection, needed to stream image data unless it was staged.
+    :param options: run options of the admin types: ``quota_mode`` (``copy``, ``keep`` or
+        ``raise``, see :mod:`os_migrate.resources.quota`) and ``user_password`` (initial password
+        of created users; held in memory only, never written or logged).
     :returns: ``{"dry_run": bool, "counts": {"create"|"update"|"unchanged"|"skip": int},
         "plan_files": {type: path}, "actions": [{"type", "name", "action", "changes"?}, ...]}``
         (``actions`` lists everything but ``unchanged``).
@@ -110,6 +133,12 @@ def import_resources(
     checked = collect_errors(data_dir, types=types, filters=filters, conn=conn, refs=refs, dry_run=dry_run)
     if checked.errors:
         raise ValidationError(checked.errors)
+    errors = option_errors(options)
+    if errors:
+        raise ValidationError(errors)
+    for resources in checked.all_data.values():
+        for res in resources:
+            res.run_options = dict(options or {})
     plan = make_plan(conn, refs, checked.all_data, types, flt, data_dir)
     plan_files = write_plan(data_dir, plan, types, dry_run)
     for a in plan:

@@ -12,7 +12,7 @@ import jsonschema
 
 from os_migrate.const import DATA_FILE_SUFFIX
 from os_migrate.exceptions import DataError, ValidationError
-from os_migrate.resources import REGISTRY, RESOURCE_TYPES, Resource
+from os_migrate.resources import REGISTRY, RESOURCE_TYPES, TENANT_TYPES, Resource
 from os_migrate.resources.base import is_empty
 from os_migrate.serialization import load_resources
 
@@ -20,11 +20,12 @@ from os_migrate.serialization import load_resources
 def resolve_types(types: Iterable[str] | str | None) -> tuple[str, ...]:
     """Validate requested type keys and return them in dependency order.
 
-    :param types: type keys, or None for all.
+    :param types: type keys, or None for every tenant type (admin types are only ever named:
+        :data:`~os_migrate.resources.ADMIN_TYPES`).
     :raises ValidationError: an unknown type key (all of them listed).
     """
     if types is None:
-        return RESOURCE_TYPES
+        return TENANT_TYPES
     if isinstance(types, str):
         types = [types]
     types = list(types)

@@ -7,12 +7,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from os_migrate.cloud import check_connection
+from os_migrate.cloud import check_connection, is_admin
 from os_migrate.dataset import data_file, resolve_types
+from os_migrate.exceptions import ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex
 from os_migrate.resources import REGISTRY, RESOURCE_TYPES, Resource
+from os_migrate.resources.identity import AdminResource, AdminScope
 from os_migrate.serialization import load_resources, write_resources
+from os_migrate.validation import admin_errors
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -106,25 +109,36 @@ def export_resources(
     :param conn: source ``openstack.connection.Connection`` (scoped to the tenant's project).
     :param data_dir: folder for the data files (created if missing).
     :param types: type keys to export (default all).
-    :param filters: per-type name filters (see :mod:`os_migrate.filters`).
+    :param filters: per-type name filters (see :mod:`os_migrate.filters`). Admin types need
+        ``filters["projects"]``: the projects whose identity content, flavors and quotas to export
+        (:class:`~os_migrate.resources.identity.AdminScope`).
     :param stage_image_data: also download each exported image's data into
         ``<data_dir>/image_data/`` (verified against the source hash) and point
         ``_migration_params.data_file`` at it, for moves where the destination cannot reach the
         source.
     :returns: ``{"data_dir": str, "counts": {type: int}, "files": {type: str},
         "changed": {type: bool}}``.
-    :raises ValidationError: unknown type or bad filter.
+    :raises ValidationError: unknown type or bad filter; an admin type without an admin
+        connection or without a projects filter.
     :raises CloudError: the source is unreachable or refuses the credentials.
     :raises DataError: an existing data file cannot be read (it is left untouched).
     """
     types = resolve_types(types)
     flt = Filters(filters, RESOURCE_TYPES)
     check_connection(conn)
+    admin_types = [t for t in types if REGISTRY[t].admin_only]
+    if admin_types and not is_admin(conn):
+        raise ValidationError(admin_errors(admin_types, "export"))
     refs = RefIndex(conn)
+    scope = AdminScope.build(conn, refs, flt.of("projects")) if admin_types else None
     summary: dict[str, Any] = {"data_dir": str(data_dir), "counts": {}, "files": {}, "changed": {}}
     for type_key in types:
         cls = REGISTRY[type_key]
-        selected = [r for r in cls.export(conn, refs) if flt.selects(type_key, r.name, r.params)]
+        if scope is not None and issubclass(cls, AdminResource):
+            found = cls.export_scoped(conn, refs, scope)
+        else:
+            found = cls.export(conn, refs)
+        selected = [r for r in found if flt.selects(type_key, r.name, r.params)]
         if stage_image_data and cls.needs_source:
             for res in selected:
                 res.stage_data(conn, data_dir)

@@ -123,6 +123,10 @@ class Filters:
         if errors:
             raise ValidationError(errors)
 
+    def of(self, type_key: str) -> NameFilter | None:
+        """The compiled filter of one type; None when the type is not filtered."""
+        return self._filters.get(type_key)
+
     def selects(self, type_key: str, name: str | None, params: Mapping | None = None) -> bool:
         """True if a resource of ``type_key`` with ``name`` (and ``params``) is selected.
 

@@ -124,9 +124,9 @@ def make_plan(
     existing_by_type: dict[str, dict[str, Resource]] = {}
     for type_key in types:
         cls = REGISTRY[type_key]
-        desired = chosen.get(type_key, [])
+        desired = cls.import_order(list(chosen.get(type_key, [])))
         existing_by_type[type_key] = {r.identity: r for r in cls.existing(conn, refs, desired)}
-        plan.extend(_plan_type(type_key, chosen.get(type_key, []), existing_by_type[type_key], flt, errors))
+        plan.extend(_plan_type(type_key, desired, existing_by_type[type_key], flt, errors))
     for cls in RESOURCE_CLASSES:
         if not cls.deferred or cls.deferred_until not in types:
             continue

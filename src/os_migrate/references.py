@@ -1,6 +1,8 @@
 """References between resources by name, never by ID.
 
-A reference is a mapping ``{"name": str, "project_name": str | None, "domain_name": str | None}``.
+A reference is a mapping ``{"name": str, "project_name": str | None, "domain_name": str | None}``;
+identity objects (projects, users, groups, roles) are named by ``{"name", "domain_name"}`` and domains
+by ``{"name"}`` (their class's ``ref_scope``).
 ``project_name``/``domain_name`` equal :data:`~os_migrate.const.AUTH_PROJECT` (``%auth%``) when the
 target belongs to the project the connection is authenticated to, so data exported from project A
 imports into project B. They are ``None`` when the owner could not be named (a tenant may not read
@@ -63,6 +65,8 @@ def ref_str(ref: Ref | None) -> str:
     if not ref:
         return "<none>"
     proj = ref.get("project_name")
+    if proj is None and ref.get("domain_name") not in (None, AUTH_PROJECT):
+        return f"{ref['domain_name']}/{ref.get('name')!r}"
     if proj in (None, AUTH_PROJECT):
         return repr(ref.get("name"))
     return f"{ref.get('domain_name') or '?'}/{proj}/{ref.get('name')!r}"
@@ -82,6 +86,8 @@ class RefIndex:
         self._objs: dict[str, dict[str, Any]] = {}
         self._projects: dict[str, tuple[str | None, str | None]] = {}
         self._project_ids: dict[tuple[str, str | None], str | None] = {}
+        self._domain_names: dict[str, str | None] = {}
+        self._domain_ids: dict[str, str | None] = {}
 
     # -- listing -------------------------------------------------------------------------------
     def objects(self, kind: str) -> dict[str, Any]:
@@ -155,6 +161,32 @@ class RefIndex:
                 self._project_ids[key] = None
         return self._project_ids[key]
 
+    # -- domains (identity objects) ------------------------------------------------------------
+    def domain_name(self, domain_id: str | None) -> str | None:
+        """Name of a domain id (one GET per domain, cached); None when unknown or unreadable."""
+        if not domain_id:
+            return None
+        if domain_id not in self._domain_names:
+            try:
+                self._domain_names[domain_id] = self._identity.get_domain(domain_id).name
+            except (sdk_exc.ForbiddenException, sdk_exc.NotFoundException):
+                self._domain_names[domain_id] = None
+        return self._domain_names[domain_id]
+
+    def domain_id(self, domain_name: str | None) -> str | None:
+        """Id of a domain name (cached); None when it does not exist or cannot be read."""
+        if not domain_name:
+            return None
+        if domain_name not in self._domain_ids:
+            try:
+                domain = find_or_none(self._identity.find_domain, domain_name)
+            except sdk_exc.ForbiddenException:
+                domain = None
+            self._domain_ids[domain_name] = domain.id if domain else None
+            if domain is not None:
+                self._domain_names[domain.id] = domain.name
+        return self._domain_ids[domain_name]
+
     # -- both directions -----------------------------------------------------------------------
     def ref(self, kind: str, obj_id: str | None) -> dict | None:
         """Reference to the object of ``kind`` with ``obj_id`` (export direction).
@@ -167,6 +199,11 @@ class RefIndex:
         obj = self.get(kind, obj_id)
         if obj is None:
             return {"name": None, "project_name": None, "domain_name": None, "id": obj_id}
+        scope = _kind_class(kind).ref_scope
+        if scope == "global":
+            return {"name": obj.name}
+        if scope == "domain":
+            return {"name": obj.name, "domain_name": self.domain_name(getattr(obj, "domain_id", None))}
         project_name, domain_name = self.project_names(owner_of(obj))
         return make_ref(obj.name, project_name, domain_name)
 
@@ -184,7 +221,11 @@ class RefIndex:
         name = ref["name"]
         candidates = [o for o in self.objects(kind).values() if o.name == name]
         project_name = ref.get("project_name")
-        if project_name is not None:
+        scope = _kind_class(kind).ref_scope
+        if scope == "domain" and ref.get("domain_name"):
+            did = self.domain_id(ref["domain_name"])
+            candidates = [o for o in candidates if getattr(o, "domain_id", None) == did]
+        elif scope == "project" and project_name is not None:
             pid = self.project_id_for(project_name, ref.get("domain_name"))
             if pid is not None or project_name == AUTH_PROJECT:
                 candidates = [o for o in candidates if owner_of(o) == pid]

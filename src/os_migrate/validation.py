@@ -29,7 +29,7 @@ from os_migrate.dataset import load_dataset, location, resolve_types
 from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex, ref_str
-from os_migrate.resources import KIND_TYPE_KEY, RESOURCE_TYPES, Resource
+from os_migrate.resources import KIND_TYPE_KEY, REGISTRY, RESOURCE_TYPES, Resource
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -140,12 +140,24 @@ def _data_ref_errors(
     ]
 
 
+def admin_errors(type_keys: Iterable[str], what: str) -> list[str]:
+    """One error per admin-only type asked for with a connection that has no admin role."""
+    return [
+        f"resource_types: {t!r} ({REGISTRY[t].type}) needs an admin connection to {what}; this "
+        "connection's token has no admin role (tenant credentials cover tenant content only)"
+        for t in type_keys
+    ]
+
+
 def capability_errors(chosen: Mapping[str, list[Resource]], conn: Connection) -> list[str]:
-    """Errors for params the destination cannot accept: values that need a Neutron extension
-    it lacks, or values that need an admin when the connection is not one."""
+    """Errors for what the destination connection cannot do: admin-only types or values that
+    need an admin when the connection is not one, values that need a Neutron extension it lacks
+    or a newer API microversion."""
     errors = []
+    admin_types = [t for t in chosen if REGISTRY[t].admin_only]
     needs_admin = [(r, p) for rs in chosen.values() for r in rs for p in r.admin_params()]
-    if needs_admin and not is_admin(conn):
+    if (admin_types or needs_admin) and not is_admin(conn):
+        errors += admin_errors(admin_types, "import")
         errors += [
             f"{location(r)}: params.{p}: {r.params[p]!r} needs an admin in the destination "
             "(this connection has no admin role); use an admin connection or change the "

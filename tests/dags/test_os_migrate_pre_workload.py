@@ -25,7 +25,7 @@ def dag():
 def test_resource_types_match_the_core(dag):
     import os_migrate
 
-    assert dag.params["resource_types"] == list(os_migrate.RESOURCE_TYPES) == ALL_TYPES
+    assert dag.params["resource_types"] == list(os_migrate.TENANT_TYPES) == ALL_TYPES
 
 
 def test_task_graph(dag):

@@ -86,8 +86,8 @@ def test_types_are_checked_and_merged():
     assert cli.type_list("networks, subnets") == ["networks", "subnets"]
     assert cli.types_arg([["subnets"], ["networks", "subnets"]]) == ["subnets", "networks"]
     assert cli.types_arg(None) is None
-    with pytest.raises(argparse.ArgumentTypeError, match="flavors"):
-        cli.type_list("networks,flavors")
+    with pytest.raises(argparse.ArgumentTypeError, match="flavours"):
+        cli.type_list("networks,flavours")
 
 
 def test_migration_params_are_yaml_values():
@@ -107,7 +107,7 @@ def test_migration_params_are_yaml_values():
         [],
         ["frobnicate"],
         ["export", "--src-cloud", "a"],  # no --data-dir
-        ["plan", "--dst-cloud", "a", "--data-dir", "d", "--filter", "flavors=x"],
+        ["plan", "--dst-cloud", "a", "--data-dir", "d", "--filter", "flavours=x"],
         ["plan", "--dst-cloud", "a", "--data-dir", "d", "--filter", "networks=regex:("],
         ["import", "--dst-cloud", "a", "--data-dir", "d", "--types", "networks,nope"],
         ["workloads", "migrate", "--src-cloud", "a", "--dst-cloud", "b", "--data-dir", "d", "--dryrun"],

@@ -33,11 +33,12 @@ def test_referenced_kinds_are_declared_dependencies():
 
 def test_import_chains_cover_every_type_once_in_order():
     flat = [key for chain in IMPORT_CHAINS for key in chain]
-    assert sorted(flat) == sorted(RESOURCE_TYPES)
+    assert sorted(flat) == sorted(resources.PRE_WORKLOAD_TYPES)
     assert [k for k in RESOURCE_TYPES if k in flat] == sorted(flat, key=RESOURCE_TYPES.index)
     chain_of = {key: i for i, chain in enumerate(IMPORT_CHAINS) for key in chain}
     for cls in RESOURCE_CLASSES:
-        assert all(chain_of[dep] == chain_of[cls.type_key] for dep in cls.depends_on)
+        if cls.import_phase == "pre_workload":
+            assert all(chain_of[dep] == chain_of[cls.type_key] for dep in cls.depends_on)
 
 
 def test_today_s_order_and_chains():
@@ -52,7 +53,21 @@ def test_today_s_order_and_chains():
     assert resources.PARENT_FILTER == {
         "router_interfaces": ("routers", "router"),
         "security_group_rules": ("security_groups", "security_group"),
+        "role_assignments": ("projects", "project"),
+        "quotas": ("projects", "project"),
     }
+    assert resources.ADMIN_TYPES == (
+        "domains",
+        "projects",
+        "users",
+        "groups",
+        "roles",
+        "role_assignments",
+        "flavors",
+        "quotas",
+    )
+    assert resources.TENANT_TYPES == resources.PRE_WORKLOAD_TYPES
+    assert set(resources.TENANT_TYPES) | set(resources.ADMIN_TYPES) == set(RESOURCE_TYPES)
 
 
 def _cls(key, *deps):
@@ -75,7 +90,8 @@ def test_every_type_is_fully_declared(type_key):
     assert cls.type.startswith("openstack.") and cls.__doc__
     assert set(cls.required_params) <= set(cls.params_schema)
     assert set(cls.ref_params) <= set(cls.params_schema)
-    assert cls.import_phase == "pre_workload"
+    # admin types (identity, flavors, quotas) need an admin and have their own workflow
+    assert cls.import_phase == ("admin" if cls.admin_only else "pre_workload")
     assert not is_empty(cls.params_schema)
     if cls.ref_kind:
         # a referable kind says how it is listed and fetched

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from os_migrate.resources.base import Resource
 from os_migrate.resources.compute import Keypair, ServerGroup
+from os_migrate.resources.flavor import Flavor
+from os_migrate.resources.identity import Domain, Group, Project, Role, RoleAssignment, User
 from os_migrate.resources.image import Image
 from os_migrate.resources.network import (
     AddressGroup,
@@ -24,6 +26,7 @@ from os_migrate.resources.network import (
     SecurityGroupRule,
     Subnet,
 )
+from os_migrate.resources.quota import Quota
 
 #: Every resource class, in registration order (ties of the dependency order keep this order).
 REGISTERED: tuple[type[Resource], ...] = (
@@ -37,6 +40,14 @@ REGISTERED: tuple[type[Resource], ...] = (
     Image,
     Keypair,
     ServerGroup,
+    Domain,
+    Project,
+    User,
+    Group,
+    Role,
+    RoleAssignment,
+    Flavor,
+    Quota,
 )
 
 
@@ -106,6 +117,12 @@ KIND_TYPE_KEY: dict[str, str] = {kind: cls.type_key for kind, cls in BY_KIND.ite
 #: Type keys in dependency order.
 RESOURCE_TYPES: tuple[str, ...] = tuple(REGISTRY)
 
+#: Type keys a tenant connection exports and imports (the default of every type argument).
+TENANT_TYPES: tuple[str, ...] = tuple(cls.type_key for cls in RESOURCE_CLASSES if not cls.admin_only)
+
+#: Type keys that need an admin connection (identity, flavors, quotas), in dependency order.
+ADMIN_TYPES: tuple[str, ...] = tuple(cls.type_key for cls in RESOURCE_CLASSES if cls.admin_only)
+
 #: Type keys imported by the pre-workload DAG, in dependency order.
 PRE_WORKLOAD_TYPES: tuple[str, ...] = tuple(
     cls.type_key for cls in RESOURCE_CLASSES if cls.import_phase == "pre_workload"
@@ -125,7 +142,17 @@ PARENT_FILTER: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "ADMIN_TYPES",
     "AddressGroup",
+    "Domain",
+    "Flavor",
+    "Group",
+    "Project",
+    "Quota",
+    "Role",
+    "RoleAssignment",
+    "TENANT_TYPES",
+    "User",
     "BY_KIND",
     "BY_TYPE_NAME",
     "DATA_TYPES",

@@ -123,8 +123,15 @@ class Resource:
     #: ``(parent type key, reference param)``: a filter of the parent type also selects these
     #: resources (a router filter selects its interfaces).
     parent: ClassVar[tuple[str, str] | None] = None
-    #: Workflow that imports this type: ``"pre_workload"`` (DAG ``os_migrate_pre_workload``).
+    #: Workflow that imports this type: ``"pre_workload"`` (DAG ``os_migrate_pre_workload``) or
+    #: ``"admin"`` (DAG ``os_migrate_admin``).
     import_phase: ClassVar[str] = "pre_workload"
+    #: Export and import need the ``admin`` role (identity, flavors, quotas); validation refuses a
+    #: run of such a type with tenant credentials before any write.
+    admin_only: ClassVar[bool] = False
+    #: How references of :attr:`ref_kind` name their target: ``"project"`` (name + owning
+    #: project and domain), ``"domain"`` (name + domain, identity objects) or ``"global"`` (name).
+    ref_scope: ClassVar[str] = "project"
     #: Import reads data from the source cloud (image data), so it needs the source connection.
     needs_source: ClassVar[bool] = False
     #: SDK attributes copied verbatim into ``params``.
@@ -178,6 +185,9 @@ class Resource:
         self.sdk = sdk
         self.file: str | None = None
         self.index: int | None = None
+        #: Options of the import run (``quota_mode``, ``user_password``...); set by
+        #: :func:`os_migrate.apply.import_resources`, held in memory only, never serialized.
+        self.run_options: Mapping[str, Any] = {}
 
     # -- record access ---------------------------------------------------------------------------
     @property
@@ -243,6 +253,12 @@ class Resource:
         """Serialize every resource of this type in the connection's project, sorted by identity."""
         out = [cls.from_sdk(obj, refs) for obj in cls.list_sdk(conn, refs)]
         return sorted(out, key=lambda r: r.identity)
+
+    @classmethod
+    def import_order(cls, resources: list[Resource]) -> list[Resource]:
+        """The order in which ``resources`` of this type are created (default: as given; nested
+        projects put parents first)."""
+        return resources
 
     @classmethod
     def existing(cls, conn: Connection, refs: RefIndex, desired: list[Resource]) -> list[Resource]:
