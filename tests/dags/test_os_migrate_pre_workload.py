@@ -216,7 +216,7 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(
     def fake_export(conn, data_dir, *, types, filters, stage_image_data=False):
         return {"data_dir": data_dir, "counts": {types[0]: 2}, "files": {}, "changed": {types[0]: True}}
 
-    def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None):
+    def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None, options=None):
         return {
             "dry_run": dry_run,
             "counts": {"create": 2, "update": 0, "unchanged": 0, "skip": 0},

@@ -217,7 +217,13 @@ def test_import_logs_plan_lines_and_returns_counts_without_actions(
     result = op.execute(context={})
 
     import_resources.assert_called_once_with(
-        mock.ANY, "/staging/acme", types=["networks"], filters=FILTERS, dry_run=True, src_conn=None
+        mock.ANY,
+        "/staging/acme",
+        types=["networks"],
+        filters=FILTERS,
+        dry_run=True,
+        src_conn=None,
+        options=None,
     )
     assert result == {
         "dry_run": True,
@@ -323,3 +329,41 @@ def test_unknown_connection_fails_without_retry_before_core_call(export_resource
     with pytest.raises(AirflowFailException, match="The conn_id `no_such_cloud` isn't defined: define it"):
         op.execute(context={})
     export_resources.assert_not_called()
+
+
+def test_import_passes_quota_mode_and_the_password_variable_without_rendering_it(
+    sdk_connection, import_resources, task_log, monkeypatch
+):
+    monkeypatch.setenv("AIRFLOW_VAR_OSM_USER_PASSWORD", "initial-Pa55")
+    with native_dag():
+        op = OpenStackImportOperator(
+            task_id="import_users",
+            types=["users"],
+            quota_mode="{{ params.quota_mode }}",
+            user_password_variable="osm_user_password",
+            data_dir="/staging/admin",
+            dst_conn_id="openstack_dst",
+        )
+    rendered(op, quota_mode="raise")
+    op.execute(context={})
+    assert "initial-Pa55" not in repr({f: getattr(op, f) for f in op.template_fields})
+    assert import_resources.call_args.kwargs["options"] == {
+        "quota_mode": "raise",
+        "user_password": "initial-Pa55",
+    }
+    assert not any("initial-Pa55" in line for line in task_log())
+
+
+def test_import_fails_clearly_when_the_password_variable_is_missing(sdk_connection, import_resources):
+    with native_dag():
+        op = OpenStackImportOperator(
+            task_id="import_users",
+            types=["users"],
+            user_password_variable="osm_no_such_variable",
+            data_dir="/staging/admin",
+            dst_conn_id="openstack_dst",
+        )
+    rendered(op)
+    with pytest.raises(AirflowFailException, match="Variable 'osm_no_such_variable' is not set"):
+        op.execute(context={})
+    import_resources.assert_not_called()

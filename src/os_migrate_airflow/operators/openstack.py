@@ -150,20 +150,60 @@ class OpenStackImportOperator(_ResourceOperator):
     :param dst_conn_id: Airflow Connection of the destination cloud (templated).
     :param src_conn_id: Airflow Connection of the source cloud, for types whose data is streamed
         from it (images); ``None`` when no selected type needs it (templated).
+    :param quota_mode: ``copy``, ``keep`` or ``raise`` for quotas (admin types); ``None``: the
+        core's default, ``copy`` (templated).
+    :param user_password_variable: key of an Airflow Variable (or secrets-backend entry) holding
+        the initial password of the users this import creates (templated: the key, not the
+        value). The value is read on the worker in ``execute``, masked in logs, and never
+        rendered, stored or returned. ``None``: users are created disabled.
     :returns: ``{"dry_run", "counts": {"create", "update", "unchanged", "skip"}, "plan_files": {type: path}}``;
         the full action list stays in the plan files and the log, not in XCom.
     """
 
-    template_fields: Sequence[str] = (*_ResourceOperator.template_fields, "plan_only")
+    template_fields: Sequence[str] = (
+        *_ResourceOperator.template_fields,
+        "plan_only",
+        "quota_mode",
+        "user_password_variable",
+    )
 
-    def __init__(self, *, plan_only: bool | str = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        plan_only: bool | str = False,
+        quota_mode: str | None = None,
+        user_password_variable: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("src_conn_id", None)
         super().__init__(**kwargs)
         self.plan_only = plan_only
+        self.quota_mode = quota_mode
+        self.user_password_variable = user_password_variable
+
+    def _options(self) -> dict[str, Any]:
+        """Run options of the core import (secrets resolved here, on the worker)."""
+        options: dict[str, Any] = {}
+        if self.quota_mode:
+            options["quota_mode"] = self.param("quota_mode", str)
+        if self.user_password_variable:
+            from airflow.sdk import Variable
+            from airflow.sdk.log import mask_secret
+
+            password = Variable.get(self.user_password_variable, default=None)
+            if not password:
+                raise AirflowFailException(
+                    f"user_password_variable: Airflow Variable {self.user_password_variable!r} is not set "
+                    "(create it, or leave the param empty to create users disabled)"
+                )
+            mask_secret(password)
+            options["user_password"] = password
+        return options
 
     def execute(self, context: Context) -> dict[str, Any]:
         types, filters = self._selection()
         plan_only = self.param("plan_only", bool, default=False)
+        options = self._options()
         with core_errors():
             result = import_resources(
                 self.dst,
@@ -172,6 +212,7 @@ class OpenStackImportOperator(_ResourceOperator):
                 filters=filters,
                 dry_run=plan_only,
                 src_conn=self.src if self.src_conn_id else None,
+                options=options or None,
             )
         verb = "would " if result.get("dry_run", plan_only) else ""
         for action in result.get("actions", ()):
