@@ -12,7 +12,18 @@
     workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
                         [--volume NAME|regex:RE]...   (detached volumes too)
+    admin export   --src-cloud S --data-dir D --project NAME|regex:RE... [--types] [--filter]...
+    admin validate --dst-cloud C --data-dir D [--types] [--filter]... [--offline]
+    admin plan     --dst-cloud C --data-dir D [--types] [--filter]... [--quota-mode M]
+    admin import   --dst-cloud C --data-dir D [--types] [--filter]... [--quota-mode copy|keep|raise]
+                   [--user-password-env VAR] [--dry-run]
     import-osm DIR OUT  convert an OS Migrate 1.x data dir into ours
+
+``admin`` commands handle the admin types (domains, projects, users, groups, roles, role
+assignments, flavors, quotas) with admin credentials; ``--types`` defaults to all of them. The
+initial password of created users is read from the environment variable named by
+``--user-password-env`` (never from the command line, which other users can see); without it,
+users are created disabled.
 
 Clouds are names of ``clouds.yaml`` entries, found as the OpenStack client finds them
 (``OS_CLIENT_CONFIG_FILE``, ``./clouds.yaml``, ``~/.config/openstack/clouds.yaml``,
@@ -50,7 +61,8 @@ from os_migrate.cloud import RequestCounter
 from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
 from os_migrate.export import export_resources
 from os_migrate.filters import parse_filter_item
-from os_migrate.resources import RESOURCE_TYPES
+from os_migrate.resources import ADMIN_TYPES, RESOURCE_TYPES
+from os_migrate.resources.quota import QUOTA_MODES
 from os_migrate.validation import validate_data_dir
 
 PROG = "os-migrate"
@@ -155,7 +167,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
         type=type_list,
         action="append",
         metavar="TYPE[,TYPE...]",
-        help=f"resource types (repeatable; default all): {', '.join(RESOURCE_TYPES)}",
+        help=f"resource types (repeatable; default: the tenant types, or the admin types for an admin command): {', '.join(RESOURCE_TYPES)}",
     )
     p.add_argument(
         "--filter",
@@ -320,6 +332,48 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.set_defaults(parser=p, func=func)
 
+    a = sub.add_parser(
+        "admin",
+        parents=[common],
+        help="identity, flavors and quotas of selected projects (admin credentials)",
+    )
+    asub = a.add_subparsers(dest="admin_command", metavar="COMMAND", required=True)
+    for name, func, text in (
+        ("export", cmd_export, "export the selected projects' admin content"),
+        ("validate", cmd_validate, "check the admin data and its references against the destination"),
+        ("plan", cmd_import, "show what admin import would do (nothing written)"),
+        ("import", cmd_import, "validate, plan and create or update the admin content"),
+    ):
+        p = asub.add_parser(name, parents=[common], help=text)
+        if name == "export":
+            _add_cloud(p, "src", "source cloud, admin (default --os-cloud)")
+            p.add_argument(
+                "--project",
+                dest="projects",
+                type=name_or_regex,
+                action="append",
+                metavar="NAME|regex:PATTERN",
+                help="project to migrate (repeatable; required unless --filter projects=... is given)",
+            )
+        else:
+            _add_cloud(p, "dst", "destination cloud, admin (default --os-cloud)")
+        _add_data_dir(p)
+        _add_selection(p)
+        if name == "validate":
+            p.add_argument("--offline", action="store_true", help="check the files only")
+        if name in ("plan", "import"):
+            p.add_argument("--quota-mode", choices=QUOTA_MODES, help="quotas: copy (default), keep or raise")
+            p.add_argument(
+                "--user-password-env",
+                metavar="VAR",
+                help="environment variable holding the initial password of created users",
+            )
+        if name == "import":
+            p.add_argument("--dry-run", action="store_true", help="plan only: no write request is made")
+        p.set_defaults(parser=p, func=func, admin=True, stage_image_data=False, src_cloud=None)
+        if name == "plan":
+            p.set_defaults(dry_run=True)
+
     p = sub.add_parser(
         "import-osm",
         parents=[common],
@@ -445,14 +499,43 @@ def apply_progress(out: Output) -> Iterator[Any]:
 # -- commands ----------------------------------------------------------------------------------
 
 
+def _types(args: argparse.Namespace) -> list[str] | None:
+    """``--types``, or every admin type for an ``admin`` command."""
+    return types_arg(args.types) or (list(ADMIN_TYPES) if getattr(args, "admin", False) else None)
+
+
+def _filters(args: argparse.Namespace) -> dict[str, list] | None:
+    """``--filter`` items, plus ``--project`` items of ``admin export`` as the projects filter."""
+    filters = filters_arg(args.filters)
+    projects = getattr(args, "projects", None)
+    if projects:
+        filters = filters or {}
+        filters["projects"] = [*filters.get("projects", []), *projects]
+    return filters
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Import run options of ``admin plan|import`` (the password from the environment only)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "quota_mode", None):
+        options["quota_mode"] = args.quota_mode
+    var = getattr(args, "user_password_env", None)
+    if var:
+        password = os.environ.get(var)
+        if not password:
+            raise UsageError(f"--user-password-env: environment variable {var} is not set or empty")
+        options["user_password"] = password
+    return options or None
+
+
 def cmd_export(args: argparse.Namespace, out: Output) -> int:
-    """``export``: :func:`os_migrate.export_resources` from the source cloud."""
+    """``export`` and ``admin export``: :func:`os_migrate.export_resources` from the source cloud."""
     src = connect(cloud_name(args, "src"))  # type: ignore[arg-type]
     result = export_resources(
         src,
         args.data_dir,
-        types=types_arg(args.types),
-        filters=filters_arg(args.filters),
+        types=_types(args),
+        filters=_filters(args),
         stage_image_data=args.stage_image_data,
     )
     for type_key, count in result["counts"].items():
@@ -467,9 +550,7 @@ def cmd_validate(args: argparse.Namespace, out: Output) -> int:
     if not args.offline and not cloud_name(args, "dst", required=False):
         raise UsageError("no cloud: give --dst-cloud (or --os-cloud / OS_CLOUD), or --offline")
     conn = None if args.offline else connect(cloud_name(args, "dst"))  # type: ignore[arg-type]
-    errors = validate_data_dir(
-        args.data_dir, conn=conn, types=types_arg(args.types), filters=filters_arg(args.filters)
-    )
+    errors = validate_data_dir(args.data_dir, conn=conn, types=_types(args), filters=_filters(args))
     out.result({"data_dir": args.data_dir, "valid": not errors, "errors": errors})
     if errors:
         raise ValidationError(errors)
@@ -488,16 +569,18 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
 
     The result counts the write requests made to the destination (0 for a plan or a no-op).
     """
+    options = _run_options(args)
     dst = connect(cloud_name(args, "dst"))  # type: ignore[arg-type]
     src = connect(args.src_cloud) if args.src_cloud else None
     with RequestCounter(dst) as counter, apply_progress(out):
         result = import_resources(
             dst,
             args.data_dir,
-            types=types_arg(args.types),
-            filters=filters_arg(args.filters),
+            types=_types(args),
+            filters=_filters(args),
             dry_run=args.dry_run,
             src_conn=src,
+            options=options,
         )
     result["requests"] = {"reads": counter.reads, "writes": counter.writes}
     verb = "would " if args.dry_run else ""

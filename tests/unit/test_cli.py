@@ -15,6 +15,7 @@ import pytest
 import os_migrate.workload
 from os_migrate import cli, transfer
 from os_migrate.exceptions import ApplyError, CloudError, ValidationError
+from os_migrate.resources import ADMIN_TYPES
 from os_migrate.workload import MigrationFailed
 
 SECRET = "s3cret-Pa55word"
@@ -242,6 +243,7 @@ def test_plan_is_a_dry_run_import_with_types_and_filters(clouds, monkeypatch):
                 "filters": {"networks": [{"regex": "^app-"}, "db-net"]},
                 "dry_run": True,
                 "src_conn": None,
+                "options": None,
             },
         )
     ]
@@ -490,3 +492,67 @@ def test_import_progress_counts_done_and_failed_actions():
         assert bar.n == 2
     assert "import: " in err.getvalue()
     assert apply_log.handlers == []
+
+
+# -- admin commands -------------------------------------------------------------------------------
+
+
+def test_admin_export_selects_every_admin_type_and_the_projects(clouds, monkeypatch):
+    seen = {}
+
+    def fake_export(conn, data_dir, **kwargs):
+        seen.update(kwargs)
+        return {"data_dir": data_dir, "counts": {}, "files": {}, "changed": {}}
+
+    monkeypatch.setattr(cli, "export_resources", fake_export)
+    status, _, _ = run(
+        "admin",
+        "export",
+        "--src-cloud",
+        "a",
+        "--data-dir",
+        "d",
+        "--project",
+        "web",
+        "--project",
+        "regex:^team-",
+    )
+    assert status == 0 and clouds == ["a"]
+    assert seen["types"] == list(ADMIN_TYPES)
+    assert seen["filters"] == {"projects": ["web", {"regex": "^team-"}]}
+
+
+def test_admin_import_reads_the_initial_password_from_the_environment_only(clouds, monkeypatch, capsys):
+    seen = {}
+
+    def fake_import(conn, data_dir, **kwargs):
+        seen.update(kwargs)
+        return {
+            "dry_run": False,
+            "counts": dict.fromkeys(("create", "update", "unchanged", "skip"), 0),
+            "actions": [],
+        }
+
+    monkeypatch.setattr(cli, "import_resources", fake_import)
+    monkeypatch.setattr(cli, "RequestCounter", FakeCounter)
+    monkeypatch.setenv("OSM_PW", "initial-Pa55")
+    argv = ("admin", "import", "--dst-cloud", "b", "--data-dir", "d", "--quota-mode", "raise")
+    assert run(*argv, "--user-password-env", "OSM_PW")[0] == 0
+    assert seen["options"] == {"quota_mode": "raise", "user_password": "initial-Pa55"}
+    assert seen["types"] == list(ADMIN_TYPES)
+    assert "initial-Pa55" not in "".join(capsys.readouterr())
+    status, _, err = run(*argv, "--user-password-env", "OSM_UNSET")
+    assert status == 2 and "environment variable OSM_UNSET is not set" in err
+
+
+class FakeCounter:
+    reads = writes = 0
+
+    def __init__(self, conn):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
