@@ -208,7 +208,7 @@ with DAG(
     }
     chain(check_conf, export, validate, *imports.values())
     task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED)(summarize_run)(
-        exports={type_key: export.output for type_key in ADMIN_TYPES},
+        exports=dict.fromkeys(ADMIN_TYPES, export.output),
         imports={type_key: op.output for type_key, op in imports.items()},
         tenant="{{ params.name }}",
         dry_run="{{ params.dry_run }}",
