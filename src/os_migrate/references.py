@@ -174,10 +174,11 @@ class RefIndex:
         return self._domain_names[domain_id]
 
     def domain_id(self, domain_name: str | None) -> str | None:
-        """Id of a domain name (cached); None when it does not exist or cannot be read."""
+        """Id of a domain name (cached once found); None when it does not exist or cannot be read."""
         if not domain_name:
             return None
-        if domain_name not in self._domain_ids:
+        if self._domain_ids.get(domain_name) is None:
+            # a miss is not cached: the import may create the domain later in the run
             try:
                 domain = find_or_none(self._identity.find_domain, domain_name)
             except sdk_exc.ForbiddenException:
