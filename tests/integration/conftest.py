@@ -33,6 +33,14 @@ CLOUDS_YAML = Path(os.environ.get("DEVCLOUD_CLOUDS_YAML", REPO_ROOT / ".devcloud
 DEVCLOUD_HOME = Path(os.environ.get("DEVCLOUD_HOME", CLOUDS_YAML.parent))
 
 
+#: ``OSM_TEST_TWO_CLOUDS=1``: the destination side of the tests is cloud 2 of the devcloud
+#: (clouds ``devcloud2-*``, an independent control plane: ``DEVCLOUD_CLOUDS=2``); default: the
+#: ``dst`` project of cloud 1. ``make test`` runs the network, image and workload tests both ways.
+TWO_CLOUDS = os.environ.get("OSM_TEST_TWO_CLOUDS", "") == "1"
+DST_CLOUD = "devcloud2-dst" if TWO_CLOUDS else "devcloud-dst"
+DST_ADMIN_CLOUD = "devcloud2-admin" if TWO_CLOUDS else "devcloud-admin"
+
+
 def connect(cloud: str):
     """A fresh openstacksdk connection to a devcloud cloud (no OS_* env, no other files)."""
     if not CLOUDS_YAML.exists():
@@ -43,9 +51,9 @@ def connect(cloud: str):
     return openstack.connection.Connection(config=config.get_one(cloud=cloud))
 
 
-def connect_admin(project_name: str):
-    """Admin user of devcloud, scoped to ``project_name`` (admin holds the admin role there)."""
-    admin = connect("devcloud-admin")
+def connect_admin(project_name: str, cloud: str = "devcloud-admin"):
+    """Admin user of a devcloud cloud, scoped to ``project_name`` (admin holds the admin role there)."""
+    admin = connect(cloud)
     auth = dict(admin.config.auth, project_name=project_name)
     return openstack.connection.Connection(
         auth_type="password", auth=auth, region_name=admin.config.region_name
@@ -60,8 +68,15 @@ def src():
 
 @pytest.fixture(scope="session")
 def dst():
-    """Connection of the destination tenant (member of project dst)."""
-    return connect("devcloud-dst")
+    """Connection of the destination tenant (member of project dst of :data:`DST_CLOUD`)."""
+    return connect(DST_CLOUD)
+
+
+def volume_file(volume_id: str) -> Path:
+    """Backing file of a devcloud volume, in cloud 1 or cloud 2 (NFS driver over a bind mount)."""
+    found = list(DEVCLOUD_HOME.glob(f"**/nfs-export/volume-{volume_id}"))
+    assert len(found) == 1, f"backing file of volume {volume_id}: {found}"
+    return found[0]
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from os_migrate.cloud import RequestCounter, find_or_none
 from os_migrate.resources import ADMIN_TYPES
 from os_migrate.workload import export_workloads, migrate_server, preflight
 
-from .conftest import DEVCLOUD_HOME, connect, wait_for
+from .conftest import connect, volume_file, wait_for
 
 DOMAIN = "osm-corp"
 TOP, MID, LEAF, OTHER = "osm-top", "osm-mid", "osm-leaf", "osm-other"
@@ -270,13 +270,6 @@ def test_tenant_credentials_are_refused_for_admin_types_before_any_write(clouds)
     assert counter.writes == 0
     assert "'projects' (openstack.identity.Project) needs an admin connection to import" in str(err.value)
     assert "'flavors' (openstack.compute.Flavor) needs an admin connection" in str(err.value)
-
-
-def volume_file(volume_id: str) -> Path:
-    """Backing file of a devcloud volume (cloud 1 or cloud 2)."""
-    found = list(DEVCLOUD_HOME.glob(f"**/nfs-export/volume-{volume_id}"))
-    assert len(found) == 1, found
-    return found[0]
 
 
 def sha256_of(path: Path) -> str:

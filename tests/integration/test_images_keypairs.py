@@ -196,9 +196,9 @@ def test_keypairs_migrate_and_rerun_is_idempotent(src, dst, src_keypair, tmp_pat
 
 
 def test_admin_exports_other_users_keypairs_and_recreates_them_for_that_user(src, dst, src_keypair, tmp_path):
-    from .conftest import connect_admin
+    from .conftest import DST_ADMIN_CLOUD, connect_admin
 
-    admin_src, admin_dst = connect_admin("src"), connect_admin("dst")
+    admin_src, admin_dst = connect_admin("src"), connect_admin("dst", DST_ADMIN_CLOUD)
     export_resources(admin_src, tmp_path, types=["keypairs"], filters={"keypairs": [KEYPAIR]})
     doc = yaml.safe_load((tmp_path / "keypairs.yml").read_text())
     (record,) = [r for r in doc["resources"] if r["params"].get("user")]

@@ -15,7 +15,7 @@ import os_migrate
 from os_migrate import RequestCounter, export_resources, import_resources
 from os_migrate.cloud import find_or_none
 
-from .conftest import NETWORK_TYPES, connect
+from .conftest import DST_CLOUD, NETWORK_TYPES, connect
 
 
 def params_by_identity(data_dir):
@@ -55,7 +55,7 @@ def edit(data_dir, type_key, name, **params):
 
 @pytest.fixture(scope="module")
 def migrated(seeded_src, tmp_path_factory):
-    dst = connect("devcloud-dst")
+    dst = connect(DST_CLOUD)
     from sample_tenant import clean
 
     clean(dst)

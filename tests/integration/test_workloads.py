@@ -53,7 +53,7 @@ from os_migrate.workload import (
 from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, TMP_PREFIX
 from os_migrate.workload.store import load_detached_volumes, load_servers
 
-from .conftest import DEVCLOUD_HOME, REPO_ROOT, connect, wait_for
+from .conftest import DEVCLOUD_HOME, DST_ADMIN_CLOUD, REPO_ROOT, connect, volume_file, wait_for
 
 GIB = 1024**3
 MIB = 1024**2
@@ -74,13 +74,27 @@ HW_PROPS = {"hw_firmware_type": "uefi", "hw_machine_type": "q35", "hw_disk_bus":
 # -- environment -----------------------------------------------------------------------------------
 
 
+def cloud_of(project: str) -> str:
+    """Admin cloud of the devcloud cloud holding ``project`` (the destination may be cloud 2)."""
+    return DST_ADMIN_CLOUD if project == DST else "devcloud-admin"
+
+
+def auth_url_region(project: str) -> tuple[str, str]:
+    """``(auth_url, region_name)`` of the cloud holding ``project``."""
+    if cloud_of(project) == "devcloud-admin":
+        return AUTH_URL, "RegionOne"
+    admin = connect(cloud_of(project))
+    return admin.config.auth["auth_url"], admin.config.region_name
+
+
 def member(project: str):
     """Connection of the member user of ``project``."""
+    auth_url, region = auth_url_region(project)
     return openstack.connection.Connection(
         auth_type="password",
-        region_name="RegionOne",
+        region_name=region,
         auth={
-            "auth_url": AUTH_URL,
+            "auth_url": auth_url,
             "username": f"{project}-member",
             "password": PASSWORD,
             "project_name": project,
@@ -458,7 +472,7 @@ def read_volume_via_image(conn, server_id, volume_id) -> str:
 
 def backing_file_sha256(volume_id) -> str:
     h = hashlib.sha256()
-    with open(NFS_EXPORT / f"volume-{volume_id}", "rb") as fh:
+    with volume_file(volume_id).open("rb") as fh:
         while chunk := fh.read(8 * MIB):
             h.update(chunk)
     return h.hexdigest()
@@ -467,9 +481,9 @@ def backing_file_sha256(volume_id) -> str:
 @pytest.fixture(scope="module")
 def wl(tmp_path_factory):
     """The scenario: projects, networking copied to the destination, three source servers."""
-    admin = connect("devcloud-admin")
-    for name in (SRC, DST):
-        ensure_project(admin, name)
+    admin, dst_admin = connect("devcloud-admin"), connect(DST_ADMIN_CLOUD)
+    ensure_project(admin, SRC)
+    ensure_project(dst_admin, DST)
     src, dst = member(SRC), member(DST)
     wipe_workloads(dst)
     wipe_workloads(src)
@@ -485,6 +499,7 @@ def wl(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("workloads")
     return SimpleNamespace(
         admin=admin,
+        dst_admin=dst_admin,
         src=src,
         dst=dst,
         data_dir=data_dir,
@@ -496,19 +511,20 @@ def wl(tmp_path_factory):
 
 def set_member_connection(monkeypatch, conn_id: str, project: str) -> None:
     """Airflow Connection ``conn_id`` (env form, as in prod) for the member user of ``project``."""
+    auth_url, region = auth_url_region(project)
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{conn_id.upper()}",
         json.dumps(
             {
                 "conn_type": "openstack",
-                "host": AUTH_URL,
+                "host": auth_url,
                 "login": f"{project}-member",
                 "password": PASSWORD,
                 "extra": {
                     "project_name": project,
                     "user_domain_name": "Default",
                     "project_domain_name": "Default",
-                    "region_name": "RegionOne",
+                    "region_name": region,
                 },
             }
         ),
@@ -725,7 +741,7 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     assert (server.key_name, server.metadata["role"], sorted(server.tags)) == (KEY, "web", ["web", "wl"])
 
     # Root = boot volume made from the root disk (boot index 0), hw_* kept, type from params.
-    admin_view = wl.admin.compute.get_server(server.id)
+    admin_view = wl.dst_admin.compute.get_server(server.id)
     attachments = {a.device: a.volume_id for a in dst.compute.volume_attachments(server)}
     root = dst.block_storage.get_volume(attachments[admin_view.root_device_name])
     assert root.metadata[SOURCE_ID_KEY] == wl.servers[VM_IMG].id
@@ -785,7 +801,7 @@ def test_boot_from_volume_server_keeps_root_metadata_type_and_bytes(wl):
 
     (server,) = [s for s in dst.compute.servers() if s.name == VM_BFV]
     assert server.status == "ACTIVE"
-    admin_view = wl.admin.compute.get_server(server.id)
+    admin_view = wl.dst_admin.compute.get_server(server.id)
     attachments = {a.device: a.volume_id for a in dst.compute.volume_attachments(server)}
     root = dst.block_storage.get_volume(attachments[admin_view.root_device_name])
     assert admin_view.root_device_name == "/dev/sda"
