@@ -26,13 +26,14 @@ back and restore the source) → `summary`; and after pre-flight, `select_volume
 | `volumes` | detached volumes (`detached_volumes.yml`) to migrate too: names and regexes as for servers; empty = none |
 | `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
+| `flavor_map` | source flavor name → destination flavor name, e.g. `{"m1.small": "m1.medium"}`; a record's `_migration_params.flavor_name` wins; unmapped flavors keep their name; pre-flight logs which flavor each server gets |
 | `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
 | `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
 | `conversion_hosts` | `provided` (the connections above) or `managed`: `deploy_conversion_hosts` makes one host per project from `host_image`, `host_flavor`, `host_network` (+ `host_floating_network`, `host_address`, `host_allow_from`) and the teardown `remove_conversion_hosts` removes them unless `keep_hosts` |
 | `dry_run` | export and pre-flight only |
 
 In the trigger form the Params are grouped in four sections: **Clouds and data**, **Wave**
-(servers, migration params), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
+(servers, migration params, flavor map), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
 server name or regex per line.
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
@@ -46,7 +47,7 @@ import datetime
 
 from airflow.sdk import DAG, Param, task, task_group
 
-from os_migrate.workload.records import COPY_METHODS, MIGRATION_PARAMS_SCHEMA
+from os_migrate.workload.records import COPY_METHODS, FLAVOR_MAP_SCHEMA, MIGRATION_PARAMS_SCHEMA
 from os_migrate_airflow.dag_support import (
     FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
@@ -87,6 +88,7 @@ COMMON = {
     "src_conn_id": "{{ params.src_conn_id }}",
     "dst_conn_id": "{{ params.dst_conn_id }}",
     "overrides": "{{ params.migration_params }}",
+    "flavor_map": "{{ params.flavor_map }}",
     "copy_method": "{{ params.copy_method }}",
     "src_host_conn_id": "{{ params.src_host_conn_id }}",
     "dst_host_conn_id": "{{ params.dst_host_conn_id }}",
@@ -179,6 +181,15 @@ with DAG(
             description="Overrides of each server's _migration_params for "
             'this run, e.g. {"boot_disk_copy": true, '
             '"floating_ip_mode": "new"}. Empty object: use the records as they are.',
+            section=WAVE,
+        ),
+        "flavor_map": Param(
+            {},
+            **FLAVOR_MAP_SCHEMA,
+            title="Flavor map",
+            description='Source flavor name -> destination flavor name, e.g. {"m1.small": "m1.medium"}. '
+            "A server's own _migration_params.flavor_name wins; an unmapped flavor keeps its name. "
+            "Pre-flight logs the flavor each server gets and fails on a flavor missing in the destination.",
             section=WAVE,
         ),
         "copy_method": Param(

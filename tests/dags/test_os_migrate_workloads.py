@@ -74,6 +74,19 @@ def test_params_render_as_native_objects(dag):
     assert check.check_only is True
 
 
+def test_the_flavor_map_is_a_wave_param_rendered_into_every_workload_task(dag):
+    schema = dag.params.get_param("flavor_map").schema
+    assert schema["section"] == "Wave" and schema["type"] == "object"
+    assert dag.params["flavor_map"] == {}
+    flavor_map = {"m1.small": "m1.medium", "m1.large": "m2.large"}
+
+    assert render(dag, "preflight", flavor_map=flavor_map).flavor_map == flavor_map
+    assert render(dag, "preflight").flavor_map == {}
+    # the mapped per-server steps get the same template (their runs are checked in the wave test)
+    for step in GROUP:
+        assert dag.get_task(f"migrate_server.{step}").flavor_map == "{{ params.flavor_map }}"
+
+
 def test_servers_from_the_form_one_per_line_with_string_regexes(dag):
     """The form's Servers box gives a list of lines (blank ones included), or None once emptied."""
     lines = ["demo-vm", "regex:^db-", ""]
@@ -92,6 +105,9 @@ def test_servers_from_the_form_one_per_line_with_string_regexes(dag):
             {"migration_params": {"port_creation_mode": "magic"}}, "migration_params", id="bad-mode"
         ),
         pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params", id="unknown-knob"),
+        pytest.param({"flavor_map": {"m1.small": 2}}, "flavor_map", id="flavor-map-not-a-name"),
+        pytest.param({"flavor_map": {"m1.small": ""}}, "flavor_map", id="flavor-map-empty-name"),
+        pytest.param({"flavor_map": ["m1.small"]}, "flavor_map", id="flavor-map-not-an-object"),
     ],
 )
 def test_bad_conf_is_refused_before_the_run(dag, conf, param):
@@ -161,7 +177,7 @@ def core(connections):
         ),
         "prepare_server": record(
             "prepare",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "action": "skip" if name == "old" else "migrate",
                 "reason": "name taken",
@@ -170,7 +186,7 @@ def core(connections):
         ),
         "copy_server_disks": record(
             "copy",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "action": "migrate",
                 "disks": [],
@@ -178,14 +194,14 @@ def core(connections):
         ),
         "create_destination_server": record(
             "create",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "destination_id": f"dst-{name}",
             },
         ),
         "finalize_server": record(
             "finalize",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "result": "skipped" if name == "old" else "migrated",
                 "reason": "name taken" if name == "old" else None,
@@ -218,6 +234,7 @@ CONF = {
     "dst_conn_id": "cloud_b",
     "servers": ["web", "db", "old"],
     "migration_params": {"boot_disk_copy": True},
+    "flavor_map": {"m1.small": "m1.medium"},
 }
 
 
@@ -242,9 +259,9 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
     assert core.steps("copy") == ["db", "web"]
     assert core.steps("finalize") == ["db", "old", "web"]
     assert all(
-        kw["overrides"] == {"boot_disk_copy": True}
+        kw["overrides"] == {"boot_disk_copy": True} and kw["flavor_map"] == {"m1.small": "m1.medium"}
         for step, _, kw in core.calls
-        if step in ("prepare", "copy", "finalize")
+        if step in ("preflight", "prepare", "copy", "finalize")
     )
     labels = {
         ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "migrate_server.prepare"
@@ -260,12 +277,12 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
 def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
     from os_migrate.workload import SourceDiskUnreadable
 
-    def copy_disks(s, d, dd, name, overrides, ssh_resolver=None):
+    def copy_disks(s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None):
         if name == "db":
             raise SourceDiskUnreadable("cannot read the boot volume of db")
         return {"server": name, "disks": []}
 
-    def finalize(s, d, dd, name, overrides, ssh_resolver=None):
+    def finalize(s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None):
         if name == "db":
             raise MigrationFailed("db: rolled back")
         return {"server": name, "result": "skipped" if name == "old" else "migrated"}
