@@ -30,7 +30,8 @@ def dag():
 def test_task_graph(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
 
-    assert edges["check_conf"] == ["export_workloads"]
+    assert edges["check_conf"] == ["create_dst_project"]
+    assert edges["create_dst_project"] == ["export_workloads"]
     assert edges["export_workloads"] == ["deploy_conversion_hosts"]
     assert edges["deploy_conversion_hosts"] == ["preflight", "remove_conversion_hosts"]
     assert {"migrate_server.prepare", "select_volumes"} <= set(edges["preflight"])
@@ -124,7 +125,7 @@ def test_bad_conf_is_refused_before_the_run(dag, conf, param):
 def connections(create_connection_without_db):
     from airflow.sdk import Connection
 
-    for conn_id in ("cloud_a", "cloud_b"):
+    for conn_id in ("cloud_a", "cloud_b", "cloud_b_admin"):
         create_connection_without_db(
             Connection(
                 conn_id=conn_id,
@@ -253,6 +254,8 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
 
     assert run.state == "success"
     s = states(run)
+    assert s[("create_dst_project", -1)] == "skipped"  # create_dst_project is off by default
+    assert s[("export_workloads", -1)] == "success"
     assert s[("migrate_server.prepare", 2)] == "skipped"
     assert s[("migrate_server.copy_disks", 2)] == "skipped"
     assert s[("migrate_server.finalize", 2)] == "success"
@@ -326,3 +329,67 @@ def test_a_dry_run_exports_and_checks_only(dag, core, tmp_path):
     assert run.state == "success"
     assert core.steps("prepare") == []
     assert summary_of(run)["dry_run"] is True
+
+
+# -- create the destination project first -----------------------------------------------------------
+
+
+def test_create_dst_project_params_and_rendering(dag):
+    for name, default in (("create_dst_project", False), ("dst_admin_conn_id", "openstack_dst_admin")):
+        assert dag.params[name] == default
+        assert dag.params.get_param(name).schema["section"] == "Clouds and data"
+    task = render(
+        dag, "create_dst_project", create_dst_project=True, dst_admin_conn_id="adm", dst_conn_id="b"
+    )
+    assert (task.enabled, task.admin_conn_id, task.dst_conn_id, task.role) == (True, "adm", "b", "member")
+    assert render(dag, "create_dst_project").enabled is False
+    assert dag.get_task("export_workloads").trigger_rule == "none_failed"
+
+
+PROJECT = {
+    "project": {"id": "p-1", "name": "acme", "domain_id": "default"},
+    "user": {"id": "u-1", "name": "u", "domain_id": "default"},
+    "role": "member",
+    "created_project": True,
+    "assigned_role": True,
+    "changed": True,
+}
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_create_dst_project_runs_first_with_the_admin_connection(dag, core, tmp_path):
+    from os_migrate_airflow.operators import projects as projects_module
+
+    with mock.patch.object(projects_module, "ensure_connection_project", return_value=PROJECT) as ensure:
+        run = dag.test(
+            run_conf={
+                **CONF,
+                "data_dir": str(tmp_path),
+                "create_dst_project": True,
+                "dst_admin_conn_id": "cloud_b_admin",
+                "dry_run": True,
+            }
+        )
+
+    assert run.state == "success"
+    assert states(run)[("create_dst_project", -1)] == "success"
+    ensure.assert_called_once_with("https://cloud_b_admin:5000/v3", "https://cloud_b:5000/v3", role="member")
+    assert core.calls[0][0] == "export"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_missing_admin_connection_fails_the_run_before_the_export(dag, core, tmp_path):
+    run = dag.test(
+        run_conf={
+            **CONF,
+            "data_dir": str(tmp_path),
+            "create_dst_project": True,
+            "dst_admin_conn_id": "no_such_admin",
+        }
+    )
+
+    assert run.state == "failed"
+    s = states(run)
+    assert s[("create_dst_project", -1)] == "failed"
+    assert s[("export_workloads", -1)] == "upstream_failed"
+    assert core.calls == []

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from os_migrate.cloud import RequestCounter, find_or_none
+from os_migrate.cloud import RequestCounter
 from os_migrate.exceptions import ValidationError
 from os_migrate.workload import export_workloads, migrate_server, preflight
 
 from .conftest import connect, wait_for
-from .test_workloads import DST, KEY, NET, SG, SRC, copy_networking, ensure_networking, ensure_project, member
+from .test_workloads import DST, KEY, SG, SRC, copy_networking, ensure_networking, ensure_project, member
 
 SERVER = "wl-vm-flavor"
 SOURCE_FLAVOR, MAPPED_FLAVOR, MISSING_FLAVOR = "m1.tiny", "m1.small", "osm-no-such-flavor"
