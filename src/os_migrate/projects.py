@@ -143,7 +143,8 @@ def ensure_project(
     user = _required(
         lambda name, **kw: identity.find_user(name, domain_id=user_domain.id, **kw),
         user_name,
-        f"user {user_name!r} in domain {user_domain.name!r} (create the user first)",
+        f"user {user_name!r} in domain {user_domain.name!r}",
+        "; create the user first (users are not created here)",
     )
     found_role = _required(identity.find_role, role, f"role {role!r}")
     if project_id:
@@ -185,10 +186,10 @@ def ensure_project(
     }
 
 
-def _required(find, name_or_id: str, what: str):
+def _required(find, name_or_id: str, what: str, hint: str = ""):
     found = find_or_none(find, name_or_id)
     if found is None:
-        raise ProjectSetupError(f"{what} not found in the destination")
+        raise ProjectSetupError(f"{what} not found in the destination{hint}")
     return found
 
 
