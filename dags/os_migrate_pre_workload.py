@@ -5,7 +5,8 @@ Copies one tenant's networking and security resources (address groups included),
 their data), keypairs and server groups from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
 update in dependency order. Re-running is safe: unchanged resources are left alone.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) → `validate` (destination; fails before any write,
+**Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) and
+`create_dst_project` (only with `create_dst_project`; skipped otherwise) → `validate` (destination; fails before any write,
 listing every problem) → `import_<type>`, chained in the dependency order the core's registry
 derives from the resource classes (e.g. `import_networks` → `import_subnets` → `import_routers` →
 `import_router_interfaces`; `import_security_groups` → `import_address_groups` →
@@ -19,6 +20,7 @@ the source, verified by checksum → `summary`.
 | `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` (default root `$AIRFLOW_HOME/staging`) |
+| `create_dst_project` / `dst_admin_conn_id` | first task `create_dst_project`: with the admin Connection, create the project `dst_conn_id` is scoped to if missing and give its user the `member` role there (no write when both exist); off (default) = the task is skipped |
 | `resource_types` | types to migrate; the tasks of the other types are skipped |
 | `<type>_filter` | e.g. `networks_filter`: names and regexes of that type, one per line in the form: `db-net`, `regex:^app-` (also `re:^app-` or `/^app-/`); empty = all |
 | `filters` | the same as one JSON object (for the API): `{"networks": ["db-net", {"regex": "^app-"}]}`; a missing type means all; merged with the `<type>_filter` Params |
@@ -46,6 +48,7 @@ from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PARENT_FILTER, PRE_W
 from os_migrate_airflow.dag_support import (
     FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
+    create_dst_project_params,
     filters_schema,
     reject_unknown_conf,
     run_filters,
@@ -58,6 +61,7 @@ from os_migrate_airflow.operators import (
     OpenStackImportOperator,
     OpenStackValidateOperator,
 )
+from os_migrate_airflow.operators.projects import ProjectEnsureOperator
 
 DAG_ID = "os_migrate_pre_workload"
 #: Import chains (IMPORT_CHAINS: each a dependency chain, independent of the others), the types
@@ -129,6 +133,7 @@ with DAG(
             "$OS_MIGRATE_STAGING_ROOT/<tenant> (default root $AIRFLOW_HOME/staging), resolved on the worker.",
             section=CLOUDS,
         ),
+        **create_dst_project_params(CLOUDS),
         "resource_types": Param(
             list(RESOURCE_TYPES),
             type="array",
@@ -202,6 +207,12 @@ with DAG(
 
     check_conf = task(task_id="check_conf")(reject_unknown_conf)()
     check_conf >> list(exports.values())
+    create_dst_project = ProjectEnsureOperator(
+        task_id="create_dst_project",
+        enabled="{{ params.create_dst_project }}",
+        admin_conn_id="{{ params.dst_admin_conn_id }}",
+        dst_conn_id=DST_CONN_ID,
+    )
 
     validate = OpenStackValidateOperator(
         task_id="validate",
@@ -212,6 +223,7 @@ with DAG(
         trigger_rule=TriggerRule.NONE_FAILED,  # runs after exports of unselected types were skipped
     )
     list(exports.values()) >> validate
+    check_conf >> create_dst_project >> validate  # skipped when off; validate runs on none_failed
 
     imports = {
         type_key: OpenStackImportOperator(

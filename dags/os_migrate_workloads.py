@@ -6,7 +6,8 @@ Moves servers with their Cinder volumes, ports and floating IPs from a **source*
 images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
 dir, pre-flight every reference and quota, then one mapped task group per server.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `export_workloads` (source) →
+**Flow**: `check_conf` (unknown conf keys fail the run) → `create_dst_project` (only with
+`create_dst_project`; skipped otherwise) → `export_workloads` (source) →
 `deploy_conversion_hosts` (managed hosts only; its teardown `remove_conversion_hosts` runs last) → `preflight` (both clouds, reads only;
 fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
 `prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`, at most 4
@@ -23,16 +24,18 @@ back and restore the source) → `summary`; and after pre-flight, `select_volume
 | `tenant` | tenant name; the data dir is `<staging root>/<tenant>` |
 | `src_conn_id` / `dst_conn_id` | Airflow Connections (conn_type `openstack`) of the two clouds |
 | `data_dir` | explicit data dir; empty = `$OS_MIGRATE_STAGING_ROOT/<tenant>` |
+| `create_dst_project` / `dst_admin_conn_id` | first task `create_dst_project`: with the admin Connection, create the project `dst_conn_id` is scoped to if missing and give its user the `member` role there (no write when both exist); off (default) = the task is skipped |
 | `volumes` | detached volumes (`detached_volumes.yml`) to migrate too: names and regexes as for servers; empty = none |
 | `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
+| `flavor_map` | source flavor name → destination flavor name, e.g. `{"m1.small": "m1.medium"}`; a record's `_migration_params.flavor_name` wins; unmapped flavors keep their name; pre-flight logs which flavor each server gets |
 | `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
 | `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
 | `conversion_hosts` | `provided` (the connections above) or `managed`: `deploy_conversion_hosts` makes one host per project from `host_image`, `host_flavor`, `host_network` (+ `host_floating_network`, `host_address`, `host_allow_from`) and the teardown `remove_conversion_hosts` removes them unless `keep_hosts` |
 | `dry_run` | export and pre-flight only |
 
 In the trigger form the Params are grouped in four sections: **Clouds and data**, **Wave**
-(servers, migration params), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
+(servers, migration params, flavor map), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
 server name or regex per line.
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
@@ -44,12 +47,13 @@ from __future__ import annotations
 
 import datetime
 
-from airflow.sdk import DAG, Param, task, task_group
+from airflow.sdk import DAG, Param, TriggerRule, task, task_group
 
-from os_migrate.workload.records import COPY_METHODS, MIGRATION_PARAMS_SCHEMA
+from os_migrate.workload.records import COPY_METHODS, FLAVOR_MAP_SCHEMA, MIGRATION_PARAMS_SCHEMA
 from os_migrate_airflow.dag_support import (
     FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
+    create_dst_project_params,
     reject_unknown_conf,
     tenant_data_dir,
 )
@@ -57,6 +61,7 @@ from os_migrate_airflow.operators.conversion_hosts import (
     ConversionHostsDeployOperator,
     ConversionHostsRemoveOperator,
 )
+from os_migrate_airflow.operators.projects import ProjectEnsureOperator
 from os_migrate_airflow.operators.workload import (
     DetachedVolumeMigrateOperator,
     DetachedVolumeSelectOperator,
@@ -87,6 +92,7 @@ COMMON = {
     "src_conn_id": "{{ params.src_conn_id }}",
     "dst_conn_id": "{{ params.dst_conn_id }}",
     "overrides": "{{ params.migration_params }}",
+    "flavor_map": "{{ params.flavor_map }}",
     "copy_method": "{{ params.copy_method }}",
     "src_host_conn_id": "{{ params.src_host_conn_id }}",
     "dst_host_conn_id": "{{ params.dst_host_conn_id }}",
@@ -153,6 +159,7 @@ with DAG(
             "$OS_MIGRATE_STAGING_ROOT/<tenant>, resolved on the worker.",
             section=CLOUDS,
         ),
+        **create_dst_project_params(CLOUDS),
         "servers": Param(
             [],
             type=["null", "array"],
@@ -179,6 +186,15 @@ with DAG(
             description="Overrides of each server's _migration_params for "
             'this run, e.g. {"boot_disk_copy": true, '
             '"floating_ip_mode": "new"}. Empty object: use the records as they are.',
+            section=WAVE,
+        ),
+        "flavor_map": Param(
+            {},
+            **FLAVOR_MAP_SCHEMA,
+            title="Flavor map",
+            description='Source flavor name -> destination flavor name, e.g. {"m1.small": "m1.medium"}. '
+            "A server's own _migration_params.flavor_name wins; an unmapped flavor keeps its name. "
+            "Pre-flight logs the flavor each server gets and fails on a flavor missing in the destination.",
             section=WAVE,
         ),
         "copy_method": Param(
@@ -276,7 +292,16 @@ with DAG(
     },
 ) as dag:
     check_conf = task(task_id="check_conf")(reject_unknown_conf)()
-    export = WorkloadExportOperator(task_id="export_workloads", servers=SERVERS, **COMMON)
+    create_dst_project = ProjectEnsureOperator(
+        task_id="create_dst_project",
+        enabled="{{ params.create_dst_project }}",
+        admin_conn_id="{{ params.dst_admin_conn_id }}",
+        dst_conn_id="{{ params.dst_conn_id }}",
+    )
+    # runs after create_dst_project whether it ran or was skipped (create_dst_project off)
+    export = WorkloadExportOperator(
+        task_id="export_workloads", servers=SERVERS, trigger_rule=TriggerRule.NONE_FAILED, **COMMON
+    )
     check = WorkloadPreflightOperator(
         task_id="preflight", servers=SERVERS, check_only="{{ params.dry_run }}", **COMMON
     )
@@ -313,7 +338,7 @@ with DAG(
     remove = ConversionHostsRemoveOperator(
         task_id="remove_conversion_hosts", keep="{{ params.keep_hosts }}", **HOSTS
     ).as_teardown(setups=deploy)
-    check_conf >> export >> deploy >> check >> servers >> summary >> remove
+    check_conf >> create_dst_project >> export >> deploy >> check >> servers >> summary >> remove
     select_volumes = DetachedVolumeSelectOperator(
         task_id="select_volumes", volumes=VOLUMES, check_only="{{ params.dry_run }}", **COMMON
     )

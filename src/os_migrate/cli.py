@@ -12,6 +12,7 @@
     workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
                         [--volume NAME|regex:RE]...   (detached volumes too)
+        both also: [--flavor-map SRC=DST]... [--flavor-map-file FILE.yml|.json]
     admin export   --src-cloud S --data-dir D --project NAME|regex:RE... [--types] [--filter]...
     admin validate --dst-cloud C --data-dir D [--types] [--filter]... [--offline]
     admin plan     --dst-cloud C --data-dir D [--types] [--filter]... [--quota-mode M]
@@ -141,6 +142,51 @@ def migration_param(value: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"{key}: value is not valid YAML: {e}") from e
 
 
+def flavor_pair(value: str) -> tuple[str, str]:
+    """Parse ``SRC=DST`` (source flavor name = destination flavor name) of ``--flavor-map``.
+
+    :raises argparse.ArgumentTypeError: no ``=``, or an empty name.
+    """
+    src, sep, dst = value.partition("=")
+    if not sep or not src.strip() or not dst.strip():
+        raise argparse.ArgumentTypeError(f"expected SOURCE_FLAVOR=DESTINATION_FLAVOR, got {value!r}")
+    return src.strip(), dst.strip()
+
+
+def flavor_map_arg(pairs: Sequence[tuple[str, str]] | None, path: str | None) -> dict[str, str] | None:
+    """The run's flavor map: the mapping in ``path`` (YAML or JSON), then the ``--flavor-map``
+    pairs (which win). None when neither is given.
+
+    :raises UsageError: the file cannot be read, is not valid YAML, or is not a mapping of names.
+    """
+    out: dict[str, str] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                loaded = yaml.safe_load(f)
+        except (OSError, yaml.YAMLError) as e:
+            raise UsageError(f"--flavor-map-file {path}: {e}") from e
+        if loaded is None:
+            loaded = {}
+        bad = (
+            [
+                f"{k!r}: {v!r}"
+                for k, v in loaded.items()
+                if not (isinstance(k, str) and k and isinstance(v, str) and v)
+            ]
+            if isinstance(loaded, dict)
+            else [repr(loaded)]
+        )
+        if bad:
+            raise UsageError(
+                f"--flavor-map-file {path}: expected a mapping of source flavor name to destination "
+                f"flavor name; bad: {', '.join(bad)}"
+            )
+        out.update(loaded)
+    out.update(dict(pairs or ()))
+    return out or None
+
+
 def filters_arg(items: Sequence[tuple[str, Any]] | None) -> dict[str, list] | None:
     """``[(type, item), ...]`` from repeated ``--filter`` into the core's filters mapping."""
     if not items:
@@ -213,6 +259,24 @@ def _add_servers(p: argparse.ArgumentParser, *, required: bool) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="override a _migration_params value of every selected server (repeatable)",
+    )
+
+
+def _add_flavor_map(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--flavor-map",
+        dest="flavor_pairs",
+        type=flavor_pair,
+        action="append",
+        metavar="SRC=DST",
+        help="give servers of source flavor SRC the destination flavor DST (repeatable); a "
+        "record's _migration_params.flavor_name wins; unmapped flavors keep their name",
+    )
+    p.add_argument(
+        "--flavor-map-file",
+        metavar="FILE",
+        help="YAML or JSON file mapping source flavor names to destination flavor names "
+        "(--flavor-map pairs win over it)",
     )
 
 
@@ -320,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_cloud(p, "dst", "destination cloud (required)")
         _add_data_dir(p)
         _add_servers(p, required=True)
+        _add_flavor_map(p)
         if name == "migrate":
             p.add_argument("--dry-run", action="store_true", help="pre-flight only")
             p.add_argument(
@@ -614,6 +679,10 @@ def _overrides(args: argparse.Namespace) -> dict | None:
     return dict(args.migration_params) if args.migration_params else None
 
 
+def _flavor_map(args: argparse.Namespace) -> dict[str, str] | None:
+    return flavor_map_arg(getattr(args, "flavor_pairs", None), getattr(args, "flavor_map_file", None))
+
+
 def _two_clouds(args: argparse.Namespace):
     if not args.src_cloud or not args.dst_cloud:
         raise UsageError("workload commands need both --src-cloud and --dst-cloud")
@@ -634,6 +703,10 @@ def cmd_workloads_export(args: argparse.Namespace, out: Output) -> int:
 
 
 def _print_preflight(report: dict, out: Output) -> None:
+    from os_migrate.workload.checks import flavor_line
+
+    for server, choice in report.get("flavors", {}).items():
+        out.line(flavor_line(server, choice))
     for warning in report.get("warnings", []):
         out.line(f"warning: {warning}")
     for skip in report.get("skip", []):
@@ -651,9 +724,9 @@ def cmd_workloads_preflight(args: argparse.Namespace, out: Output) -> int:
     """``workloads preflight``: :func:`os_migrate.workload.preflight` (reads only)."""
     from os_migrate.workload import preflight
 
-    servers, overrides = _servers(args), _overrides(args)
+    servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
     src, dst = _two_clouds(args)
-    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides)
+    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides, flavor_map=flavor_map)
     _print_preflight(report, out)
     out.result(report)
     return EXIT_OK
@@ -666,6 +739,7 @@ def run_wave(
     names: Sequence[str],
     *,
     overrides: dict | None,
+    flavor_map: dict[str, str] | None = None,
     out: Output,
     migrate: Callable[..., dict] | None = None,
     done: Sequence[str] = (),
@@ -687,7 +761,7 @@ def run_wave(
     results: list[dict | None] = []
     for name in tqdm(names, desc="servers", unit=" server", file=out.err, disable=not out.progress):
         try:
-            result = migrate(src, dst, data_dir, name, overrides=overrides)
+            result = migrate(src, dst, data_dir, name, overrides=overrides, flavor_map=flavor_map)
         except (OsMigrateError, sdk_exc.SDKException, ksa_exc.ClientException) as e:
             for line in error_report(e):
                 out.error(f"{name}: {line}")
@@ -706,9 +780,9 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
     """``workloads migrate``: pre-flight, then each server's steps in order; exit 1 if one failed."""
     from os_migrate.workload import preflight, summarize_workloads
 
-    servers, overrides = _servers(args), _overrides(args)
+    servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
     src, dst = _two_clouds(args)
-    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides)
+    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides, flavor_map=flavor_map)
     _print_preflight(report, out)
     if args.dry_run:
         out.line("dry run: no server migrated")
@@ -716,7 +790,14 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
         return EXIT_OK
     report["run"] = list(report["servers"])
     results = run_wave(
-        src, dst, args.data_dir, report["run"], overrides=overrides, out=out, done=report.get("done", ())
+        src,
+        dst,
+        args.data_dir,
+        report["run"],
+        overrides=overrides,
+        flavor_map=flavor_map,
+        out=out,
+        done=report.get("done", ()),
     )
     summary = summarize_workloads(results, preflight=report)
     volumes = run_volumes(src, dst, args.data_dir, args.volumes, overrides=overrides, out=out)

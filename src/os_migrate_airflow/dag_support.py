@@ -102,6 +102,37 @@ def filters_schema(resource_types: Iterable[str]) -> dict[str, Any]:
     }
 
 
+#: Default Airflow Connection id of the destination cloud's admin (``create_dst_project``).
+DST_ADMIN_CONN_ID = "openstack_dst_admin"
+
+
+def create_dst_project_params(section: str) -> dict[str, Any]:
+    """The Params ``create_dst_project`` (boolean, default false) and ``dst_admin_conn_id`` of the
+    tenant DAGs, in the trigger form's ``section`` (see ``ProjectEnsureOperator``)."""
+    from airflow.sdk import Param
+
+    return {
+        "create_dst_project": Param(
+            False,
+            type="boolean",
+            title="Create the destination project first",
+            description="Before anything else, use the admin connection below to create the project "
+            "the destination connection is scoped to (if missing) and give its user the member role "
+            "there (if missing). Nothing is written when both exist. Off: the task is skipped.",
+            section=section,
+        ),
+        "dst_admin_conn_id": Param(
+            DST_ADMIN_CONN_ID,
+            type="string",
+            minLength=1,
+            title="Destination admin connection",
+            description="Airflow Connection id (conn_type openstack) of an admin of the destination "
+            "cloud; used only when creating the destination project.",
+            section=section,
+        ),
+    }
+
+
 #: Suffix of the per-type filter Params (``networks_filter``), as OS Migrate's ``*_filter`` variables.
 TYPE_FILTER_SUFFIX = "_filter"
 

@@ -72,6 +72,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "OpenStack",
                 "python-modules": [
                     "os_migrate_airflow.operators.openstack",
+                    "os_migrate_airflow.operators.projects",
                     "os_migrate_airflow.operators.workload",
                 ],
             }

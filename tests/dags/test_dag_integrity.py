@@ -156,6 +156,8 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
         "dry_run": True,
         "stage_image_data": True,
         "export": False,
+        "create_dst_project": True,
+        "dst_admin_conn_id": "os_dst_admin",
     }
 
     validated = _validate(pre_workload, conf)

@@ -285,7 +285,8 @@ def test_check_conf_fails_on_a_typo_before_any_export(dag):
     from os_migrate_airflow import dag_support
 
     assert sorted(dag.get_task("check_conf").downstream_task_ids) == [
-        f"export_{t}" for t in sorted(ALL_TYPES)
+        "create_dst_project",
+        *(f"export_{t}" for t in sorted(ALL_TYPES)),
     ]
     params = dict(dag.params.items())
     for conf, ok in (
@@ -346,9 +347,9 @@ def test_a_skipped_type_does_not_skip_the_selected_types_after_it(
     states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
     assert dr.state == "success"
     export.assert_not_called()
-    assert {t for t, s in states.items() if s == "skipped"} == {f"export_{t}" for t in ALL_TYPES} | {
-        f"import_{t}" for t in ALL_TYPES if t not in ("subnets", "security_group_rules")
-    }
+    assert {t for t, s in states.items() if s == "skipped"} == {"create_dst_project"} | {
+        f"export_{t}" for t in ALL_TYPES
+    } | {f"import_{t}" for t in ALL_TYPES if t not in ("subnets", "security_group_rules")}
     assert (
         states["validate"] == states["import_subnets"] == states["import_security_group_rules"] == "success"
     )
@@ -363,3 +364,16 @@ def test_validate_imports_and_summary_tolerate_skipped_upstreams(dag):
     for task in dag.tasks:
         if task.task_id == "validate" or task.task_id.startswith("import_") or task.task_id == "summary":
             assert task.trigger_rule == "none_failed", task.task_id
+
+
+def test_create_dst_project_comes_before_validate_and_is_off_by_default(dag):
+    task = dag.get_task("create_dst_project")
+    assert sorted(task.downstream_task_ids) == ["validate"]
+    assert sorted(task.upstream_task_ids) == ["check_conf"]
+    assert dag.params["create_dst_project"] is False
+    assert dag.params["dst_admin_conn_id"] == "openstack_dst_admin"
+    rendered = render(
+        dag, "create_dst_project", create_dst_project=True, dst_admin_conn_id="adm", dst_conn_id="b"
+    )
+    assert (rendered.enabled, rendered.admin_conn_id, rendered.dst_conn_id) == (True, "adm", "b")
+    assert render(dag, "create_dst_project").enabled is False

@@ -30,7 +30,8 @@ def dag():
 def test_task_graph(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
 
-    assert edges["check_conf"] == ["export_workloads"]
+    assert edges["check_conf"] == ["create_dst_project"]
+    assert edges["create_dst_project"] == ["export_workloads"]
     assert edges["export_workloads"] == ["deploy_conversion_hosts"]
     assert edges["deploy_conversion_hosts"] == ["preflight", "remove_conversion_hosts"]
     assert {"migrate_server.prepare", "select_volumes"} <= set(edges["preflight"])
@@ -74,6 +75,19 @@ def test_params_render_as_native_objects(dag):
     assert check.check_only is True
 
 
+def test_the_flavor_map_is_a_wave_param_rendered_into_every_workload_task(dag):
+    schema = dag.params.get_param("flavor_map").schema
+    assert schema["section"] == "Wave" and schema["type"] == "object"
+    assert dag.params["flavor_map"] == {}
+    flavor_map = {"m1.small": "m1.medium", "m1.large": "m2.large"}
+
+    assert render(dag, "preflight", flavor_map=flavor_map).flavor_map == flavor_map
+    assert render(dag, "preflight").flavor_map == {}
+    # the mapped per-server steps get the same template (their runs are checked in the wave test)
+    for step in GROUP:
+        assert dag.get_task(f"migrate_server.{step}").flavor_map == "{{ params.flavor_map }}"
+
+
 def test_servers_from_the_form_one_per_line_with_string_regexes(dag):
     """The form's Servers box gives a list of lines (blank ones included), or None once emptied."""
     lines = ["demo-vm", "regex:^db-", ""]
@@ -92,6 +106,9 @@ def test_servers_from_the_form_one_per_line_with_string_regexes(dag):
             {"migration_params": {"port_creation_mode": "magic"}}, "migration_params", id="bad-mode"
         ),
         pytest.param({"migration_params": {"copy_methd": "image"}}, "migration_params", id="unknown-knob"),
+        pytest.param({"flavor_map": {"m1.small": 2}}, "flavor_map", id="flavor-map-not-a-name"),
+        pytest.param({"flavor_map": {"m1.small": ""}}, "flavor_map", id="flavor-map-empty-name"),
+        pytest.param({"flavor_map": ["m1.small"]}, "flavor_map", id="flavor-map-not-an-object"),
     ],
 )
 def test_bad_conf_is_refused_before_the_run(dag, conf, param):
@@ -108,7 +125,7 @@ def test_bad_conf_is_refused_before_the_run(dag, conf, param):
 def connections(create_connection_without_db):
     from airflow.sdk import Connection
 
-    for conn_id in ("cloud_a", "cloud_b"):
+    for conn_id in ("cloud_a", "cloud_b", "cloud_b_admin"):
         create_connection_without_db(
             Connection(
                 conn_id=conn_id,
@@ -161,7 +178,7 @@ def core(connections):
         ),
         "prepare_server": record(
             "prepare",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "action": "skip" if name == "old" else "migrate",
                 "reason": "name taken",
@@ -170,7 +187,7 @@ def core(connections):
         ),
         "copy_server_disks": record(
             "copy",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "action": "migrate",
                 "disks": [],
@@ -178,14 +195,14 @@ def core(connections):
         ),
         "create_destination_server": record(
             "create",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "destination_id": f"dst-{name}",
             },
         ),
         "finalize_server": record(
             "finalize",
-            lambda s, d, dd, name, overrides, ssh_resolver=None: {
+            lambda s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None: {
                 "server": name,
                 "result": "skipped" if name == "old" else "migrated",
                 "reason": "name taken" if name == "old" else None,
@@ -218,6 +235,7 @@ CONF = {
     "dst_conn_id": "cloud_b",
     "servers": ["web", "db", "old"],
     "migration_params": {"boot_disk_copy": True},
+    "flavor_map": {"m1.small": "m1.medium"},
 }
 
 
@@ -236,15 +254,17 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
 
     assert run.state == "success"
     s = states(run)
+    assert s[("create_dst_project", -1)] == "skipped"  # create_dst_project is off by default
+    assert s[("export_workloads", -1)] == "success"
     assert s[("migrate_server.prepare", 2)] == "skipped"
     assert s[("migrate_server.copy_disks", 2)] == "skipped"
     assert s[("migrate_server.finalize", 2)] == "success"
     assert core.steps("copy") == ["db", "web"]
     assert core.steps("finalize") == ["db", "old", "web"]
     assert all(
-        kw["overrides"] == {"boot_disk_copy": True}
+        kw["overrides"] == {"boot_disk_copy": True} and kw["flavor_map"] == {"m1.small": "m1.medium"}
         for step, _, kw in core.calls
-        if step in ("prepare", "copy", "finalize")
+        if step in ("preflight", "prepare", "copy", "finalize")
     )
     labels = {
         ti.rendered_map_index for ti in run.get_task_instances() if ti.task_id == "migrate_server.prepare"
@@ -260,12 +280,12 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
 def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
     from os_migrate.workload import SourceDiskUnreadable
 
-    def copy_disks(s, d, dd, name, overrides, ssh_resolver=None):
+    def copy_disks(s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None):
         if name == "db":
             raise SourceDiskUnreadable("cannot read the boot volume of db")
         return {"server": name, "disks": []}
 
-    def finalize(s, d, dd, name, overrides, ssh_resolver=None):
+    def finalize(s, d, dd, name, overrides, flavor_map=None, ssh_resolver=None):
         if name == "db":
             raise MigrationFailed("db: rolled back")
         return {"server": name, "result": "skipped" if name == "old" else "migrated"}
@@ -309,3 +329,67 @@ def test_a_dry_run_exports_and_checks_only(dag, core, tmp_path):
     assert run.state == "success"
     assert core.steps("prepare") == []
     assert summary_of(run)["dry_run"] is True
+
+
+# -- create the destination project first -----------------------------------------------------------
+
+
+def test_create_dst_project_params_and_rendering(dag):
+    for name, default in (("create_dst_project", False), ("dst_admin_conn_id", "openstack_dst_admin")):
+        assert dag.params[name] == default
+        assert dag.params.get_param(name).schema["section"] == "Clouds and data"
+    task = render(
+        dag, "create_dst_project", create_dst_project=True, dst_admin_conn_id="adm", dst_conn_id="b"
+    )
+    assert (task.enabled, task.admin_conn_id, task.dst_conn_id, task.role) == (True, "adm", "b", "member")
+    assert render(dag, "create_dst_project").enabled is False
+    assert dag.get_task("export_workloads").trigger_rule == "none_failed"
+
+
+PROJECT = {
+    "project": {"id": "p-1", "name": "acme", "domain_id": "default"},
+    "user": {"id": "u-1", "name": "u", "domain_id": "default"},
+    "role": "member",
+    "created_project": True,
+    "assigned_role": True,
+    "changed": True,
+}
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_create_dst_project_runs_first_with_the_admin_connection(dag, core, tmp_path):
+    from os_migrate_airflow.operators import projects as projects_module
+
+    with mock.patch.object(projects_module, "ensure_connection_project", return_value=PROJECT) as ensure:
+        run = dag.test(
+            run_conf={
+                **CONF,
+                "data_dir": str(tmp_path),
+                "create_dst_project": True,
+                "dst_admin_conn_id": "cloud_b_admin",
+                "dry_run": True,
+            }
+        )
+
+    assert run.state == "success"
+    assert states(run)[("create_dst_project", -1)] == "success"
+    ensure.assert_called_once_with("https://cloud_b_admin:5000/v3", "https://cloud_b:5000/v3", role="member")
+    assert core.calls[0][0] == "export"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_missing_admin_connection_fails_the_run_before_the_export(dag, core, tmp_path):
+    run = dag.test(
+        run_conf={
+            **CONF,
+            "data_dir": str(tmp_path),
+            "create_dst_project": True,
+            "dst_admin_conn_id": "no_such_admin",
+        }
+    )
+
+    assert run.state == "failed"
+    s = states(run)
+    assert s[("create_dst_project", -1)] == "failed"
+    assert s[("export_workloads", -1)] == "upstream_failed"
+    assert core.calls == []

@@ -356,3 +356,64 @@ def test_a_tenant_of_the_migrated_project_moves_across_with_its_bytes(clouds):
     # the source was left running... stopped, as asked, and otherwise intact
     assert src.compute.get_server(server.id).status == "SHUTOFF"
     assert src.block_storage.get_volume(volume.id).status == "in-use"
+
+
+def test_the_admin_dag_creates_a_new_user_and_logs_names_but_no_secret(
+    clouds, airflow_db, monkeypatch, caplog, tmp_path
+):
+    """A user added in the source since the first run: the DAG creates it with the password of an
+    Airflow Variable; the task logs name it in full, and no password is in logs, XCom or YAML."""
+    import json
+    import logging
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    from .conftest import CLOUDS_YAML, REPO_ROOT
+
+    src = clouds["src"]
+    domain = src.identity.find_domain(DOMAIN, ignore_missing=False)
+    dee = src.identity.create_user(
+        name="osm-dee", domain_id=domain.id, password=SOURCE_PASSWORD, email="dee@example.org"
+    )
+    member = src.identity.find_role("member", ignore_missing=False)
+    src.identity.assign_project_role_to_user(clouds["projects"][LEAF], dee, member)
+    for side, cloud in (("SRC", "devcloud-admin"), ("DST", "devcloud2-admin")):
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_OSM_{side}_ADMIN",
+            json.dumps(
+                {"conn_type": "openstack", "extra": {"cloud": cloud, "clouds_yaml": str(CLOUDS_YAML)}}
+            ),
+        )
+    dag_password = "dag-Variable-Pa55"
+    monkeypatch.setenv("AIRFLOW_VAR_OSM_INITIAL_PASSWORD", dag_password)
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "os_migrate_admin.py")).dags["os_migrate_admin"]
+    caplog.set_level(logging.INFO)
+    run = dag.test(
+        run_conf={
+            "src_conn_id": "osm_src_admin",
+            "dst_conn_id": "osm_dst_admin",
+            "data_dir": str(tmp_path),
+            "projects_filter": FILTERS["projects"],
+            "user_password_variable": "osm_initial_password",
+            "quota_mode": "raise",
+        }
+    )
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", states
+    summary = next(ti for ti in run.get_task_instances() if ti.task_id == "summary").xcom_pull(
+        task_ids="summary"
+    )
+    assert summary["imported"]["users"]["create"] == 1
+    assert summary["imported"]["role_assignments"]["create"] == 1
+    assert "create openstack.identity.User 'osm-corp/osm-dee': done" in caplog.text
+    # the new user logs into the destination with the Variable's password
+    user_conn(clouds["dst"], "osm-dee", dag_password, LEAF).authorize()
+
+    staged = [p.read_text() for p in tmp_path.rglob("*.yml")]
+    with create_session() as session:
+        xcoms = [str(x.value) for x in session.query(XComModel).filter(XComModel.run_id == run.run_id)]
+    assert xcoms and staged
+    for secret in (dag_password, SOURCE_PASSWORD, INITIAL_PASSWORD):
+        assert not any(secret in text for text in staged + xcoms + [caplog.text])

@@ -73,6 +73,7 @@ def test_preflight_returns_the_servers_to_map_unless_check_only(check_only, run)
         data_dir="/d",
         servers=["web", "db"],
         overrides="{'boot_disk_copy': True}",
+        flavor_map='{"m1.small": "m1.medium"}',
         check_only=check_only,
     )
 
@@ -85,6 +86,7 @@ def test_preflight_returns_the_servers_to_map_unless_check_only(check_only, run)
         "/d",
         servers=["web", "db"],
         overrides={"boot_disk_copy": True},
+        flavor_map={"m1.small": "m1.medium"},
         ssh_resolver=op_module.host_access,
     )
     ti.xcom_push.assert_called_once_with(key="report", value={**REPORT, "run": run})
@@ -96,6 +98,50 @@ def test_badly_shaped_overrides_fail_before_any_cloud_call():
     with (
         mock.patch.object(op_module, "preflight") as preflight,
         pytest.raises(AirflowFailException, match="overrides must be a mapping"),
+    ):
+        op.execute(context={"ti": mock.Mock()})
+    preflight.assert_not_called()
+
+
+def test_preflight_logs_the_flavor_each_server_gets(capsys):
+    flavors = {
+        "web": {
+            "source": "m1.small",
+            "destination": "m1.medium",
+            "field": "flavor_map['m1.small']",
+            "vcpus": 2,
+            "ram": 2048,
+            "disk": 20,
+        }
+    }
+    op = WorkloadPreflightOperator(task_id="t", data_dir="/d", flavor_map={"m1.small": "m1.medium"})
+
+    with mock.patch.object(op_module, "preflight", return_value={**REPORT, "flavors": flavors}):
+        op.execute(context={"ti": mock.Mock()})
+
+    assert (
+        "server 'web': flavor m1.small -> m1.medium (flavor_map['m1.small']; 2 vCPU, 2048 MiB RAM, 20 GiB disk)"
+        in capsys.readouterr().out
+    )
+
+
+def test_the_flavor_map_reaches_every_server_step():
+    op = ServerPrepareOperator(task_id="t", data_dir="/d", server_name="web", flavor_map={"a": "b"})
+
+    with mock.patch.object(
+        op_module, "prepare_server", return_value={"action": "migrate", "source_status": "SHUTOFF"}
+    ) as prepare:
+        op.execute(context={})
+
+    assert prepare.call_args.kwargs["flavor_map"] == {"a": "b"}
+
+
+def test_a_badly_shaped_flavor_map_fails_before_any_cloud_call():
+    op = WorkloadPreflightOperator(task_id="t", data_dir="/d", flavor_map='["m1.small"]')
+
+    with (
+        mock.patch.object(op_module, "preflight") as preflight,
+        pytest.raises(AirflowFailException, match="flavor_map must be a mapping"),
     ):
         op.execute(context={"ti": mock.Mock()})
     preflight.assert_not_called()
@@ -130,7 +176,13 @@ def test_server_step_errors_are_retried_or_failed_by_the_core_class(error, retri
         op.execute(context={})
 
     copy.assert_called_once_with(
-        SRC, DST, "/d", "web", overrides={"data_copy": True}, ssh_resolver=op_module.host_access
+        SRC,
+        DST,
+        "/d",
+        "web",
+        overrides={"data_copy": True},
+        flavor_map=None,
+        ssh_resolver=op_module.host_access,
     )
     assert isinstance(excinfo.value, AirflowFailException) is not retried
     assert excinfo.value.__cause__ is error

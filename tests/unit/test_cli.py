@@ -339,8 +339,8 @@ def wave(monkeypatch):
     """Fake pre-flight and per-server migration; ``calls`` records the order of calls."""
     calls = []
 
-    def preflight(src, dst, data_dir, *, servers=None, overrides=None):
-        calls.append(("preflight", servers, overrides))
+    def preflight(src, dst, data_dir, *, servers=None, overrides=None, flavor_map=None):
+        calls.append(("preflight", servers, overrides) + ((flavor_map,) if flavor_map else ()))
         return {
             "servers": ["vm-a", "vm-b", "vm-c"],
             "migrate": ["vm-a", "vm-b"],
@@ -350,8 +350,8 @@ def wave(monkeypatch):
             "warnings": [],
         }
 
-    def migrate_server(src, dst, data_dir, name, *, overrides=None):
-        calls.append(("migrate", name, src.cloud, dst.cloud))
+    def migrate_server(src, dst, data_dir, name, *, overrides=None, flavor_map=None):
+        calls.append(("migrate", name, src.cloud, dst.cloud) + ((flavor_map,) if flavor_map else ()))
         if name == "vm-b":
             raise MigrationFailed("vm-b: create failed; destination rolled back, source restored")
         if name == "vm-c":
@@ -389,6 +389,112 @@ def test_workloads_migrate_runs_each_server_in_turn_and_fails_on_a_failed_one(cl
     assert "os-migrate: vm-b: error: vm-b: create failed" in err
     assert "migrated: vm-a; already migrated: none; skipped: vm-c; failed: vm-b" in out
     assert "1 server(s) failed" in err
+
+
+def test_workloads_flavor_map_from_pairs_and_a_file_reaches_preflight_and_every_server(
+    clouds, wave, tmp_path
+):
+    mapping = tmp_path / "flavors.yml"
+    mapping.write_text("m1.small: m1.medium\nm1.large: m2.large\n", encoding="utf-8")
+
+    run(
+        "workloads",
+        "migrate",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "dir",
+        "--all-servers",
+        "--flavor-map-file",
+        str(mapping),
+        "--flavor-map",
+        "m1.large=m3.large",
+    )
+
+    expected = {"m1.small": "m1.medium", "m1.large": "m3.large"}  # a pair wins over the file
+    assert wave[0] == ("preflight", None, None, expected)
+    assert [c[-1] for c in wave[1:]] == [expected] * 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--flavor-map", "m1.small"], "expected SOURCE_FLAVOR=DESTINATION_FLAVOR"),
+        (["--flavor-map", "m1.small="], "expected SOURCE_FLAVOR=DESTINATION_FLAVOR"),
+        (["--flavor-map-file", "/nonexistent/flavors.yml"], "--flavor-map-file /nonexistent/flavors.yml"),
+    ],
+)
+def test_a_bad_flavor_map_option_is_a_usage_error(clouds, wave, argv, message, capsys):
+    status, _, err = run(
+        "workloads",
+        "preflight",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "dir",
+        "--all-servers",
+        *argv,
+    )
+
+    assert status == 2
+    assert message in err + capsys.readouterr().err  # argparse's own errors go to sys.stderr
+    assert wave == []
+
+
+def test_a_flavor_map_file_that_is_not_a_mapping_of_names_is_refused(clouds, wave, tmp_path):
+    mapping = tmp_path / "flavors.json"
+    mapping.write_text('{"m1.small": 2}', encoding="utf-8")
+
+    status, _, err = run(
+        "workloads",
+        "preflight",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        "dir",
+        "--all-servers",
+        "--flavor-map-file",
+        str(mapping),
+    )
+
+    assert status == 2
+    assert "'m1.small': 2" in err and wave == []
+
+
+def test_preflight_prints_the_flavor_each_server_gets(clouds, monkeypatch):
+    choice = {
+        "source": "m1.small",
+        "destination": "m1.medium",
+        "field": "flavor_map['m1.small']",
+        "vcpus": 2,
+        "ram": 2048,
+        "disk": 20,
+    }
+    report = {
+        "servers": ["vm-a"],
+        "migrate": ["vm-a"],
+        "skip": [],
+        "done": [],
+        "warnings": [],
+        "flavors": {"vm-a": choice},
+    }
+    monkeypatch.setattr(os_migrate.workload, "preflight", lambda *a, **k: dict(report))
+
+    status, out, _ = run(
+        "workloads", "preflight", "--src-cloud", "s", "--dst-cloud", "d", "--data-dir", "dir", "--all-servers"
+    )
+
+    assert status == 0
+    assert (
+        "server 'vm-a': flavor m1.small -> m1.medium (flavor_map['m1.small']; 2 vCPU, 2048 MiB RAM, 20 GiB disk)"
+        in out
+    )
 
 
 def test_workloads_migrate_names_servers_an_earlier_run_migrated(clouds, wave, monkeypatch):

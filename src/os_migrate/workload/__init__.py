@@ -3,7 +3,7 @@
 Pure Python over openstacksdk; never imports Airflow. The public surface::
 
     export_workloads(src, data_dir, servers=...)                    -> summary
-    preflight(src, dst, data_dir, servers=..., overrides=...)       -> report | ValidationError
+    preflight(src, dst, data_dir, servers=..., overrides=..., flavor_map=...) -> report | ValidationError
     prepare_server(src, dst, data_dir, name, overrides=...)         -> {"action": ...}
     copy_server_disks(src, dst, data_dir, name, overrides=...)      -> {"disks": [...]}
     create_destination_server(src, dst, data_dir, name, overrides=...) -> {...}
@@ -14,6 +14,9 @@ Pure Python over openstacksdk; never imports Airflow. The public surface::
 
     ServerMigration(src, dst, data_dir, name, overrides=...)        the migration of one server:
         .prepare() .copy_disks() .create_server() .finalize() .run()   (the functions above)
+
+Every function after the export also takes ``flavor_map`` (source flavor name -> destination
+flavor name for the run; a record's ``_migration_params.flavor_name`` wins).
 
 Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files in
 ``workload_state/``. Disk copies go through a :class:`DiskCopier` (method ``image``:

@@ -4,7 +4,9 @@ Reads only (both clouds). Checks, for every selected server:
 
 - the record is well formed and its name unique (the destination finds its twin by name);
 - the source server still exists, ACTIVE or SHUTOFF;
-- every reference resolves in the destination: flavor, image (when the server is recreated from
+- every reference resolves in the destination: the destination flavor (after
+  ``_migration_params.flavor_name`` / the run's ``flavor_map``; the report says which flavor each
+  server gets), image (when the server is recreated from
   it), keypair, security groups (server and ports), networks, subnets, the floating network,
   volume types (after ``volume_type_map`` / ``boot_volume_params``), availability zone;
 - fixed IPs (Neutron mode) and MACs are not held by another port of the destination network;
@@ -37,7 +39,7 @@ from os_migrate.workload.disk_copy import COPIERS, make_copier
 from os_migrate.workload.disks import disk_plan
 from os_migrate.workload.errors import WorkloadError
 from os_migrate.workload.migrate import destination_server, missing_pieces
-from os_migrate.workload.records import WORKLOADS, Server
+from os_migrate.workload.records import WORKLOADS, Server, check_flavor_map
 from os_migrate.workload.store import load_servers
 
 LOG = logging.getLogger(__name__)
@@ -49,14 +51,23 @@ NETWORK_QUOTAS = ("port", "floatingip")
 
 
 def select_servers(
-    data_dir: str | Path, servers: list | None, overrides: Mapping[str, Any] | None = None
+    data_dir: str | Path,
+    servers: list | None,
+    overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
 ) -> list[Server]:
-    """The records selected by the name filter, with ``overrides`` applied.
+    """The records selected by the name filter, with ``overrides`` and ``flavor_map`` applied.
 
-    :raises ValidationError: bad filter, bad records, or duplicate names among the selected.
+    :raises ValidationError: bad filter, bad records, bad flavor map, or duplicate names among
+        the selected.
     """
+    flavor_map = check_flavor_map(flavor_map)
     flt = Filters({WORKLOADS: servers} if servers is not None else None, (WORKLOADS,))
-    chosen = [s.with_overrides(overrides) for s in load_servers(data_dir) if flt.selects(WORKLOADS, s.name)]
+    chosen = [
+        s.with_overrides(overrides).with_flavor_map(flavor_map)
+        for s in load_servers(data_dir)
+        if flt.selects(WORKLOADS, s.name)
+    ]
     dups = [n for n, c in Counter(s.name for s in chosen).items() if c > 1]
     if dups:
         raise ValidationError(
@@ -76,6 +87,7 @@ def preflight(
     *,
     servers: list | None = None,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """Check that the selected servers can be migrated; change nothing anywhere.
@@ -85,15 +97,20 @@ def preflight(
     :param data_dir: data dir holding ``workloads.yml``.
     :param servers: name filter (names and ``{"regex": ...}``); None selects every record.
     :param overrides: ``_migration_params`` values applied to every selected server.
+    :param flavor_map: source flavor name -> destination flavor name for the run; a server's own
+        ``_migration_params.flavor_name`` wins; an unmapped flavor keeps its name.
     :param ssh_resolver: resolves ``ssh_conn_id`` in conversion host settings (see
         :class:`~os_migrate.workload.disk_copy.CopyContext`).
     :returns: ``{"servers": [every selected name], "migrate": [names to migrate or resume],
         "skip": [{"server", "reason"}], "done": [names already migrated], "needs": {quota:
-        amount still needed}, "warnings": [...]}``.
+        amount still needed}, "flavors": {server: {"source", "destination", "field", "vcpus",
+        "ram", "disk"}} (servers to migrate; sizes None when the flavor is missing),
+        "warnings": [...]}``.
     :raises ValidationError: every problem found, each naming the server and the missing or
-        conflicting resource.
+        conflicting resource (a missing destination flavor names the field it came from:
+        ``params.flavor``, ``_migration_params.flavor_name`` or ``flavor_map['<source>']``).
     """
-    chosen = select_servers(data_dir, servers, overrides)
+    chosen = select_servers(data_dir, servers, overrides, flavor_map)
     check_connection(src)
     check_connection(dst)
     checker = _Checker(src, dst, ssh_resolver)
@@ -103,6 +120,7 @@ def preflight(
         "skip": [],
         "done": [],
         "needs": {},
+        "flavors": {},
         "warnings": [],
     }
     for server in chosen:
@@ -125,6 +143,7 @@ def preflight(
         report["migrate"].append(server.name)
     checker.check_quotas()
     report["needs"] = dict(checker.needs)
+    report["flavors"] = checker.flavors
     report["warnings"] = checker.warnings
     if checker.errors:
         raise ValidationError(checker.errors)
@@ -138,6 +157,39 @@ def preflight(
     return report
 
 
+def flavor_choice(server: Server, flavor) -> dict[str, Any]:
+    """Which destination flavor ``server`` gets, for the pre-flight report.
+
+    :param flavor: the destination flavor found (an openstacksdk ``Flavor``), or None.
+    :returns: ``{"source", "destination", "field", "vcpus", "ram", "disk"}`` (ram in MiB, disk in
+        GiB; the sizes are None when the flavor is missing).
+    """
+    return {
+        "source": server.source_flavor_name,
+        "destination": server.flavor_name,
+        "field": server.flavor_field,
+        "vcpus": None if flavor is None else int(flavor.vcpus or 0),
+        "ram": None if flavor is None else int(flavor.ram or 0),
+        "disk": None if flavor is None else int(flavor.disk or 0),
+    }
+
+
+def flavor_line(server_name: str, choice: Mapping[str, Any]) -> str:
+    """One line saying which flavor a server gets, e.g. ``server 'web-1': flavor m1.small ->
+    m1.medium (flavor_map['m1.small']; 2 vCPU, 2048 MiB RAM, 20 GiB disk)``."""
+    sizes = (
+        "missing in the destination"
+        if choice.get("vcpus") is None
+        else f"{choice['vcpus']} vCPU, {choice['ram']} MiB RAM, {choice['disk']} GiB disk"
+    )
+    if choice["destination"] == choice["source"] and choice["field"] == "params.flavor":
+        return f"server {server_name!r}: flavor {choice['source']} ({sizes})"
+    return (
+        f"server {server_name!r}: flavor {choice['source']} -> {choice['destination']} "
+        f"({choice['field']}; {sizes})"
+    )
+
+
 class _Checker:
     """Accumulates errors, warnings and quota needs over a wave."""
 
@@ -149,6 +201,7 @@ class _Checker:
         self.errors: list[str] = []
         self.warnings: list[str] = []
         self.needs: Counter[str] = Counter()
+        self.flavors: dict[str, dict[str, Any]] = {}
         self._flavors: dict[str, Any] | None = None
         self._types: set[str] | None = None
         self._keypairs: set[str] | None = None
@@ -217,9 +270,12 @@ class _Checker:
             self.error(server, f"the source server {server.source_id} no longer exists")
         elif source.status not in ("ACTIVE", "SHUTOFF"):
             self.error(server, f"the source server is {source.status}; it must be ACTIVE or SHUTOFF")
-        flavor = self.flavor(p["flavor"]["name"])
+        flavor = self.flavor(server.flavor_name)
+        self.flavors[server.name] = flavor_choice(server, flavor)
         if flavor is None:
-            self.error(server, f"params.flavor: flavor {p['flavor']['name']!r} not found in the destination")
+            self.error(
+                server, f"{server.flavor_field}: flavor {server.flavor_name!r} not found in the destination"
+            )
         uses_image = not server.is_volume_backed() and not mp["boot_disk_copy"]
         if uses_image:
             self.find(server, "image", p.get("image"), "params.image")

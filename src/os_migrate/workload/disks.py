@@ -145,8 +145,9 @@ def disk_plan(server: Server, *, flavor_disk: int = 0) -> list[PlannedDisk]:
 
 
 def flavor_disk(dst, server: Server) -> int:
-    """Root disk size (GiB) of the destination flavor named in the record; 0 if it is missing."""
-    flavor = cloudops.call(find_or_none, dst.compute.find_flavor, server.params["flavor"]["name"])
+    """Root disk size (GiB) of the server's destination flavor (:attr:`Server.flavor_name`, after
+    ``_migration_params.flavor_name`` and the run's flavor map); 0 if it is missing."""
+    flavor = cloudops.call(find_or_none, dst.compute.find_flavor, server.flavor_name)
     return int(getattr(flavor, "disk", 0) or 0)
 
 

@@ -1,8 +1,8 @@
 """The migration of one server: :class:`ServerMigration`, whose methods are the steps.
 
-``ServerMigration(src, dst, data_dir, name, overrides=...)`` holds both clouds, the server's
-record (``name`` selects it in ``workloads.yml``; ``overrides`` update its ``_migration_params``
-for this run), its state file, its disk plan and its disk copier. Its steps, in order::
+``ServerMigration(src, dst, data_dir, name, overrides=..., flavor_map=...)`` holds both clouds,
+the server's record (``name`` selects it in ``workloads.yml``; ``overrides`` update its
+``_migration_params`` for this run; ``flavor_map`` maps source to destination flavor names), its state file, its disk plan and its disk copier. Its steps, in order::
 
     prepare()        decide (migrate / skip / done); stop the source, require SHUTOFF
     copy_disks()     every planned disk into a verified destination volume
@@ -12,7 +12,7 @@ for this run), its state file, its disk plan and its disk copier. Its steps, in 
 
 The module functions :func:`prepare_server`, :func:`copy_server_disks`,
 :func:`create_destination_server`, :func:`finalize_server` and :func:`migrate_server`
-(``step(src, dst, data_dir, name, *, overrides=None) -> dict``) build one object and run one step:
+(``step(src, dst, data_dir, name, *, overrides=None, flavor_map=None) -> dict``) build one object and run one step:
 the Airflow operators call them, one task per step. The concerns live in their own modules:
 :mod:`.disks` (plan, copies, block device mapping), :mod:`.ports`, :mod:`.floating_ips`,
 :mod:`.rollback`; the copy methods in :mod:`.disk_copy`.
@@ -56,6 +56,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate.cloud import find_or_none
 from os_migrate.exceptions import AmbiguousReference, ReferenceNotFound
 from os_migrate.references import RefIndex
 from os_migrate.workload import cloudops
@@ -163,11 +164,15 @@ def server_body(
 
     :raises DestinationError: a planned disk has no verified copy.
     :raises DestinationError: the server group is missing.
-    :raises openstack.exceptions.NotFoundException: the flavor is missing.
+    :raises DestinationError: the destination flavor (:attr:`Server.flavor_name`) is missing.
     """
     p = server.params
     mp = server.migration_params
-    flavor = cloudops.call(dst.compute.find_flavor, p["flavor"]["name"], ignore_missing=False)
+    flavor = cloudops.call(find_or_none, dst.compute.find_flavor, server.flavor_name)
+    if flavor is None:
+        raise DestinationError(
+            f"{server.name}: {server.flavor_field}: flavor {server.flavor_name!r} not found in the destination"
+        )
     body: dict[str, Any] = {
         "name": server.name,
         "flavor_id": flavor.id,
@@ -210,11 +215,14 @@ class ServerMigration:
     :param data_dir: the data dir holding ``workloads.yml`` and ``workload_state/``.
     :param name: the server's name (its record in ``workloads.yml``).
     :param overrides: ``_migration_params`` values for this run.
+    :param flavor_map: source flavor name -> destination flavor name for this run (the record's
+        ``_migration_params.flavor_name`` wins; see :attr:`~.records.Server.flavor_name`).
     :param copier: the disk copier; default: ``copy_method`` of the record, made with its
         ``copy_settings`` and the state file as journal.
     :param ssh_resolver: resolves ``ssh_conn_id`` in conversion host settings (see
         :class:`~os_migrate.workload.disk_copy.CopyContext`).
     :raises DataError: no record, or several, with that name.
+    :raises ValidationError: ``flavor_map`` does not map names to names.
     """
 
     def __init__(
@@ -225,6 +233,7 @@ class ServerMigration:
         name: str,
         *,
         overrides: Mapping[str, Any] | None = None,
+        flavor_map: Mapping[str, str] | None = None,
         copier: DiskCopier | None = None,
         ssh_resolver: Callable[[str], Any] | None = None,
     ):
@@ -233,7 +242,7 @@ class ServerMigration:
         self.dst = dst
         self.data_dir = data_dir
         self.name = name
-        self.server = load_server(data_dir, name, overrides)
+        self.server = load_server(data_dir, name, overrides, flavor_map)
         self._copier = copier
 
     # -- what the steps share ----------------------------------------------------------------------
@@ -538,10 +547,13 @@ def prepare_server(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.prepare` of ``name``."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver).prepare()
+    return ServerMigration(
+        src, dst, data_dir, name, overrides=overrides, flavor_map=flavor_map, ssh_resolver=ssh_resolver
+    ).prepare()
 
 
 def copy_server_disks(
@@ -551,13 +563,21 @@ def copy_server_disks(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     copier: DiskCopier | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.copy_disks` of ``name`` (``copier``, ``ssh_resolver``: see
     :class:`ServerMigration`)."""
     return ServerMigration(
-        src, dst, data_dir, name, overrides=overrides, copier=copier, ssh_resolver=ssh_resolver
+        src,
+        dst,
+        data_dir,
+        name,
+        overrides=overrides,
+        flavor_map=flavor_map,
+        copier=copier,
+        ssh_resolver=ssh_resolver,
     ).copy_disks()
 
 
@@ -568,11 +588,12 @@ def create_destination_server(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.create_server` of ``name``."""
     return ServerMigration(
-        src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver
+        src, dst, data_dir, name, overrides=overrides, flavor_map=flavor_map, ssh_resolver=ssh_resolver
     ).create_server()
 
 
@@ -583,11 +604,12 @@ def finalize_server(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.finalize` of ``name``."""
     return ServerMigration(
-        src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver
+        src, dst, data_dir, name, overrides=overrides, flavor_map=flavor_map, ssh_resolver=ssh_resolver
     ).finalize()
 
 
@@ -598,10 +620,13 @@ def migrate_server(
     name: str,
     *,
     overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
 ) -> dict:
     """:meth:`ServerMigration.run` of ``name``: every step, finalize always last."""
-    return ServerMigration(src, dst, data_dir, name, overrides=overrides, ssh_resolver=ssh_resolver).run()
+    return ServerMigration(
+        src, dst, data_dir, name, overrides=overrides, flavor_map=flavor_map, ssh_resolver=ssh_resolver
+    ).run()
 
 
 __all__ = [

@@ -6,7 +6,7 @@ Same shape as every other record (``{type, params, _info, _migration_params}``),
     type: openstack.compute.Server
     params:
       name: web-1
-      flavor: {name: m1.small}                       # flavors are global: name only
+      flavor: {name: m1.small}                       # flavors are global: name only (the source's)
       image: {name: cirros, project_name: null, ...}   # null for a server booted from volume
       key_name: deploy
       security_groups: [{name: web, project_name: '%auth%', domain_name: '%auth%'}]
@@ -43,6 +43,11 @@ Same shape as every other record (``{type, params, _info, _migration_params}``),
 
 Edit ``params`` (e.g. a volume's ``volume_type``) or ``_migration_params`` before migrating;
 a re-export refreshes ``params`` and ``_info`` but keeps edited ``_migration_params``.
+
+The destination flavor of a server (:attr:`Server.flavor_name`) is, first match wins:
+``_migration_params.flavor_name`` (this server; also settable for a whole run through the
+run's ``_migration_params`` overrides), the run's ``flavor_map`` (source flavor name ->
+destination flavor name, :meth:`Server.with_flavor_map`), else the source flavor's own name.
 """
 
 from __future__ import annotations
@@ -50,9 +55,11 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from os_migrate.const import DATA_FILE_SUFFIX
+from os_migrate.exceptions import ValidationError
 from os_migrate.resources.base import REF_SCHEMA, Resource
 from os_migrate.workload.disk_copy import COPIERS
 
@@ -82,6 +89,15 @@ MIGRATION_PARAM_DEFAULTS: dict[str, Any] = {
     "restart_source_after": False,
     "copy_method": "image",
     "volume_type_map": {},
+    "flavor_name": None,
+}
+
+#: JSON schema of a flavor map: source flavor name -> destination flavor name (the DAG's
+#: ``flavor_map`` Param, the ``flavor_map`` argument of the workload functions).
+FLAVOR_MAP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"minLength": 1},
+    "additionalProperties": {"type": "string", "minLength": 1},
 }
 
 #: JSON schema of ``_migration_params`` (also the DAG's ``migration_params`` override Param).
@@ -107,9 +123,32 @@ MIGRATION_PARAMS_SCHEMA: dict[str, Any] = {
         "copy_method": {"enum": list(COPY_METHODS)},
         "copy_settings": {"type": "object"},
         "volume_type_map": {"type": "object", "additionalProperties": {"type": "string"}},
+        "flavor_name": {"type": ["string", "null"], "minLength": 1},
     },
     "additionalProperties": False,
 }
+
+
+def check_flavor_map(flavor_map: Mapping[str, Any] | None) -> dict[str, str]:
+    """A run-level flavor map as a plain dict, after checking it maps names to names.
+
+    :param flavor_map: source flavor name -> destination flavor name; None is an empty map.
+    :raises ValidationError: not a mapping, or a key or value that is not a non-empty string
+        (each problem named ``flavor_map[<key>]``).
+    """
+    if flavor_map is None:
+        return {}
+    if not isinstance(flavor_map, Mapping):
+        raise ValidationError([f"flavor_map: must be a mapping of flavor names, got {flavor_map!r}"])
+    errors = [
+        f"flavor_map[{k!r}]: source and destination flavor names must be non-empty strings, got {v!r}"
+        for k, v in flavor_map.items()
+        if not (isinstance(k, str) and k and isinstance(v, str) and v)
+    ]
+    if errors:
+        raise ValidationError(errors)
+    return dict(flavor_map)
+
 
 _FIXED_IP_SCHEMA = {
     "type": "object",
@@ -169,6 +208,8 @@ class Server(Resource):
 
     type = "openstack.compute.Server"
     type_key = WORKLOADS
+    #: The run-level flavor map (see :meth:`with_flavor_map`); empty unless given.
+    flavor_map: Mapping[str, str] = MappingProxyType({})
     migration_param_defaults = MIGRATION_PARAM_DEFAULTS
     required_params = ("name", "flavor")
     params_schema = {
@@ -207,6 +248,28 @@ class Server(Resource):
     def source_id(self) -> str:
         """``_info.id``, the source server id (``""`` when a hand-written record lacks it)."""
         return str(self.info.get("id") or "")
+
+    @property
+    def source_flavor_name(self) -> str:
+        """``params.flavor.name``, the source flavor's name."""
+        return str((self.params.get("flavor") or {}).get("name") or "")
+
+    @property
+    def flavor_name(self) -> str:
+        """Name of the destination flavor (see module docstring for the order of precedence)."""
+        return str(self.migration_params.get("flavor_name") or "") or self.flavor_map.get(
+            self.source_flavor_name, self.source_flavor_name
+        )
+
+    @property
+    def flavor_field(self) -> str:
+        """Where :attr:`flavor_name` comes from, as a field name for messages:
+        ``_migration_params.flavor_name``, ``flavor_map['<source name>']`` or ``params.flavor``."""
+        if self.migration_params.get("flavor_name"):
+            return "_migration_params.flavor_name"
+        if self.source_flavor_name in self.flavor_map:
+            return f"flavor_map[{self.source_flavor_name!r}]"
+        return "params.flavor"
 
     @property
     def ports(self) -> list[dict]:
@@ -265,6 +328,17 @@ class Server(Resource):
         record["_migration_params"] = {**(record.get("_migration_params") or {}), **overrides}
         out = Server(record)
         out.file, out.index = self.file, self.index
+        out.flavor_map = self.flavor_map
+        return out
+
+    def with_flavor_map(self, flavor_map: Mapping[str, str] | None) -> Server:
+        """A copy that takes its destination flavor from ``flavor_map`` (source name ->
+        destination name) unless its own ``_migration_params.flavor_name`` is set."""
+        if not flavor_map:
+            return self
+        out = Server(copy.deepcopy(self.record))
+        out.file, out.index = self.file, self.index
+        out.flavor_map = MappingProxyType(dict(flavor_map))
         return out
 
 

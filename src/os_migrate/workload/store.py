@@ -22,6 +22,7 @@ from os_migrate.workload.records import (
     WORKLOADS,
     DetachedVolume,
     Server,
+    check_flavor_map,
     state_dir,
     workload_file,
 )
@@ -64,11 +65,19 @@ def load_detached_volumes(data_dir: str | Path) -> list[DetachedVolume]:
     return out
 
 
-def load_server(data_dir: str | Path, name: str, overrides: Mapping[str, Any] | None = None) -> Server:
-    """The server record named ``name``, with run-level ``_migration_params`` overrides applied.
+def load_server(
+    data_dir: str | Path,
+    name: str,
+    overrides: Mapping[str, Any] | None = None,
+    flavor_map: Mapping[str, str] | None = None,
+) -> Server:
+    """The server record named ``name``, with run-level ``_migration_params`` overrides and
+    flavor map applied (see :attr:`Server.flavor_name`).
 
     :raises DataError: no record, or several records, with that name.
+    :raises ValidationError: ``flavor_map`` does not map names to names.
     """
+    flavor_map = check_flavor_map(flavor_map)
     matches = [s for s in load_servers(data_dir) if s.name == name]
     if not matches:
         raise DataError(f"no server named {name!r}", file=str(workload_file(data_dir)))
@@ -77,7 +86,7 @@ def load_server(data_dir: str | Path, name: str, overrides: Mapping[str, Any] | 
             f"{len(matches)} servers are named {name!r}; names must be unique",
             file=str(workload_file(data_dir)),
         )
-    return matches[0].with_overrides(overrides)
+    return matches[0].with_overrides(overrides).with_flavor_map(flavor_map)
 
 
 class ServerState:

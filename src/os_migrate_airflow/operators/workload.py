@@ -30,6 +30,7 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
+from os_migrate.workload.checks import flavor_line
 from os_migrate.workload.volumes import migrate_volume, select_volumes
 from os_migrate_airflow.hooks.conversion_host import host_access
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
@@ -45,6 +46,8 @@ class _WorkloadOperator(OsMigrateBaseOperator):
     """Adds the run's ``_migration_params`` overrides and the disk copy choice to the base operator.
 
     :param overrides: ``_migration_params`` values applied to every server of the run (templated).
+    :param flavor_map: source flavor name -> destination flavor name for the run (templated); a
+        record's ``_migration_params.flavor_name`` wins; an unmapped flavor keeps its name.
     :param copy_method: ``image`` or ``conversion_host``; empty keeps the overrides'/records' choice
         (templated).
     :param src_host_conn_id: Airflow SSH Connection of the source conversion host (templated);
@@ -60,6 +63,7 @@ class _WorkloadOperator(OsMigrateBaseOperator):
     template_fields: Sequence[str] = (
         *OsMigrateBaseOperator.template_fields,
         "overrides",
+        "flavor_map",
         "copy_method",
         "src_host_conn_id",
         "dst_host_conn_id",
@@ -71,6 +75,7 @@ class _WorkloadOperator(OsMigrateBaseOperator):
         self,
         *,
         overrides: dict[str, Any] | str | None = None,
+        flavor_map: dict[str, str] | str | None = None,
         copy_method: str | None = None,
         src_host_conn_id: str | None = None,
         dst_host_conn_id: str | None = None,
@@ -79,6 +84,7 @@ class _WorkloadOperator(OsMigrateBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.overrides = overrides
+        self.flavor_map = flavor_map
         self.host_settings = host_settings
         self.copy_method = copy_method
         self.src_host_conn_id = src_host_conn_id
@@ -169,12 +175,15 @@ class WorkloadPreflightOperator(_WorkloadOperator):
                     str(self.data_dir),
                     servers=self.param("servers", list),
                     overrides=self._overrides(),
+                    flavor_map=self.param("flavor_map", dict),
                     ssh_resolver=host_access,
                 )
         except AirflowFailException as e:
             for error in getattr(e.__cause__, "errors", []):
                 self.log.error("%s", error)
             raise
+        for server, choice in report.get("flavors", {}).items():
+            self.log.info("%s", flavor_line(server, choice))
         for warning in report["warnings"]:
             self.log.warning("%s", warning)
         for skip in report["skip"]:
@@ -214,6 +223,7 @@ class _ServerStepOperator(_WorkloadOperator):
                     str(self.data_dir),
                     str(self.server_name),
                     overrides=self._overrides(),
+                    flavor_map=self.param("flavor_map", dict),
                     ssh_resolver=host_access,
                 )
             )
