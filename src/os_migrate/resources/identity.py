@@ -148,6 +148,14 @@ class AdminResource(Resource):
             raise NotImplementedError
         return [cls.from_sdk(o, refs) for o in refs.objects(cls.ref_kind).values()]
 
+    @classmethod
+    def export_ids(cls, refs: RefIndex, ids: Iterable[str]) -> list[Resource]:
+        """Records of the objects of this type's kind with ``ids`` (the kind listed once),
+        sorted by identity; ids no longer visible are left out."""
+        assert cls.ref_kind is not None
+        objs = (refs.get(cls.ref_kind, obj_id) for obj_id in ids)
+        return sorted((cls.from_sdk(o, refs) for o in objs if o is not None), key=lambda r: r.identity)
+
 
 class Domain(AdminResource):
     """A Keystone domain (name, description, enabled)."""
@@ -173,8 +181,7 @@ class Domain(AdminResource):
 
     @classmethod
     def export_scoped(cls, conn, refs, scope):
-        out = [cls.from_sdk(refs.get("domain", d), refs) for d in scope.domain_ids(refs)]
-        return sorted(out, key=lambda r: r.identity)
+        return cls.export_ids(refs, scope.domain_ids(refs))
 
     def _create_sdk(self, conn, body):
         return conn.identity.create_domain(**body)
@@ -300,8 +307,7 @@ class User(_DomainOwned):
 
     @classmethod
     def export_scoped(cls, conn, refs, scope):
-        users = (refs.get("user", uid) for uid in scope.user_ids)
-        return sorted((cls.from_sdk(u, refs) for u in users if u is not None), key=lambda r: r.identity)
+        return cls.export_ids(refs, scope.user_ids)
 
     def diff(self, existing, *, only=None):
         changes = super().diff(existing, only=only)
@@ -448,8 +454,7 @@ class Role(_DomainOwned):
 
     @classmethod
     def export_scoped(cls, conn, refs, scope):
-        roles = (refs.get("role", rid) for rid in scope.role_ids)
-        return sorted((cls.from_sdk(r, refs) for r in roles if r is not None), key=lambda r: r.identity)
+        return cls.export_ids(refs, scope.role_ids)
 
     def _create_sdk(self, conn, body):
         return conn.identity.create_role(**body)
