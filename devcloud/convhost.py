@@ -501,20 +501,27 @@ def delete(base: str, uuid: str) -> None:
         _drop_dev_disk(base)
 
 
-def teardown_all(base: str) -> list[str]:
-    """Stop every host (keeps state) and remove any devcloud leftovers."""
+def teardown_all(base: str, spare: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Stop every host of ``base`` (keeps state) and remove any devcloud leftovers.
+
+    ``spare``: state dirs of other devclouds on this machine (a second cloud): their hosts, namespaces
+    and veths are left alone; leftovers are namespaces and veths that belong to no host of ``base``
+    or ``spare``.
+    """
     done = []
+    others = {uuid for other in spare for uuid in host_uuids(other)}
+    others_veths = {veth_name(uuid, index) for uuid in others for index in range(16)}
     with _locked(base):
         for uuid in host_uuids(base):
             _teardown(base, uuid)
             done.append(uuid)
         for ns in _netns_list():  # namespaces whose state is gone
-            if ns.startswith(NS_PREFIX):
+            if ns.startswith(NS_PREFIX) and ns[len(NS_PREFIX) :] not in others:
                 _kill_ns_processes(ns)
                 _run("ip", "netns", "del", ns, check=False)
                 done.append(ns)
         for link in _ipj("link", "show", "type", "veth"):
-            if link["ifname"].startswith("dcv"):
+            if link["ifname"].startswith("dcv") and link["ifname"] not in others_veths:
                 _run("ip", "link", "del", link["ifname"], check=False)
         _drop_unused_bridges()
         _drop_dev_disk(base)
@@ -567,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("uuid")
     d.add_argument("volume_id")
     sub.add_parser("ensure-all")
-    sub.add_parser("teardown-all")
+    t = sub.add_parser("teardown-all")
+    t.add_argument("--spare", action="append", default=[], help="another devcloud's state dir: left alone")
     sub.add_parser("status")
     sub.add_parser("console").add_argument("uuid")
     args = p.parse_args(argv)
@@ -596,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "ensure-all":
         print("\n".join(ensure_all(base)))
     elif args.cmd == "teardown-all":
-        print("\n".join(teardown_all(base)))
+        print("\n".join(teardown_all(base, args.spare)))
     elif args.cmd == "status":
         print(json.dumps(status(base), indent=1))
     elif args.cmd == "console":

@@ -1,0 +1,160 @@
+"""Two devclouds (``DEVCLOUD_CLOUDS=2``): two independent control planes on one machine.
+
+``make test`` starts both. Without the second cloud every test here fails with a message saying how
+to start it (``two_clouds()`` in conftest).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+
+from .conftest import DEVCLOUD2_HOME, DEVCLOUD_HOME, wait_for
+
+REGIONS = {1: "RegionOne", 2: "RegionTwo"}
+KEYSTONE_PORT = {1: 5000, 2: 15000}
+#: Port of each service type in each cloud's catalog.
+SERVICE_PORTS = {
+    1: {
+        "identity": 5000,
+        "image": 9292,
+        "placement": 8778,
+        "compute": 8774,
+        "network": 9696,
+        "volumev3": 8776,
+    },
+    2: {
+        "identity": 15000,
+        "image": 19292,
+        "placement": 18778,
+        "compute": 18774,
+        "network": 19696,
+        "volumev3": 18776,
+    },
+}
+#: A GET each service answers for any authenticated admin (``{p}`` = the token's project id).
+PROBES = {
+    "image": "/v2/images",
+    "placement": "/resource_providers",
+    "compute": "/v2.1/flavors",
+    "network": "/v2.0/networks",
+    "volumev3": "/v3/{p}/types",
+}
+
+
+def test_each_catalog_lists_only_its_own_endpoints_and_region(clouds2):
+    for index in (1, 2):
+        admin = clouds2[f"admin{index}"]
+        assert admin.config.region_name == REGIONS[index]
+        assert [r.id for r in admin.identity.regions()] == [REGIONS[index]]
+        services = {s.id: s.type for s in admin.identity.services()}
+        seen = {}
+        for endpoint in admin.identity.endpoints():
+            url = urlsplit(endpoint.url)
+            assert url.hostname == "127.0.0.1", endpoint.url
+            assert endpoint.region_id == REGIONS[index], endpoint
+            seen[services[endpoint.service_id]] = url.port
+        assert seen == SERVICE_PORTS[index]
+
+
+def test_a_token_of_cloud_1_is_refused_by_every_service_of_cloud_2(clouds2):
+    token1 = clouds2["admin1"].auth_token
+    admin2 = clouds2["admin2"]
+    token2 = admin2.auth_token
+    project2 = admin2.current_project_id
+    keystone2 = f"http://127.0.0.1:{KEYSTONE_PORT[2]}/v3/auth/tokens"
+    # Keystone 2 cannot validate it (own fernet keys) ...
+    r = requests.get(keystone2, headers={"X-Auth-Token": token2, "X-Subject-Token": token1}, timeout=30)
+    assert r.status_code == 404, (r.status_code, r.text[:200])
+    # ... and the same token is fine where it was issued
+    keystone1 = f"http://127.0.0.1:{KEYSTONE_PORT[1]}/v3/auth/tokens"
+    r = requests.get(keystone1, headers={"X-Auth-Token": token1, "X-Subject-Token": token1}, timeout=30)
+    assert r.status_code == 200, r.status_code
+    for stype, path in PROBES.items():
+        url = f"http://127.0.0.1:{SERVICE_PORTS[2][stype]}" + path.format(p=project2)
+        headers = {"OpenStack-API-Version": "placement 1.0"} if stype == "placement" else {}
+        refused = requests.get(url, headers={**headers, "X-Auth-Token": token1}, timeout=30)
+        assert refused.status_code == 401, (stype, refused.status_code, refused.text[:200])
+        # the control: cloud 2's own token is accepted by the same call
+        ok = requests.get(url, headers={**headers, "X-Auth-Token": token2}, timeout=30)
+        assert ok.status_code == 200, (stype, ok.status_code, ok.text[:200])
+
+
+def test_projects_users_and_compute_hosts_are_distinct(clouds2):
+    for role in ("src", "dst"):
+        one, two = clouds2[f"{role}1"], clouds2[f"{role}2"]
+        assert one.current_project_id != two.current_project_id
+        assert one.current_user_id != two.current_user_id
+    hosts = {
+        index: {s.host for s in clouds2[f"admin{index}"].compute.services(binary="nova-compute")}
+        for index in (1, 2)
+    }
+    assert hosts == {1: {"devcloud"}, 2: {"devcloud2"}}
+    volume_hosts = {
+        index: {s.host.split("@")[0] for s in clouds2[f"admin{index}"].block_storage.services()}
+        for index in (1, 2)
+    }
+    assert volume_hosts == {1: {"devcloud"}, 2: {"devcloud2"}}
+
+
+def test_public_networks_differ_in_id_and_range(clouds2):
+    nets = {}
+    for index in (1, 2):
+        admin = clouds2[f"admin{index}"]
+        admin_project = admin.current_project_id
+        (net,) = list(admin.network.networks(name="public", project_id=admin_project))
+        assert net.is_router_external
+        (subnet,) = list(admin.network.subnets(network_id=net.id))
+        nets[index] = (net.id, ipaddress.ip_network(subnet.cidr))
+    assert nets[1][0] != nets[2][0]
+    assert not nets[1][1].overlaps(nets[2][1]), nets
+    # the second cloud's id is unknown to the first
+    assert clouds2["admin1"].network.find_network(nets[2][0]) is None
+
+
+def test_cloud_2_configs_name_none_of_cloud_1s_services():
+    """Cloud 2's config files point at its own database, broker and Keystone only."""
+    confs = [p for p in (DEVCLOUD2_HOME / "etc").rglob("*") if p.suffix in (".conf", ".ini")]
+    assert len(confs) >= 8, f"no cloud 2 configs under {DEVCLOUD2_HOME}/etc"
+    urls = set()
+    for conf in confs:
+        urls |= set(re.findall(r"(?:https?|mysql\+pymysql|rabbit)://[^\s]+", conf.read_text()))
+    ports = {urlsplit(u).port for u in urls}
+    assert ports, urls
+    assert ports <= {13306, 15672, 15000}, sorted(urls)
+    cloud1 = str(DEVCLOUD_HOME) + "/"
+    for conf in confs:
+        for line in conf.read_text().splitlines():
+            # paths of cloud 2 live in cloud2/, only the shared venv is cloud 1's directory
+            if cloud1 in line:
+                for path in re.findall(re.escape(cloud1) + r"\S*", line):
+                    assert path.startswith((str(DEVCLOUD2_HOME) + "/", str(DEVCLOUD_HOME / "venv"))), (
+                        conf,
+                        line,
+                    )
+
+
+def test_a_volume_of_cloud_2_is_a_file_in_cloud_2s_export(clouds2):
+    src2 = clouds2["src2"]
+    volume = src2.block_storage.create_volume(name="two-clouds-probe", size=1)
+    try:
+        wait_for(
+            lambda: src2.block_storage.get_volume(volume.id).status in ("available", "error"),
+            "volume available",
+            timeout=120,
+        )
+        assert src2.block_storage.get_volume(volume.id).status == "available"
+        mine = DEVCLOUD2_HOME / "data" / "cinder" / "nfs-export" / f"volume-{volume.id}"
+        theirs = Path(DEVCLOUD_HOME) / "data" / "cinder" / "nfs-export" / f"volume-{volume.id}"
+        assert mine.is_file(), mine
+        assert mine.stat().st_size == 1024**3
+        assert not theirs.exists()
+        # cloud 1 does not know it
+        assert clouds2["admin1"].block_storage.find_volume(volume.id, all_projects=True) is None
+    finally:
+        src2.block_storage.delete_volume(volume.id, ignore_missing=True)
+        src2.block_storage.wait_for_delete(volume, wait=120)
