@@ -57,6 +57,10 @@ SSHD = "/usr/sbin/sshd"
 BY_ID = "/dev/disk/by-id"
 ROOT_SSH = "/root/.ssh"
 NS_PREFIX = "dcch-"
+# Every state dir (``--base``) that has built a host since boot, one per line: with two devclouds
+# on the machine (DEVCLOUD_CLOUDS=2), ``teardown-all`` of one leaves the other's hosts alone.
+# /run is a tmpfs, emptied at boot, as are the namespaces.
+BASES_FILE = "/run/devcloud-convhost-bases"
 
 
 class ConvHostError(Exception):
@@ -248,7 +252,27 @@ def ensure(base: str, uuid: str) -> dict:
         return state
 
 
+def _register(base: str) -> None:
+    base = os.path.abspath(base)
+    if base in known_bases():
+        return
+    with open(BASES_FILE, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(base + "\n")
+
+
+def known_bases() -> list[str]:
+    """State dirs that built hosts since boot and still exist."""
+    try:
+        with open(BASES_FILE) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    return sorted({line for line in lines if line and os.path.isdir(line)})
+
+
 def _ensure(base: str, state: dict) -> None:
+    _register(base)
     uuid = state["uuid"]
     ns = ns_name(uuid)
     if ns not in _netns_list():
@@ -504,12 +528,14 @@ def delete(base: str, uuid: str) -> None:
 def teardown_all(base: str, spare: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Stop every host of ``base`` (keeps state) and remove any devcloud leftovers.
 
-    ``spare``: state dirs of other devclouds on this machine (a second cloud): their hosts, namespaces
-    and veths are left alone; leftovers are namespaces and veths that belong to no host of ``base``
-    or ``spare``.
+    ``spare`` (and every other state dir in ``BASES_FILE``): state dirs of other devclouds on this
+    machine (the second cloud): their hosts, namespaces and veths are left alone; leftovers are
+    namespaces and veths that belong to no host of ``base`` or of another state dir.
     """
     done = []
-    others = {uuid for other in spare for uuid in host_uuids(other)}
+    mine = os.path.abspath(base)
+    spares = {os.path.abspath(b) for b in [*spare, *known_bases()]} - {mine}
+    others = {uuid for other in spares for uuid in host_uuids(other)}
     others_veths = {veth_name(uuid, index) for uuid in others for index in range(16)}
     with _locked(base):
         for uuid in host_uuids(base):

@@ -7,13 +7,16 @@ to start it (``two_clouds()`` in conftest).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+import subprocess
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
-from .conftest import DEVCLOUD2_HOME, DEVCLOUD_HOME, wait_for
+from .conftest import DEVCLOUD2_HOME, DEVCLOUD_HOME, TWO_CLOUDS_HINT, wait_for
 
 REGIONS = {1: "RegionOne", 2: "RegionTwo"}
 KEYSTONE_PORT = {1: 5000, 2: 15000}
@@ -119,7 +122,7 @@ def test_public_networks_differ_in_id_and_range(clouds2):
 def test_cloud_2_configs_name_none_of_cloud_1s_services():
     """Cloud 2's config files point at its own database, broker and Keystone only."""
     confs = [p for p in (DEVCLOUD2_HOME / "etc").rglob("*") if p.suffix in (".conf", ".ini")]
-    assert len(confs) >= 8, f"no cloud 2 configs under {DEVCLOUD2_HOME}/etc"
+    assert len(confs) >= 8, f"no cloud 2 configs under {DEVCLOUD2_HOME}/etc{TWO_CLOUDS_HINT}"
     urls = set()
     for conf in confs:
         urls |= set(re.findall(r"(?:https?|mysql\+pymysql|rabbit)://[^\s]+", conf.read_text()))
@@ -158,3 +161,45 @@ def test_a_volume_of_cloud_2_is_a_file_in_cloud_2s_export(clouds2):
     finally:
         src2.block_storage.delete_volume(volume.id, ignore_missing=True)
         src2.block_storage.wait_for_delete(volume, wait=120)
+
+
+CONVHOST = Path(__file__).resolve().parents[2] / "devcloud" / "convhost.py"
+
+
+def _convhost(base: Path, *args: str) -> str:
+    return subprocess.run(
+        ["python3", str(CONVHOST), "--base", str(base), *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _netns() -> set[str]:
+    return set(
+        subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.split()
+    )
+
+
+def test_teardown_all_of_one_cloud_spares_the_other_clouds_hosts(tmp_path):
+    """What `devcloud.sh stop` of one cloud runs: the other cloud's conversion hosts keep running.
+
+    Two hosts built without Nova, each in its own state dir (as cloud 1's and cloud 2's
+    ``data/convhost``), on their own private test subnets.
+    """
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    bases = {1: tmp_path / "one", 2: tmp_path / "two"}
+    ids = {n: str(uuid.uuid4()) for n in bases}
+    try:
+        for n, base in bases.items():
+            _convhost(
+                base, "create", ids[n], "--key-file", str(tmp_path / "k.pub"),
+                "--ip", f"10.251.{n}.10/24", "--network", f"two-clouds-test-{n}",
+            )  # fmt: skip
+        assert {f"dcch-{ids[1]}", f"dcch-{ids[2]}"} <= _netns()
+        _convhost(bases[1], "teardown-all")
+        assert f"dcch-{ids[1]}" not in _netns()
+        assert f"dcch-{ids[2]}" in _netns()
+        status = json.loads(_convhost(bases[2], "status"))
+        assert status[0]["netns"] and status[0]["sshd"], status
+    finally:
+        for n, base in bases.items():
+            _convhost(base, "delete", ids[n])
+    assert not {f"dcch-{ids[1]}", f"dcch-{ids[2]}"} & _netns()
