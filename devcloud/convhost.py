@@ -536,11 +536,17 @@ def teardown_all(base: str, spare: list[str] | tuple[str, ...] = ()) -> list[str
     mine = os.path.abspath(base)
     spares = {os.path.abspath(b) for b in [*spare, *known_bases()]} - {mine}
     others = {uuid for other in spares for uuid in host_uuids(other)}
-    others_veths = {veth_name(uuid, index) for uuid in others for index in range(16)}
     with _locked(base):
         for uuid in host_uuids(base):
             _teardown(base, uuid)
             done.append(uuid)
+        # and any namespace whose sshd runs from another state dir (one that is not registered)
+        others |= {
+            ns[len(NS_PREFIX) :]
+            for ns in _netns_list()
+            if ns.startswith(NS_PREFIX) and _ns_sshd_base(ns) not in (None, mine)
+        }
+        others_veths = {veth_name(uuid, index) for uuid in others for index in range(16)}
         for ns in _netns_list():  # namespaces whose state is gone
             if ns.startswith(NS_PREFIX) and ns[len(NS_PREFIX) :] not in others:
                 _kill_ns_processes(ns)
@@ -552,6 +558,24 @@ def teardown_all(base: str, spare: list[str] | tuple[str, ...] = ()) -> list[str
         _drop_unused_bridges()
         _drop_dev_disk(base)
     return done
+
+
+def _ns_sshd_base(ns: str) -> str | None:
+    """The state dir of the sshd running in namespace ``ns`` (``-f <base>/<uuid>/sshd_config``)."""
+    for pid in _run("ip", "netns", "pids", ns, check=False).split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                # sshd rewrites its argv into one title: "sshd: /usr/sbin/sshd -f … [listener] …"
+                args = f.read().decode(errors="replace").replace("\0", " ").split()
+        except OSError:
+            continue
+        for arg in args:
+            if (
+                arg.endswith("/sshd_config")
+                and os.path.basename(os.path.dirname(arg)) == ns[len(NS_PREFIX) :]
+            ):
+                return os.path.dirname(os.path.dirname(arg))
+    return None
 
 
 def ensure_all(base: str) -> list[str]:

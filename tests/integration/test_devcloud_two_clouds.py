@@ -194,7 +194,9 @@ def test_teardown_all_of_one_cloud_spares_the_other_clouds_hosts(tmp_path):
                 "--ip", f"10.251.{n}.10/24", "--network", f"two-clouds-test-{n}",
             )  # fmt: skip
         assert {f"dcch-{ids[1]}", f"dcch-{ids[2]}"} <= _netns()
-        _convhost(bases[1], "teardown-all")
+        # (the real clouds' hosts are named as spared too: this test must never touch them)
+        real = [f"--spare={h / 'data' / 'convhost'}" for h in (DEVCLOUD_HOME, DEVCLOUD2_HOME)]
+        _convhost(bases[1], "teardown-all", *real)
         assert f"dcch-{ids[1]}" not in _netns()
         assert f"dcch-{ids[2]}" in _netns()
         status = json.loads(_convhost(bases[2], "status"))
