@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -16,7 +17,15 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .conftest import DEVCLOUD2_HOME, DEVCLOUD_HOME, TWO_CLOUDS_HINT, wait_for
+from .conftest import (
+    CLOUDS_YAML,
+    DEVCLOUD2_HOME,
+    DEVCLOUD_HOME,
+    REPO_ROOT,
+    TWO_CLOUDS_HINT,
+    connect,
+    wait_for,
+)
 
 REGIONS = {1: "RegionOne", 2: "RegionTwo"}
 KEYSTONE_PORT = {1: 5000, 2: 15000}
@@ -205,3 +214,44 @@ def test_teardown_all_of_one_cloud_spares_the_other_clouds_hosts(tmp_path):
         for n, base in bases.items():
             _convhost(base, "delete", ids[n])
     assert not {f"dcch-{ids[1]}", f"dcch-{ids[2]}"} & _netns()
+
+
+def test_airflow_connections_of_two_clouds_point_dst_at_cloud_2(tmp_path):
+    """`DEVCLOUD_CLOUDS=2 scripts/airflow.sh connections-devcloud`: src at cloud 1, dst at cloud 2,
+    each with an admin twin; the connections carry cloud names only (no credentials)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW_", "AIRFLOW__")) and k != "OS_MIGRATE_STAGING_ROOT"
+    }
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        DEVCLOUD_CLOUDS_YAML=str(CLOUDS_YAML),
+        DEVCLOUD_CLOUDS="2",
+        PATH=f"{REPO_ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+    )
+    script = REPO_ROOT / "scripts" / "airflow.sh"
+    out = subprocess.run(
+        [str(script), "connections-devcloud"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "password" not in (out.stdout + out.stderr).lower()
+    exported = tmp_path / "connections.json"
+    subprocess.run(
+        ["airflow", "connections", "export", str(exported)], env=env, capture_output=True, check=True
+    )
+    conns = json.loads(exported.read_text())
+    expected = {
+        "openstack_src": ("devcloud-src", "RegionOne"),
+        "openstack_src_admin": ("devcloud-admin", "RegionOne"),
+        "openstack_dst": ("devcloud2-dst", "RegionTwo"),
+        "openstack_dst_admin": ("devcloud2-admin", "RegionTwo"),
+    }
+    for conn_id, (cloud, region) in expected.items():
+        conn = conns[conn_id]
+        assert not conn.get("password") and not conn.get("login"), conn_id
+        extra = json.loads(conn["extra"])
+        assert extra == {"cloud": cloud, "clouds_yaml": str(CLOUDS_YAML)}, extra
+        session = connect(cloud)
+        assert session.config.region_name == region
+        session.authorize()
