@@ -7,7 +7,8 @@ module (stdlib only; the Nova driver ``devcloud_fake.py`` imports it as
 
 * network namespace ``dcch-<instance uuid>`` with ``lo`` and one interface
   ``eth<N>`` per Neutron port (the port's MAC and IPv4 fixed IPs, no default
-  route).  Its veth peer ``dcv<10 hex of uuid><N>`` sits in the root namespace
+  route; on a devclouds' external network also an on-link route for
+  PEER_SUPERNET, see below).  Its veth peer ``dcv<10 hex of uuid><N>`` sits in the root namespace
   on a Linux bridge ``dcbr<10 hex of network id>``, one per Neutron network
   (layer 2 only: no forwarding, no NAT).  The bridge gets the subnet's gateway
   address when no other route in the root namespace covers that subnet, so
@@ -61,6 +62,13 @@ NS_PREFIX = "dcch-"
 # on the machine (DEVCLOUD_CLOUDS=2), ``teardown-all`` of one leaves the other's hosts alone.
 # /run is a tmpfs, emptied at boot, as are the namespaces.
 BASES_FILE = "/run/devcloud-convhost-bases"
+# The devclouds' external networks (cloud N's ``public`` is 172.24.(3+N).0/24). A host on one of them
+# reaches the hosts on the others (a host of cloud 1 those of cloud 2): an on-link route for the
+# whole range in the host, proxy ARP and forwarding on the bridges that hold such a gateway, and a
+# policy rule that routes what enters from those bridges with table PEER_TABLE only (their subnets
+# and ``unreachable default``), so nothing from a host is ever forwarded out of the test bed.
+PEER_SUPERNET = ipaddress.ip_network("172.24.0.0/16")
+PEER_TABLE = "4242"
 
 
 class ConvHostError(Exception):
@@ -310,6 +318,31 @@ def _ensure_vif(ns: str, uuid: str, index: int, vif: dict) -> None:
     bridge = _ensure_bridge(vif)
     _run("ip", "link", "set", outer, "master", bridge)
     _run("ip", "link", "set", outer, "up")
+    if _peering(bridge):
+        # on-link (no gateway): the bridge answers ARP for the other external networks
+        _run("ip", "-n", ns, "route", "replace", str(PEER_SUPERNET), "dev", inner)
+
+
+def _peering(bridge: str) -> bool:
+    """Whether ``bridge`` holds the gateway of a subnet inside PEER_SUPERNET; if so, make sure it
+    forwards to (and only to) the other such bridges."""
+    nets = [
+        ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
+        for a in _addrs(bridge)
+        if ipaddress.ip_address(a["local"]) in PEER_SUPERNET
+    ]
+    if not nets:
+        return False
+    for key, value in (("ipv4/conf/%s/forwarding", "1"), ("ipv4/conf/%s/proxy_arp", "1"),
+                       ("ipv4/neigh/%s/proxy_delay", "0")):  # fmt: skip
+        with open("/proc/sys/net/" + key % bridge, "w") as f:
+            f.write(value)
+    for net in nets:
+        _run("ip", "route", "replace", str(net), "dev", bridge, "table", PEER_TABLE)
+    _run("ip", "route", "replace", "unreachable", "default", "table", PEER_TABLE)
+    if not any(r.get("iif") == bridge for r in _ipj("-4", "rule", "show")):
+        _run("ip", "-4", "rule", "add", "iif", bridge, "lookup", PEER_TABLE, "priority", PEER_TABLE)
+    return True
 
 
 def _no_ipv6(dev: str) -> None:
@@ -503,6 +536,13 @@ def _drop_unused_bridges() -> None:
         name = link["ifname"]
         if name.startswith("dcbr") and not _ipj("link", "show", "master", name):
             _run("ip", "link", "del", name, check=False)
+    # peering rules of bridges that are gone; the table once no bridge uses it
+    bridges = {link["ifname"] for link in _ipj("link", "show", "type", "bridge")}
+    for rule in _ipj("-4", "rule", "show"):
+        if rule.get("table") == PEER_TABLE and rule.get("iif") and rule["iif"] not in bridges:
+            _run("ip", "-4", "rule", "del", "iif", rule["iif"], "lookup", PEER_TABLE, check=False)
+    if not any(r.get("table") == PEER_TABLE for r in _ipj("-4", "rule", "show")):
+        _run("ip", "-4", "route", "flush", "table", PEER_TABLE, check=False)
 
 
 def _drop_dev_disk(base: str) -> None:

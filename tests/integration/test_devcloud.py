@@ -72,6 +72,7 @@ def test_every_devcloud_listener_is_on_loopback(instance):
 # Devices and namespaces the devcloud creates for conversion hosts (devcloud/convhost.py).
 DEVCLOUD_LINK_PREFIXES = ("dcbr", "dcv")
 DEVCLOUD_NETNS_PREFIX = "dcch-"
+PEER_TABLE = "4242"
 
 
 def _ip_json(*args: str) -> list:
@@ -86,7 +87,9 @@ def assert_devcloud_routes_and_listeners_stay_local() -> None:
     on-link subnet route of that bridge (no gateway), and no other route leads into a devcloud
     device. Each conversion-host namespace ``dcch-*``: routes only on-link on its own interfaces
     (no gateway, so no default route), IPv4 addresses only, and every listener is on one of its
-    own addresses or on loopback.
+    own addresses or on loopback. Hosts on the devclouds' external networks (172.24.0.0/16) also
+    have an on-link route for that range, and the bridges holding those gateways forward only
+    through the peering table (devcloud bridges or unreachable).
     """
     namespaces = [n["name"] for n in _ip_json("netns", "list") if n["name"].startswith(DEVCLOUD_NETNS_PREFIX)]
     ns_addresses: set[ipaddress.IPv4Address] = set()
@@ -123,6 +126,16 @@ def assert_devcloud_routes_and_listeners_stay_local() -> None:
         assert "gateway" not in route and dev.startswith("dcbr"), route
         subnet = ipaddress.ip_network(route["dst"])
         assert subnet.is_private, route
+    # peering of the external networks (devcloud/convhost.py): what enters from a devcloud bridge
+    # is routed by table 4242 only, which leads to devcloud bridges or nowhere
+    for rule in _ip_json("-4", "rule", "show"):
+        if rule.get("iif", "").startswith(DEVCLOUD_LINK_PREFIXES) or rule.get("table") == PEER_TABLE:
+            assert rule.get("table") == PEER_TABLE and rule.get("iif", "").startswith("dcbr"), rule
+    for route in _ip_json("-4", "route", "show", "table", PEER_TABLE):
+        if route["dst"] == "default":
+            assert route.get("type") == "unreachable", route
+        else:
+            assert route.get("dev", "").startswith("dcbr") and "gateway" not in route, route
     for link in _ip_json("link", "show"):
         name = link["ifname"]
         if name.startswith(DEVCLOUD_LINK_PREFIXES):

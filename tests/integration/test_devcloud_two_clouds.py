@@ -26,6 +26,7 @@ from .conftest import (
     connect,
     wait_for,
 )
+from .test_devcloud import PEER_TABLE, _ip_json
 
 REGIONS = {1: "RegionOne", 2: "RegionTwo"}
 KEYSTONE_PORT = {1: 5000, 2: 15000}
@@ -255,3 +256,66 @@ def test_airflow_connections_of_two_clouds_point_dst_at_cloud_2(tmp_path):
         session = connect(cloud)
         assert session.config.region_name == region
         session.authorize()
+
+
+def test_hosts_on_two_external_networks_reach_each_other_over_ssh(tmp_path):
+    """A conversion host of one cloud logs in to one of the other cloud over SSH at its fixed IP.
+
+    Two hosts built without Nova, as on cloud 1's and cloud 2's ``public`` (each bridge holds its
+    subnet's gateway), on test subnets of the devclouds' external range 172.24.0.0/16. The ssh
+    client runs inside the first host's network namespace.
+    """
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
+    bases = {1: tmp_path / "one", 2: tmp_path / "two"}
+    ids = {n: str(uuid.uuid4()) for n in bases}
+    try:
+        for n, base in bases.items():
+            _convhost(
+                base, "create", ids[n], "--key-file", str(tmp_path / "k.pub"),
+                "--ip", f"172.24.{249 + n}.10/24", "--gateway", f"172.24.{249 + n}.1",
+                "--network", f"two-clouds-peer-{n}",
+            )  # fmt: skip
+        known = bases[2] / ids[2] / "known_hosts"
+        out = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                f"dcch-{ids[1]}",
+                "ssh",
+                "-F",
+                "/dev/null",
+                "-i",
+                str(tmp_path / "k"),
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "ConnectTimeout=10",
+                "root@172.24.251.10",
+                "ip -4 -o addr show; echo $SSH_CLIENT",
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        # logged in to the second host (its address), from the first host's address
+        assert "172.24.251.10/24" in out.stdout
+        assert out.stdout.split()[-3] == "172.24.250.10", out.stdout
+        # what enters from a devcloud bridge is routed by the peering table only: devcloud
+        # bridges and nothing else
+        table = _ip_json("-4", "route", "show", "table", PEER_TABLE)
+        assert {r["dst"] for r in table} >= {"172.24.250.0/24", "172.24.251.0/24", "default"}
+        for route in table:
+            if route["dst"] == "default":
+                assert route.get("type") == "unreachable", route
+            else:
+                assert route["dev"].startswith("dcbr") and "gateway" not in route, route
+                assert ipaddress.ip_network(route["dst"]).subnet_of(ipaddress.ip_network("172.24.0.0/16"))
+    finally:
+        for n, base in bases.items():
+            _convhost(base, "delete", ids[n])
