@@ -32,8 +32,10 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# One devcloud by default; `make cloud DEVCLOUD_CLOUDS=2` starts a second, independent one beside it.
+DEVCLOUD_CLOUDS ?= 1
 cloud:
-	devcloud/devcloud.sh up
+	DEVCLOUD_CLOUDS=$(DEVCLOUD_CLOUDS) devcloud/devcloud.sh up
 
 demo: venv
 	scripts/demo.sh
@@ -41,6 +43,8 @@ demo: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/provider tests/dags -q $(PYTEST_ARGS)
 
+# Both clouds: the tests of two independent clouds (tests/integration/test_devcloud_two_clouds.py) need them.
+test: DEVCLOUD_CLOUDS = 2
 test: venv cloud compose-tool browser-tool
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
@@ -61,6 +65,7 @@ browser-tool:
 compose-check: compose-tool
 	docker-compose -f docker-compose.yaml config -q
 
+# devcloud.sh stop stops every devcloud that has state (both clouds).
 stop:
 	-scripts/airflow.sh stop
 	-devcloud/devcloud.sh stop

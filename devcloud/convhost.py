@@ -7,7 +7,8 @@ module (stdlib only; the Nova driver ``devcloud_fake.py`` imports it as
 
 * network namespace ``dcch-<instance uuid>`` with ``lo`` and one interface
   ``eth<N>`` per Neutron port (the port's MAC and IPv4 fixed IPs, no default
-  route).  Its veth peer ``dcv<10 hex of uuid><N>`` sits in the root namespace
+  route; on a devclouds' external network also an on-link route for
+  PEER_SUPERNET, see below).  Its veth peer ``dcv<10 hex of uuid><N>`` sits in the root namespace
   on a Linux bridge ``dcbr<10 hex of network id>``, one per Neutron network
   (layer 2 only: no forwarding, no NAT).  The bridge gets the subnet's gateway
   address when no other route in the root namespace covers that subnet, so
@@ -57,6 +58,17 @@ SSHD = "/usr/sbin/sshd"
 BY_ID = "/dev/disk/by-id"
 ROOT_SSH = "/root/.ssh"
 NS_PREFIX = "dcch-"
+# Every state dir (``--base``) that has built a host since boot, one per line: with two devclouds
+# on the machine (DEVCLOUD_CLOUDS=2), ``teardown-all`` of one leaves the other's hosts alone.
+# /run is a tmpfs, emptied at boot, as are the namespaces.
+BASES_FILE = "/run/devcloud-convhost-bases"
+# The devclouds' external networks (cloud N's ``public`` is 172.24.(3+N).0/24). A host on one of them
+# reaches the hosts on the others (a host of cloud 1 those of cloud 2): an on-link route for the
+# whole range in the host, proxy ARP and forwarding on the bridges that hold such a gateway, and a
+# policy rule that routes what enters from those bridges with table PEER_TABLE only (their subnets
+# and ``unreachable default``), so nothing from a host is ever forwarded out of the test bed.
+PEER_SUPERNET = ipaddress.ip_network("172.24.0.0/16")
+PEER_TABLE = "4242"
 
 
 class ConvHostError(Exception):
@@ -248,7 +260,27 @@ def ensure(base: str, uuid: str) -> dict:
         return state
 
 
+def _register(base: str) -> None:
+    base = os.path.abspath(base)
+    if base in known_bases():
+        return
+    with open(BASES_FILE, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.write(base + "\n")
+
+
+def known_bases() -> list[str]:
+    """State dirs that built hosts since boot and still exist."""
+    try:
+        with open(BASES_FILE) as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    return sorted({line for line in lines if line and os.path.isdir(line)})
+
+
 def _ensure(base: str, state: dict) -> None:
+    _register(base)
     uuid = state["uuid"]
     ns = ns_name(uuid)
     if ns not in _netns_list():
@@ -286,6 +318,31 @@ def _ensure_vif(ns: str, uuid: str, index: int, vif: dict) -> None:
     bridge = _ensure_bridge(vif)
     _run("ip", "link", "set", outer, "master", bridge)
     _run("ip", "link", "set", outer, "up")
+    if _peering(bridge):
+        # on-link (no gateway): the bridge answers ARP for the other external networks
+        _run("ip", "-n", ns, "route", "replace", str(PEER_SUPERNET), "dev", inner)
+
+
+def _peering(bridge: str) -> bool:
+    """Whether ``bridge`` holds the gateway of a subnet inside PEER_SUPERNET; if so, make sure it
+    forwards to (and only to) the other such bridges."""
+    nets = [
+        ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}").network
+        for a in _addrs(bridge)
+        if ipaddress.ip_address(a["local"]) in PEER_SUPERNET
+    ]
+    if not nets:
+        return False
+    for key, value in (("ipv4/conf/%s/forwarding", "1"), ("ipv4/conf/%s/proxy_arp", "1"),
+                       ("ipv4/neigh/%s/proxy_delay", "0")):  # fmt: skip
+        with open("/proc/sys/net/" + key % bridge, "w") as f:
+            f.write(value)
+    for net in nets:
+        _run("ip", "route", "replace", str(net), "dev", bridge, "table", PEER_TABLE)
+    _run("ip", "route", "replace", "unreachable", "default", "table", PEER_TABLE)
+    if not any(r.get("iif") == bridge for r in _ipj("-4", "rule", "show")):
+        _run("ip", "-4", "rule", "add", "iif", bridge, "lookup", PEER_TABLE, "priority", PEER_TABLE)
+    return True
 
 
 def _no_ipv6(dev: str) -> None:
@@ -479,6 +536,13 @@ def _drop_unused_bridges() -> None:
         name = link["ifname"]
         if name.startswith("dcbr") and not _ipj("link", "show", "master", name):
             _run("ip", "link", "del", name, check=False)
+    # peering rules of bridges that are gone; the table once no bridge uses it
+    bridges = {link["ifname"] for link in _ipj("link", "show", "type", "bridge")}
+    for rule in _ipj("-4", "rule", "show"):
+        if rule.get("table") == PEER_TABLE and rule.get("iif") and rule["iif"] not in bridges:
+            _run("ip", "-4", "rule", "del", "iif", rule["iif"], "lookup", PEER_TABLE, check=False)
+    if not any(r.get("table") == PEER_TABLE for r in _ipj("-4", "rule", "show")):
+        _run("ip", "-4", "route", "flush", "table", PEER_TABLE, check=False)
 
 
 def _drop_dev_disk(base: str) -> None:
@@ -501,24 +565,57 @@ def delete(base: str, uuid: str) -> None:
         _drop_dev_disk(base)
 
 
-def teardown_all(base: str) -> list[str]:
-    """Stop every host (keeps state) and remove any devcloud leftovers."""
+def teardown_all(base: str, spare: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Stop every host of ``base`` (keeps state) and remove any devcloud leftovers.
+
+    ``spare`` (and every other state dir in ``BASES_FILE``): state dirs of other devclouds on this
+    machine (the second cloud): their hosts, namespaces and veths are left alone; leftovers are
+    namespaces and veths that belong to no host of ``base`` or of another state dir.
+    """
     done = []
+    mine = os.path.abspath(base)
+    spares = {os.path.abspath(b) for b in [*spare, *known_bases()]} - {mine}
+    others = {uuid for other in spares for uuid in host_uuids(other)}
     with _locked(base):
         for uuid in host_uuids(base):
             _teardown(base, uuid)
             done.append(uuid)
+        # and any namespace whose sshd runs from another state dir (one that is not registered)
+        others |= {
+            ns[len(NS_PREFIX) :]
+            for ns in _netns_list()
+            if ns.startswith(NS_PREFIX) and _ns_sshd_base(ns) not in (None, mine)
+        }
+        others_veths = {veth_name(uuid, index) for uuid in others for index in range(16)}
         for ns in _netns_list():  # namespaces whose state is gone
-            if ns.startswith(NS_PREFIX):
+            if ns.startswith(NS_PREFIX) and ns[len(NS_PREFIX) :] not in others:
                 _kill_ns_processes(ns)
                 _run("ip", "netns", "del", ns, check=False)
                 done.append(ns)
         for link in _ipj("link", "show", "type", "veth"):
-            if link["ifname"].startswith("dcv"):
+            if link["ifname"].startswith("dcv") and link["ifname"] not in others_veths:
                 _run("ip", "link", "del", link["ifname"], check=False)
         _drop_unused_bridges()
         _drop_dev_disk(base)
     return done
+
+
+def _ns_sshd_base(ns: str) -> str | None:
+    """The state dir of the sshd running in namespace ``ns`` (``-f <base>/<uuid>/sshd_config``)."""
+    for pid in _run("ip", "netns", "pids", ns, check=False).split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                # sshd rewrites its argv into one title: "sshd: /usr/sbin/sshd -f … [listener] …"
+                args = f.read().decode(errors="replace").replace("\0", " ").split()
+        except OSError:
+            continue
+        for arg in args:
+            if (
+                arg.endswith("/sshd_config")
+                and os.path.basename(os.path.dirname(arg)) == ns[len(NS_PREFIX) :]
+            ):
+                return os.path.dirname(os.path.dirname(arg))
+    return None
 
 
 def ensure_all(base: str) -> list[str]:
@@ -567,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("uuid")
     d.add_argument("volume_id")
     sub.add_parser("ensure-all")
-    sub.add_parser("teardown-all")
+    t = sub.add_parser("teardown-all")
+    t.add_argument("--spare", action="append", default=[], help="another devcloud's state dir: left alone")
     sub.add_parser("status")
     sub.add_parser("console").add_argument("uuid")
     args = p.parse_args(argv)
@@ -596,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "ensure-all":
         print("\n".join(ensure_all(base)))
     elif args.cmd == "teardown-all":
-        print("\n".join(teardown_all(base)))
+        print("\n".join(teardown_all(base, args.spare)))
     elif args.cmd == "status":
         print(json.dumps(status(base), indent=1))
     elif args.cmd == "console":

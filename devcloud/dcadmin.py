@@ -2,9 +2,13 @@
 
 Run with the devcloud venv's python (it has openstacksdk):
 
-    dcadmin.py catalog                      service users, roles, endpoints
-    dcadmin.py wait-compute [--discover 1]  nova-compute up, hypervisor listed
-    dcadmin.py seed --clouds-yaml PATH --image-file PATH
+    dcadmin.py [--instance N] catalog                      service users, roles, endpoints
+    dcadmin.py [--instance N] wait-compute [--discover 1]  nova-compute up, hypervisor listed
+    dcadmin.py [--instance N] seed --clouds-yaml PATH --image-file PATH
+
+``--instance 2`` is the second devcloud (``DEVCLOUD_CLOUDS=2``): every port +10000,
+region ``RegionTwo``, its own external network range and the clouds ``devcloud2-*``,
+merged into the same clouds.yaml as the first cloud's.
 
 Every step is find-or-create, so each can run any number of times.  The
 admin connection is built from an explicit ``auth`` dict and never reads a
@@ -13,6 +17,7 @@ clouds.yaml or ``OS_*`` variables.
 
 import argparse
 import datetime
+import fcntl
 import hashlib
 import os
 import random
@@ -21,20 +26,30 @@ import sys
 import time
 
 import openstack
+import yaml
 
 PASSWORD = "devcloud"
+DOMAIN = "default"
+# Per instance (set by configure_instance): instance 1 is the historical cloud; instance 2 has
+# every port +10000, region RegionTwo, clouds devcloud2-* and its own external network range
+# (a different subnet, so the gateway addresses on the conversion-host bridges do not clash).
+INSTANCE = 1
+PORT_OFFSET = 0
 AUTH_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"
-DOMAIN = "default"
+CLOUD_PREFIX = "devcloud"
+PUBLIC_CIDR = "172.24.4.0/24"
+REGIONS = {1: "RegionOne", 2: "RegionTwo"}
 
-# service name, type, url
-CATALOG = (
-    ("glance", "image", "http://127.0.0.1:9292"),
-    ("placement", "placement", "http://127.0.0.1:8778"),
-    ("nova", "compute", "http://127.0.0.1:8774/v2.1"),
-    ("neutron", "network", "http://127.0.0.1:9696"),
-    ("cinderv3", "volumev3", "http://127.0.0.1:8776/v3/%(project_id)s"),
+# service name, type, url (with {port} offset by the instance)
+CATALOG_TEMPLATE = (
+    ("glance", "image", "http://127.0.0.1:%d", 9292),
+    ("placement", "placement", "http://127.0.0.1:%d", 8778),
+    ("nova", "compute", "http://127.0.0.1:%d/v2.1", 8774),
+    ("neutron", "network", "http://127.0.0.1:%d", 9696),
+    ("cinderv3", "volumev3", "http://127.0.0.1:%d/v3/%%(project_id)s", 8776),
 )
+CATALOG = tuple((name, stype, url % port) for name, stype, url, port in CATALOG_TEMPLATE)
 SERVICE_USERS = ("glance", "placement", "nova", "neutron", "cinder")
 
 PROJECTS = ("src", "dst")
@@ -47,6 +62,17 @@ NETWORK_QUOTAS = dict(
 )
 VOLUME_QUOTAS = dict(volumes=50, snapshots=50, gigabytes=1000)
 COMPUTE_QUOTAS = dict(instances=20, cores=40, ram=51200)
+
+
+def configure_instance(instance):
+    global INSTANCE, PORT_OFFSET, AUTH_URL, REGION, CLOUD_PREFIX, PUBLIC_CIDR, CATALOG
+    INSTANCE = instance
+    PORT_OFFSET = (instance - 1) * 10000
+    AUTH_URL = "http://127.0.0.1:%d/v3" % (5000 + PORT_OFFSET)
+    REGION = REGIONS[instance]
+    CLOUD_PREFIX = "devcloud" if instance == 1 else "devcloud%d" % instance
+    PUBLIC_CIDR = "172.24.%d.0/24" % (3 + instance)
+    CATALOG = tuple((name, stype, url % (port + PORT_OFFSET)) for name, stype, url, port in CATALOG_TEMPLATE)
 
 
 def log(msg):
@@ -238,9 +264,11 @@ def ensure_public_network(conn, admin_project):
             name="public-subnet",
             network_id=net.id,
             ip_version=4,
-            cidr="172.24.4.0/24",
-            gateway_ip="172.24.4.1",
-            allocation_pools=[{"start": "172.24.4.10", "end": "172.24.4.250"}],
+            cidr=PUBLIC_CIDR,
+            gateway_ip=PUBLIC_CIDR.replace(".0/24", ".1"),
+            allocation_pools=[
+                {"start": PUBLIC_CIDR.replace(".0/24", ".10"), "end": PUBLIC_CIDR.replace(".0/24", ".250")}
+            ],
             is_dhcp_enabled=False,
             project_id=admin_project.id,
         )
@@ -248,35 +276,47 @@ def ensure_public_network(conn, admin_project):
 
 
 def write_clouds_yaml(path):
-    def cloud(user, project):
-        return (
-            "    auth:\n"
-            "      auth_url: %s\n"
-            "      username: %s\n"
-            "      password: %s\n"
-            "      project_name: %s\n"
-            "      user_domain_name: Default\n"
-            "      project_domain_name: Default\n"
-            "    region_name: %s\n"
-            "    interface: public\n"
-            "    identity_api_version: 3\n" % (AUTH_URL, user, PASSWORD, project, REGION)
-        )
+    """Write this instance's three clouds into ``path``, keeping every other cloud in it (the other
+    devcloud instance's entries): read, replace ours, write atomically, under a lock file."""
 
-    text = (
-        "# Written by devcloud/devcloud.sh seed. Loopback-only dev cloud.\n"
-        "clouds:\n"
-        "  devcloud-admin:\n"
-        + cloud("admin", "admin")
-        + "  devcloud-src:\n"
-        + cloud("src-member", "src")
-        + "  devcloud-dst:\n"
-        + cloud("dst-member", "dst")
-    )
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    def cloud(user, project):
+        return {
+            "auth": {
+                "auth_url": AUTH_URL,
+                "username": user,
+                "password": PASSWORD,
+                "project_name": project,
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+            },
+            "region_name": REGION,
+            "interface": "public",
+            "identity_api_version": 3,
+        }
+
+    ours = {"%s-admin" % CLOUD_PREFIX: cloud("admin", "admin")}
+    for name in PROJECTS:
+        ours["%s-%s" % (CLOUD_PREFIX, name)] = cloud("%s-member" % name, name)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        clouds = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                clouds = (yaml.safe_load(f) or {}).get("clouds") or {}
+        clouds.update(ours)
+        # instance 1's clouds first, then instance 2's
+        order = sorted(clouds, key=lambda n: (not n.startswith("devcloud-"), n.split("-")[0]))
+        text = (
+            "# Written by devcloud/devcloud.sh seed. Loopback-only dev clouds: devcloud-* (RegionOne)\n"
+            "# and, with DEVCLOUD_CLOUDS=2, devcloud2-* (RegionTwo, every port +10000).\n"
+        ) + yaml.safe_dump(
+            {"clouds": {n: clouds[n] for n in order}}, sort_keys=False, default_flow_style=False
+        )
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
 
 
 def wait_volume_backend(conn, timeout=240):
@@ -339,6 +379,7 @@ def cmd_seed(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instance", type=int, choices=sorted(REGIONS), default=1, help="devcloud instance")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("catalog").set_defaults(func=cmd_catalog)
     p = sub.add_parser("wait-compute")
@@ -353,6 +394,7 @@ def main():
     p.add_argument("--image-file", required=True)
     p.set_defaults(func=cmd_seed)
     args = parser.parse_args()
+    configure_instance(args.instance)
     args.func(args)
 
 

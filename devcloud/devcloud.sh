@@ -1,20 +1,47 @@
 #!/usr/bin/env bash
 # devcloud: a loopback-only OpenStack control plane for OS Migrate on Airflow.
-# Usage: devcloud/devcloud.sh {install|configure|start|stop|status|seed|up|reset|smoke|restart-service NAME}
+# Usage: [DEVCLOUD_CLOUDS=1|2] devcloud/devcloud.sh {install|configure|start|stop|status|seed|up|reset|smoke|restart-service NAME}
 # See devcloud/README.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-DC=${DEVCLOUD_HOME:-$REPO/.devcloud}
-VENV=$DC/venv
+ROOT_DC=${DEVCLOUD_HOME:-$REPO/.devcloud}
+# DEVCLOUD_CLOUDS=2: a second, independent control plane beside the first (see
+# README "Two clouds").  DEVCLOUD_INSTANCE (1 or 2) picks the instance a command
+# acts on; without it the command runs for every instance (see main).
+CLOUDS=${DEVCLOUD_CLOUDS:-1}
+INSTANCE=${DEVCLOUD_INSTANCE:-1}
+[[ $CLOUDS =~ ^[12]$ ]] || { echo "DEVCLOUD_CLOUDS must be 1 or 2, not '$CLOUDS'" >&2; exit 2; }
+[[ $INSTANCE =~ ^[12]$ ]] || { echo "DEVCLOUD_INSTANCE must be 1 or 2, not '$INSTANCE'" >&2; exit 2; }
+# instance 1 keeps the historical layout; instance 2 lives in $ROOT_DC/cloud2
+# (so a reset of instance 1 removes it too) and shares instance 1's venv
+if [[ $INSTANCE == 1 ]]; then DC=$ROOT_DC; else DC=$ROOT_DC/cloud$INSTANCE; fi
+VENV=$ROOT_DC/venv
+CLOUDS_YAML=$ROOT_DC/clouds.yaml           # one file, both clouds' entries
 BASE_PYTHON=${DEVCLOUD_PYTHON:-}
 PW=devcloud                      # every dev password (loopback-only test cloud)
-HOSTNAME_OS=devcloud             # nova/cinder service host name
-DB_PORT=${DEVCLOUD_DB_PORT:-3306}
-MQ_PORT=5672
-MQ_DIST_PORT=25672
-EPMD_PORT=4369
+OFF=$(( (INSTANCE - 1) * 10000 ))          # every port of instance 2 is +10000 ...
+if [[ $INSTANCE == 1 ]]; then
+    HOSTNAME_OS=devcloud         # nova/cinder service host name
+    REGION=RegionOne
+    CLOUD_PREFIX=devcloud        # clouds.yaml names devcloud-admin, -src, -dst
+    MQ_DIST_PORT=25672
+    RABBIT_NODE=rabbit@localhost
+else
+    HOSTNAME_OS=devcloud$INSTANCE
+    REGION=RegionTwo
+    CLOUD_PREFIX=devcloud$INSTANCE
+    # ... except Erlang distribution: 35672 would be inside the kernel's
+    # ephemeral port range (32768-60999), where a client socket may hold it
+    MQ_DIST_PORT=26672
+    RABBIT_NODE=rabbit$INSTANCE@localhost
+fi
+DB_PORT=$(( ${DEVCLOUD_DB_PORT:-3306} + OFF ))
+MQ_PORT=$((5672 + OFF))
+EPMD_PORT=$((4369 + OFF))
+KS_PORT=$((5000 + OFF))
+KS_URL=http://127.0.0.1:$KS_PORT
 TRANSPORT_URL="rabbit://guest:guest@127.0.0.1:$MQ_PORT/"
 STOP_TIMEOUT=${DEVCLOUD_STOP_TIMEOUT:-20}
 
@@ -25,19 +52,19 @@ APT_PACKAGES=(mariadb-server rabbitmq-server nfs-common qemu-utils
               openssh-server nbdkit libnbd-bin iproute2)
 
 # name:port:wsgi-module of the API services (all gunicorn, 1 worker, threads)
-APIS=(keystone:5000:keystone.wsgi.api
-      glance:9292:glance.wsgi.api
-      placement:8778:placement.wsgi.api
-      neutron:9696:neutron.wsgi.api
-      nova-api:8774:nova.wsgi.osapi_compute
-      cinder-api:8776:cinder.wsgi.api)
+APIS=(keystone:$KS_PORT:keystone.wsgi.api
+      glance:$((9292 + OFF)):glance.wsgi.api
+      placement:$((8778 + OFF)):placement.wsgi.api
+      neutron:$((9696 + OFF)):neutron.wsgi.api
+      nova-api:$((8774 + OFF)):nova.wsgi.osapi_compute
+      cinder-api:$((8776 + OFF)):cinder.wsgi.api)
 DAEMONS=(nova-conductor nova-scheduler nova-compute cinder-scheduler cinder-volume)
 # stop order: reverse of start order
 ALL_PROCS=(mariadb epmd rabbitmq keystone glance placement neutron nova-api
            nova-conductor nova-scheduler nova-compute cinder-api
            cinder-scheduler cinder-volume)
 
-log() { printf '[devcloud %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+log() { printf '[%s %s] %s\n' "$CLOUD_PREFIX" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 # ---------------------------------------------------------------- install
@@ -99,9 +126,9 @@ venv_stamp() {
 }
 
 install_venv() {
-    mkdir -p "$DC/state"
+    mkdir -p "$ROOT_DC/state"
     local stamp; stamp=$(venv_stamp)
-    if [[ -x $VENV/bin/python && -f $DC/state/venv.stamp && $(cat "$DC/state/venv.stamp") == "$stamp" ]]; then
+    if [[ -x $VENV/bin/python && -f $ROOT_DC/state/venv.stamp && $(cat "$ROOT_DC/state/venv.stamp") == "$stamp" ]]; then
         log "venv: up to date ($VENV)"
         return
     fi
@@ -120,16 +147,16 @@ install_venv() {
     fi
     # build the local package from a copy: setuptools leaves build/ and
     # *.egg-info next to the sources it builds
-    rm -rf "$DC/build" && mkdir -p "$DC/build"
-    cp -r "$HERE/devcloud_fakemech" "$DC/build/devcloud_fakemech"
-    "$VENV/bin/pip" install -q "${cons[@]}" "${OS_PACKAGES[@]}" "$DC/build/devcloud_fakemech"
-    rm -rf "$DC/build"
+    rm -rf "$ROOT_DC/build" && mkdir -p "$ROOT_DC/build"
+    cp -r "$HERE/devcloud_fakemech" "$ROOT_DC/build/devcloud_fakemech"
+    "$VENV/bin/pip" install -q "${cons[@]}" "${OS_PACKAGES[@]}" "$ROOT_DC/build/devcloud_fakemech"
+    rm -rf "$ROOT_DC/build"
     if [[ ! -f $HERE/constraints.txt ]]; then
         "$VENV/bin/pip" freeze --exclude-editable | grep -v -i '^devcloud-fakemech' \
             > "$HERE/constraints.txt"
         log "venv: wrote $HERE/constraints.txt"
     fi
-    venv_stamp > "$DC/state/venv.stamp"
+    venv_stamp > "$ROOT_DC/state/venv.stamp"
 }
 
 # Nova loads virt drivers only as nova.virt.<name>: drop ours into the package
@@ -169,6 +196,9 @@ nfs_mountpoint() {
 
 pidfile() { echo "$DC/run/$1.pid"; }
 
+# state dir of the other instance (its conversion hosts are not ours)
+other_dc() { if [[ $INSTANCE == 1 ]]; then echo "$ROOT_DC/cloud2"; else echo "$ROOT_DC"; fi; }
+
 # pid of NAME if it runs (pid file present, process alive and still the
 # leader of the session we created for it), else nothing
 proc_pid() {
@@ -184,6 +214,18 @@ proc_pid() {
     echo "$pid"
 }
 
+# Close every fd above 2 of this (sub)shell. A long-lived service must not keep
+# a descriptor of its caller: a `flock LOCKFILE devcloud.sh start` would
+# otherwise leave the lock held by every service until the cloud stops.
+close_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        if [[ $fd =~ ^[0-9]+$ ]] && ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    return 0
+}
+
 # start_proc NAME ENV... -- CMD ARGS...: detached (own session), pid file
 start_proc() {
     local name=$1; shift
@@ -195,7 +237,7 @@ start_proc() {
         return 0
     fi
     mkdir -p "$DC/run" "$DC/logs"
-    ( cd "$DC" && exec env "${envs[@]}" setsid nohup "$@" >>"$DC/logs/$name.out" 2>&1 </dev/null ) &
+    ( cd "$DC" && close_inherited_fds && exec env "${envs[@]}" setsid nohup "$@" >>"$DC/logs/$name.out" 2>&1 </dev/null ) &
     local pid=$!
     echo "$pid" > "$(pidfile "$name")"
     log "$name: started (pid $pid)"
@@ -274,7 +316,7 @@ start_mariadb() {
 
 rabbit_env() {
     echo HOME="$DC/rabbitmq" \
-        RABBITMQ_NODENAME=rabbit@localhost \
+        RABBITMQ_NODENAME=$RABBIT_NODE \
         RABBITMQ_CONF_ENV_FILE="$DC/rabbitmq/rabbitmq-env.conf" \
         RABBITMQ_CONFIG_FILE="$DC/rabbitmq/rabbitmq.conf" \
         RABBITMQ_ADVANCED_CONFIG_FILE="$DC/rabbitmq/advanced.config" \
@@ -325,15 +367,15 @@ release_nfs_mount() {
 authtoken() {
     cat <<EOF
 [keystone_authtoken]
-www_authenticate_uri = http://127.0.0.1:5000
-auth_url = http://127.0.0.1:5000
+www_authenticate_uri = $KS_URL
+auth_url = $KS_URL
 auth_type = password
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
 username = $1
 password = $PW
-region_name = RegionOne
+region_name = $REGION
 service_token_roles = service
 service_token_roles_required = true
 
@@ -345,13 +387,13 @@ ksauth() {
     cat <<EOF
 [$1]
 auth_type = password
-auth_url = http://127.0.0.1:5000
+auth_url = $KS_URL
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
 username = $2
 password = $PW
-region_name = RegionOne
+region_name = $REGION
 
 EOF
 }
@@ -525,9 +567,9 @@ helper_command = $VENV/bin/privsep-helper --config-file @CONF@
 helper_command = $VENV/bin/privsep-helper --config-file @CONF@
 
 [cinder]
-os_region_name = RegionOne
+os_region_name = $REGION
 auth_type = password
-auth_url = http://127.0.0.1:5000
+auth_url = $KS_URL
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
@@ -537,7 +579,7 @@ password = $PW
 [service_user]
 send_service_user_token = true
 auth_type = password
-auth_url = http://127.0.0.1:5000
+auth_url = $KS_URL
 project_domain_name = Default
 user_domain_name = Default
 project_name = service
@@ -651,10 +693,10 @@ sync_identity_image_placement_cinder() {
     vrun keystone "$B/keystone-manage" --config-file "$E/keystone/keystone.conf" bootstrap \
         --bootstrap-password "$PW" --bootstrap-username admin \
         --bootstrap-project-name admin --bootstrap-role-name admin \
-        --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
-        --bootstrap-admin-url http://127.0.0.1:5000/v3 \
-        --bootstrap-internal-url http://127.0.0.1:5000/v3 \
-        --bootstrap-public-url http://127.0.0.1:5000/v3
+        --bootstrap-service-name keystone --bootstrap-region-id "$REGION" \
+        --bootstrap-admin-url "$KS_URL/v3" \
+        --bootstrap-internal-url "$KS_URL/v3" \
+        --bootstrap-public-url "$KS_URL/v3"
     vrun glance "$B/glance-manage" --config-dir "$E/glance" db_sync
     vrun placement "$B/placement-manage" --config-dir "$E/placement" db sync
     vrun cinder "$B/cinder-manage" --config-file "$E/cinder/cinder.conf" db sync
@@ -705,7 +747,7 @@ cmd_configure() {
     # service users, roles and catalog need a running keystone
     start_api keystone
     wait_api keystone
-    vrun catalog "$VENV/bin/python" "$HERE/dcadmin.py" catalog
+    vrun catalog "$VENV/bin/python" "$HERE/dcadmin.py" --instance "$INSTANCE" catalog
     echo "$stamp" > "$DC/state/configured.stamp"
     rm -f "$DC/state/hosts-discovered"
     log "configure: done in $((SECONDS - t0))s"
@@ -773,7 +815,7 @@ cmd_start() {
     for n in "${DAEMONS[@]}"; do proc_pid "$n" >/dev/null || die "$n exited; see $DC/logs/$n.*"; done
     local discover=1
     [[ -f $DC/state/hosts-discovered ]] && discover=0
-    "$VENV/bin/python" "$HERE/dcadmin.py" wait-compute --discover "$discover" \
+    "$VENV/bin/python" "$HERE/dcadmin.py" --instance "$INSTANCE" wait-compute --discover "$discover" \
         --nova-conf "$DC/etc/nova/nova.conf" --since "$since" --started "${started[@]}" \
         || die "compute/volume services did not come up; see $DC/logs/{nova,cinder}-*.log"
     touch "$DC/state/hosts-discovered"
@@ -791,7 +833,9 @@ cmd_stop() {
     wait
     # nova-compute is gone: remove the conversion hosts' namespaces, sshd and
     # loop devices (their state stays; nova-compute rebuilds them at start)
-    local gone; gone=$(convhost teardown-all) || log "convhost teardown-all failed"
+    # (only this cloud's hosts: the other instance's hosts are spared)
+    local gone; gone=$(convhost teardown-all --spare "$(other_dc)/data/convhost") \
+        || log "convhost teardown-all failed"
     [[ -n $gone ]] && log "conversion hosts stopped: $(wc -l <<<"$gone")"
     stop_proc rabbitmq
     stop_proc epmd
@@ -845,7 +889,7 @@ cmd_status() {
     status_convhosts || bad=1
     mountpoint -q "$(nfs_mountpoint)" 2>/dev/null && echo "Cinder NFS bind mount: present" \
         || { echo "Cinder NFS bind mount: MISSING"; bad=1; }
-    [[ -f $DC/clouds.yaml ]] && echo "clouds.yaml: $DC/clouds.yaml"
+    [[ -f $CLOUDS_YAML ]] && echo "clouds.yaml: $CLOUDS_YAML ($CLOUD_PREFIX-admin, $CLOUD_PREFIX-src, $CLOUD_PREFIX-dst; region $REGION)"
     return $bad
 }
 
@@ -853,7 +897,9 @@ cmd_status() {
 # the host's own addresses); exit 1 on anything else
 status_convhosts() {
     local bad=0 ns addr line
-    local hosts; hosts=$(ip netns list 2>/dev/null | awk '$1 ~ /^dcch-/ {print $1}')
+    # this cloud's hosts only (those with state under our data/convhost)
+    local hosts; hosts=$(ip netns list 2>/dev/null | awk '$1 ~ /^dcch-/ {print $1}' \
+        | while read -r ns; do if [[ -f $DC/data/convhost/${ns#dcch-}/host.json ]]; then echo "$ns"; fi; done)
     [[ -n $hosts ]] || return 0
     echo
     echo "Conversion hosts (network namespaces, sshd listeners):"
@@ -884,7 +930,7 @@ cmd_restart_service() {
         local since; since=$(date +%s)
         stop_proc "$name"
         start_daemon "$name"
-        "$VENV/bin/python" "$HERE/dcadmin.py" wait-compute --discover 0 \
+        "$VENV/bin/python" "$HERE/dcadmin.py" --instance "$INSTANCE" wait-compute --discover 0 \
             --nova-conf "$DC/etc/nova/nova.conf" --since "$since" --started "$name" \
             || die "$name did not come back; see $DC/logs/$name.log"
         proc_pid "$name" >/dev/null || die "$name exited; see $DC/logs/$name.*"
@@ -906,15 +952,16 @@ cmd_restart_service() {
 
 cmd_seed() {
     need_venv
-    "$VENV/bin/python" "$HERE/dcadmin.py" seed --clouds-yaml "$DC/clouds.yaml" \
+    "$VENV/bin/python" "$HERE/dcadmin.py" --instance "$INSTANCE" seed --clouds-yaml "$CLOUDS_YAML" \
         --image-file "$DC/data/cirros.raw"
-    log "seed: done; clouds.yaml is $DC/clouds.yaml (clouds devcloud-admin, devcloud-src, devcloud-dst)"
+    log "seed: done; clouds.yaml is $CLOUDS_YAML (clouds $CLOUD_PREFIX-admin, $CLOUD_PREFIX-src, $CLOUD_PREFIX-dst)"
 }
 
 cmd_smoke() {
     need_venv
-    [[ -f $DC/clouds.yaml ]] || die "no $DC/clouds.yaml: run '$0 seed'"
-    OS_CLIENT_CONFIG_FILE=$DC/clouds.yaml "$VENV/bin/python" "$HERE/smoke.py" "$@"
+    [[ -f $CLOUDS_YAML ]] || die "no $CLOUDS_YAML: run '$0 seed'"
+    OS_CLIENT_CONFIG_FILE=$CLOUDS_YAML "$VENV/bin/python" "$HERE/smoke.py" \
+        --cloud "$CLOUD_PREFIX-src" --admin-cloud "$CLOUD_PREFIX-admin" "$@"
 }
 
 cmd_up() {
@@ -929,9 +976,9 @@ cmd_up() {
 cmd_reset() {
     cmd_stop
     release_nfs_mount
-    local mp_base=$DC/data/cinder/mnt
-    if [[ -d $mp_base ]] && grep -q " $mp_base/" /proc/mounts; then
-        die "something is still mounted under $mp_base; not deleting"
+    # (instance 1's state holds instance 2's: main stops instance 2 first)
+    if grep -q " $DC/" /proc/mounts; then
+        die "something is still mounted under $DC; not deleting"
     fi
     local e
     for e in "$DC"/* "$DC"/.[!.]*; do
@@ -950,14 +997,67 @@ usage() {
     exit 2
 }
 
-main() {
-    local cmd=${1:-}
-    [[ -n $cmd ]] || usage
-    shift || true
+run_cmd() {
+    local cmd=$1; shift
     case $cmd in
         install|configure|start|stop|status|seed|up|reset|smoke) "cmd_$cmd" "$@" ;;
         restart-service) cmd_restart_service "$@" ;;
         *) usage ;;
+    esac
+}
+
+# the same script for another instance, in its own process (every setting at
+# the top depends on the instance number)
+run_instance() { local n=$1; shift; DEVCLOUD_INSTANCE=$n "$HERE/devcloud.sh" "$@"; }
+
+# MiB of RSS of every process in the sessions of the pid files under DIR/run
+rss_mib() {
+    local f pid sids=()
+    for f in "$1"/run/*.pid; do
+        [[ -s $f ]] || continue
+        pid=$(cat "$f")
+        kill -0 "$pid" 2>/dev/null && sids+=("$pid")
+    done
+    [[ ${#sids[@]} -gt 0 ]] || { echo 0; return; }
+    ps -e -o sid=,rss= | awk -v s=" ${sids[*]} " 'index(s, " " $1 " ") {t += $2} END {print int(t / 1024)}'
+}
+
+cloud2_running() {
+    local f=$ROOT_DC/cloud2/run/keystone.pid
+    [[ -s $f ]] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# Without DEVCLOUD_INSTANCE a command acts on clouds 1..DEVCLOUD_CLOUDS, except
+# stop and reset, which stop every instance that has state (a stopped machine
+# leaves nothing behind, whatever DEVCLOUD_CLOUDS says).
+main() {
+    local cmd=${1:-}
+    [[ -n $cmd ]] || usage
+    shift || true
+    if [[ -n ${DEVCLOUD_INSTANCE:-} ]]; then run_cmd "$cmd" "$@"; return; fi
+    local t0=$SECONDS rc=0
+    case $cmd in
+        stop|reset)
+            if [[ -d $ROOT_DC/cloud2 ]]; then run_instance 2 stop; fi
+            run_cmd "$cmd" "$@" ;;
+        status)
+            run_cmd status || rc=1
+            if [[ $CLOUDS == 2 ]]; then
+                printf '\n== cloud 2 (%s)\n' "$ROOT_DC/cloud2"
+                run_instance 2 status || rc=1
+                echo
+                echo "Total RSS of both clouds: $(( $(rss_mib "$ROOT_DC") + $(rss_mib "$ROOT_DC/cloud2") )) MiB"
+            elif cloud2_running; then
+                echo; echo "Cloud 2 runs too: DEVCLOUD_CLOUDS=2 $0 status"
+            fi
+            return $rc ;;
+        restart-service) run_cmd "$cmd" "$@" ;;
+        *)
+            run_cmd "$cmd" "$@"
+            if [[ $CLOUDS == 2 ]]; then
+                run_instance 2 "$cmd" "$@"
+                log "$cmd: both clouds done in $((SECONDS - t0))s"
+            fi ;;
     esac
 }
 

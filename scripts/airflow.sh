@@ -3,7 +3,8 @@
 #   scripts/airflow.sh start     db migrate, fixed dev login admin/admin, start the 4 processes
 #   scripts/airflow.sh stop      stop them by PID file
 #   scripts/airflow.sh status    show which run
-#   scripts/airflow.sh connections-devcloud   (re)create openstack_src/openstack_dst for devcloud
+#   scripts/airflow.sh connections-devcloud   (re)create openstack_src, openstack_dst and their _admin
+#                                             twins for devcloud (DEVCLOUD_CLOUDS=2: dst = the second cloud)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
@@ -27,12 +28,24 @@ init_db() {
 
 connections_devcloud() {
   local clouds="${DEVCLOUD_CLOUDS_YAML:-$OS_MIGRATE_ROOT/.devcloud/clouds.yaml}"
-  for side in src dst; do
-    airflow connections delete "openstack_$side" >/dev/null 2>&1 || true
-    airflow connections add "openstack_$side" --conn-json \
-      "{\"conn_type\": \"openstack\", \"extra\": {\"cloud\": \"devcloud-$side\", \"clouds_yaml\": \"$clouds\"}}" >/dev/null
+  # One cloud (default): src and dst are two projects of devcloud. DEVCLOUD_CLOUDS=2: dst is the
+  # second, independent devcloud (clouds devcloud2-*). Only cloud names go into the connections.
+  local dst_prefix=devcloud
+  case "${DEVCLOUD_CLOUDS:-1}" in
+    1) ;;
+    2) dst_prefix=devcloud2 ;;
+    *) echo "DEVCLOUD_CLOUDS must be 1 or 2" >&2; return 2 ;;
+  esac
+  local conn cloud
+  for conn in openstack_src=devcloud-src openstack_src_admin=devcloud-admin \
+              "openstack_dst=$dst_prefix-dst" "openstack_dst_admin=$dst_prefix-admin"; do
+    cloud="${conn#*=}"; conn="${conn%%=*}"
+    airflow connections delete "$conn" >/dev/null 2>&1 || true
+    airflow connections add "$conn" --conn-json \
+      "{\"conn_type\": \"openstack\", \"extra\": {\"cloud\": \"$cloud\", \"clouds_yaml\": \"$clouds\"}}" >/dev/null
+    echo "connection $conn -> cloud $cloud"
   done
-  echo "connections openstack_src, openstack_dst -> $clouds"
+  echo "clouds.yaml: $clouds"
 }
 
 start() {

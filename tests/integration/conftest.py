@@ -14,6 +14,7 @@ from pathlib import Path
 
 import openstack.config
 import openstack.connection
+import openstack.exceptions
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,46 @@ def connect(cloud: str):
             f"{CLOUDS_YAML} not found: start the local cloud with `devcloud/devcloud.sh up` (or `make test`)"
         )
     config = openstack.config.OpenStackConfig(config_files=[str(CLOUDS_YAML)], load_envvars=False)
-    return openstack.connection.Connection(config=config.get_one(cloud=cloud))
+    try:
+        region = config.get_one(cloud=cloud)
+    except openstack.exceptions.ConfigException as e:
+        hint = TWO_CLOUDS_HINT if cloud.startswith(CLOUD2_PREFIX + "-") else ""
+        pytest.fail(f"cloud {cloud} is not in {CLOUDS_YAML} ({e}){hint}")
+    return openstack.connection.Connection(config=region)
+
+
+#: The second devcloud (``DEVCLOUD_CLOUDS=2``): clouds ``devcloud2-admin|src|dst`` in the same clouds.yaml.
+CLOUD2_PREFIX = "devcloud2"
+#: Its state dir (``$DEVCLOUD_HOME/cloud2``).
+DEVCLOUD2_HOME = DEVCLOUD_HOME / "cloud2"
+TWO_CLOUDS_HINT = (
+    ": the second cloud is not up; start both with `DEVCLOUD_CLOUDS=2 devcloud/devcloud.sh up` "
+    "(`make test` does)"
+)
+
+
+def two_clouds() -> dict[str, openstack.connection.Connection]:
+    """Authenticated connections to both devclouds: keys ``admin1, src1, dst1, admin2, src2, dst2``.
+
+    Fails (never skips) with a clear message when the second cloud is not up.
+    """
+    conns = {}
+    for index, prefix in ((1, "devcloud"), (2, CLOUD2_PREFIX)):
+        for role in ("admin", "src", "dst"):
+            conn = connect(f"{prefix}-{role}")
+            try:
+                conn.authorize()
+            except Exception as e:  # any failure to reach or log in to Keystone
+                hint = TWO_CLOUDS_HINT if index == 2 else ": start it with `devcloud/devcloud.sh up`"
+                pytest.fail(f"cannot log in to {prefix}-{role} ({type(e).__name__}: {e}){hint}")
+            conns[f"{role}{index}"] = conn
+    return conns
+
+
+@pytest.fixture(scope="session")
+def clouds2():
+    """``two_clouds()`` once per session."""
+    return two_clouds()
 
 
 def connect_admin(project_name: str, cloud: str = "devcloud-admin"):

@@ -9,16 +9,24 @@ import subprocess
 from pathlib import Path
 
 import psutil
+import pytest
 
-from .conftest import CLOUDS_YAML
+from .conftest import CLOUDS_YAML, DEVCLOUD2_HOME, TWO_CLOUDS_HINT
 
 DEVCLOUD_HOME = Path(os.environ.get("DEVCLOUD_HOME", CLOUDS_YAML.parent))
 
+#: Each devcloud's listening ports (devcloud/devcloud.sh: instance 2 is +10000, except the Erlang
+#: distribution port, which stays below the kernel's ephemeral range).
+CLOUD_PORTS = {
+    1: {5000, 9292, 8778, 9696, 8774, 8776, 3306, 5672, 25672, 4369},
+    2: {15000, 19292, 18778, 19696, 18774, 18776, 13306, 15672, 26672, 14369},
+}
 
-def devcloud_pids() -> set[int]:
+
+def devcloud_pids(home: Path = DEVCLOUD_HOME) -> set[int]:
     """PIDs from run/*.pid plus every process in their sessions (workers, helpers)."""
     roots = set()
-    for pidfile in (DEVCLOUD_HOME / "run").glob("*.pid"):
+    for pidfile in (home / "run").glob("*.pid"):
         try:
             roots.add(int(pidfile.read_text().split()[0]))
         except (ValueError, IndexError):
@@ -35,22 +43,36 @@ def _sid(pid: int) -> int | None:
         return None
 
 
-def test_every_devcloud_listener_is_on_loopback():
-    pids = devcloud_pids()
-    assert len(pids) >= 14  # mariadb, rabbitmq, epmd, 6 APIs, 5 daemons
-    listeners = [
+def devcloud_listeners(home: Path) -> list[tuple[int, object]]:
+    """(pid, laddr) of every listening socket of the devcloud whose state dir is ``home``."""
+    pids = devcloud_pids(home)
+    return [
         (c.pid, c.laddr)
         for c in psutil.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN and c.pid in pids
     ]
+
+
+@pytest.mark.parametrize("instance", [1, 2])
+def test_every_devcloud_listener_is_on_loopback(instance):
+    home = DEVCLOUD_HOME if instance == 1 else DEVCLOUD2_HOME
+    pids = devcloud_pids(home)
+    # mariadb, rabbitmq, epmd, 6 APIs, 5 daemons
+    assert len(pids) >= 14, f"cloud {instance}: {len(pids)} processes under {home}/run" + (
+        TWO_CLOUDS_HINT if instance == 2 else ""
+    )
+    listeners = devcloud_listeners(home)
     assert len(listeners) >= 9
     for pid, laddr in listeners:
         assert ipaddress.ip_address(laddr.ip).is_loopback, (psutil.Process(pid).name(), laddr)
+    # each cloud listens on its own ports, and on all of them
+    assert {laddr.port for _, laddr in listeners} == CLOUD_PORTS[instance]
 
 
 # Devices and namespaces the devcloud creates for conversion hosts (devcloud/convhost.py).
 DEVCLOUD_LINK_PREFIXES = ("dcbr", "dcv")
 DEVCLOUD_NETNS_PREFIX = "dcch-"
+PEER_TABLE = "4242"
 
 
 def _ip_json(*args: str) -> list:
@@ -65,7 +87,9 @@ def assert_devcloud_routes_and_listeners_stay_local() -> None:
     on-link subnet route of that bridge (no gateway), and no other route leads into a devcloud
     device. Each conversion-host namespace ``dcch-*``: routes only on-link on its own interfaces
     (no gateway, so no default route), IPv4 addresses only, and every listener is on one of its
-    own addresses or on loopback.
+    own addresses or on loopback. Hosts on the devclouds' external networks (172.24.0.0/16) also
+    have an on-link route for that range, and the bridges holding those gateways forward only
+    through the peering table (devcloud bridges or unreachable).
     """
     namespaces = [n["name"] for n in _ip_json("netns", "list") if n["name"].startswith(DEVCLOUD_NETNS_PREFIX)]
     ns_addresses: set[ipaddress.IPv4Address] = set()
@@ -102,6 +126,16 @@ def assert_devcloud_routes_and_listeners_stay_local() -> None:
         assert "gateway" not in route and dev.startswith("dcbr"), route
         subnet = ipaddress.ip_network(route["dst"])
         assert subnet.is_private, route
+    # peering of the external networks (devcloud/convhost.py): what enters from a devcloud bridge
+    # is routed by table 4242 only, which leads to devcloud bridges or nowhere
+    for rule in _ip_json("-4", "rule", "show"):
+        if rule.get("iif", "").startswith(DEVCLOUD_LINK_PREFIXES) or rule.get("table") == PEER_TABLE:
+            assert rule.get("table") == PEER_TABLE and rule.get("iif", "").startswith("dcbr"), rule
+    for route in _ip_json("-4", "route", "show", "table", PEER_TABLE):
+        if route["dst"] == "default":
+            assert route.get("type") == "unreachable", route
+        else:
+            assert route.get("dev", "").startswith("dcbr") and "gateway" not in route, route
     for link in _ip_json("link", "show"):
         name = link["ifname"]
         if name.startswith(DEVCLOUD_LINK_PREFIXES):
