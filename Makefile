@@ -43,10 +43,14 @@ demo: venv
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/provider tests/dags -q $(PYTEST_ARGS)
 
-# Both clouds: the tests of two independent clouds (tests/integration/test_devcloud_two_clouds.py) need them.
+# Both clouds: the tests of two independent clouds (devcloud, admin content) need them. Then the
+# network, image and workload tests again with their destination in cloud 2 (OSM_TEST_TWO_CLOUDS=1).
+TWO_CLOUD_TESTS := tests/integration/test_network_migration.py tests/integration/test_images_keypairs.py \
+                   tests/integration/test_workloads.py
 test: DEVCLOUD_CLOUDS = 2
 test: venv cloud compose-tool browser-tool
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+	OSM_TEST_TWO_CLOUDS=1 $(PY) -m pytest $(TWO_CLOUD_TESTS) -q $(PYTEST_ARGS)
 
 bench: venv cloud
 	$(PY) scripts/bench.py
