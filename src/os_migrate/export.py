@@ -138,7 +138,7 @@ def export_resources(
             found = cls.export_scoped(conn, refs, scope)
         else:
             found = cls.export(conn, refs)
-        selected = [r for r in found if flt.selects(type_key, r.name, r.params)]
+        selected = cls.with_required([r for r in found if flt.selects(type_key, r.name, r.params)], found)
         if stage_image_data and cls.needs_source:
             for res in selected:
                 res.stage_data(conn, data_dir)

@@ -68,8 +68,13 @@ def _plan_type(
     type_key: str, desired: list[Resource], existing: Mapping[str, Resource], flt: Filters, errors: list[str]
 ) -> list[Action]:
     actions = []
+    cls = REGISTRY[type_key]
+    chosen = {
+        id(r)
+        for r in cls.with_required([r for r in desired if flt.selects(type_key, r.name, r.params)], desired)
+    }
     for res in desired:
-        if not flt.selects(type_key, res.name, res.params):
+        if id(res) not in chosen:
             actions.append(Action(type_key, res.identity, SKIP, res))
             continue
         twin = existing.get(res.identity)

@@ -87,7 +87,6 @@ class RefIndex:
         self._projects: dict[str, tuple[str | None, str | None]] = {}
         self._project_ids: dict[tuple[str, str | None], str | None] = {}
         self._domain_names: dict[str, str | None] = {}
-        self._domain_ids: dict[str, str | None] = {}
 
     # -- listing -------------------------------------------------------------------------------
     def objects(self, kind: str) -> dict[str, Any]:
@@ -174,19 +173,18 @@ class RefIndex:
         return self._domain_names[domain_id]
 
     def domain_id(self, domain_name: str | None) -> str | None:
-        """Id of a domain name (cached once found); None when it does not exist or cannot be read."""
+        """Id of a domain name; None when it does not exist or cannot be read.
+
+        Domains are listed once (``objects("domain")``) and kept current by :meth:`add`, so a
+        domain created during an import resolves without another request.
+        """
         if not domain_name:
             return None
-        if self._domain_ids.get(domain_name) is None:
-            # a miss is not cached: the import may create the domain later in the run
-            try:
-                domain = find_or_none(self._identity.find_domain, domain_name)
-            except sdk_exc.ForbiddenException:
-                domain = None
-            self._domain_ids[domain_name] = domain.id if domain else None
-            if domain is not None:
-                self._domain_names[domain.id] = domain.name
-        return self._domain_ids[domain_name]
+        try:
+            domains = self.objects("domain")
+        except sdk_exc.ForbiddenException:
+            return None
+        return next((d.id for d in domains.values() if d.name == domain_name), None)
 
     # -- both directions -----------------------------------------------------------------------
     def ref(self, kind: str, obj_id: str | None) -> dict | None:

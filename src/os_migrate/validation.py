@@ -38,8 +38,14 @@ if TYPE_CHECKING:
 def selected(
     dataset: Mapping[str, list[Resource]], types: Iterable[str], flt: Filters
 ) -> dict[str, list[Resource]]:
-    """The resources of ``types`` that the filters select."""
-    return {t: [r for r in dataset.get(t, []) if flt.selects(t, r.name, r.params)] for t in types}
+    """The resources of ``types`` that the filters select (with those they require, see
+    :meth:`~os_migrate.resources.base.Resource.with_required`)."""
+    return {
+        t: REGISTRY[t].with_required(
+            [r for r in dataset.get(t, []) if flt.selects(t, r.name, r.params)], dataset.get(t, [])
+        )
+        for t in types
+    }
 
 
 def duplicate_errors(chosen: Mapping[str, list[Resource]]) -> list[str]:
@@ -257,6 +263,9 @@ def validate_data_dir(
 ) -> list[str]:
     """Check a data dir before import; returns every error (empty list: valid).
 
+    With a destination connection this includes the plan's comparisons (reads only): a
+    create-only param that differs from the destination's twin is an error here already.
+
     :param data_dir: folder holding ``<type>.yml`` files.
     :param conn: destination connection; without it references and capabilities are not checked
         against the destination.
@@ -264,8 +273,22 @@ def validate_data_dir(
     :param filters: per-type name filters (see :mod:`os_migrate.filters`).
     :raises CloudError: the destination cannot be reached or refuses the credentials.
     """
-    if conn is not None:
-        from os_migrate.cloud import check_connection
+    if conn is None:
+        return collect_errors(data_dir, types=types, filters=filters).errors
+    from os_migrate.cloud import check_connection
+    from os_migrate.plan import make_plan
 
-        check_connection(conn)
-    return collect_errors(data_dir, types=types, filters=filters, conn=conn).errors
+    check_connection(conn)
+    refs = RefIndex(conn)
+    checked = collect_errors(data_dir, types=types, filters=filters, conn=conn, refs=refs)
+    if checked.errors:
+        return checked.errors
+    # The comparisons of the plan too (a create-only field that differs, e.g. a flavor's size),
+    # so a workflow that imports type by type learns about them before its first write.
+    try:
+        make_plan(
+            conn, refs, checked.all_data, resolve_types(types), Filters(filters, RESOURCE_TYPES), data_dir
+        )
+    except ValidationError as e:
+        return e.errors
+    return []

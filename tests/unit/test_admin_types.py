@@ -80,22 +80,20 @@ class FakeIds:
 FLAVOR = {"name": "big", "vcpus": 4, "ram": 8192, "disk": 40, "ephemeral": 0, "swap": 0, "is_public": False}
 
 
-def test_a_flavor_of_other_size_is_a_conflict_specs_and_access_are_updates():
+def test_a_differing_flavor_is_a_conflict_only_access_is_added():
     want = rec(Flavor, {**FLAVOR, "extra_specs": {"hw:cpu_policy": "dedicated"}, "access": [{"name": "p1"}]})
-    action, _, errors = want.compare(rec(Flavor, {**FLAVOR, "ram": 4096}))
+    action, _, errors = want.compare(
+        rec(Flavor, {**FLAVOR, "ram": 4096, "extra_specs": {"hw:cpu_policy": "dedicated"}})
+    )
     assert action == "conflict" and errors == [
         "params.ram: differs from the destination (4096 there, 8192 here) and cannot be updated in place"
     ]
-    action, changes, _ = want.compare(rec(Flavor, dict(FLAVOR)))
-    assert action == "update"
-    assert changes == {
-        "extra_specs": {"from": None, "to": {"hw:cpu_policy": "dedicated"}},
-        "access": {"from": [], "to": [{"name": "p1"}]},
-    }
-    wider = rec(
-        Flavor,
-        {**FLAVOR, "extra_specs": {"hw:cpu_policy": "dedicated"}, "access": [{"name": "p0"}, {"name": "p1"}]},
-    )
+    action, _, errors = want.compare(rec(Flavor, {**FLAVOR, "extra_specs": {"trait:CUSTOM_X": "required"}}))
+    assert action == "conflict" and errors[0].startswith("params.extra_specs: differs from the destination")
+    same = {**FLAVOR, "extra_specs": {"hw:cpu_policy": "dedicated"}}
+    action, changes, _ = want.compare(rec(Flavor, same))
+    assert (action, changes) == ("update", {"access": {"from": [], "to": [{"name": "p1"}]}})
+    wider = rec(Flavor, {**same, "access": [{"name": "p0"}, {"name": "p1"}]})
     assert want.compare(wider)[0] == "unchanged"
 
 
@@ -115,10 +113,19 @@ def test_quota_modes():
     src.run_options = {"quota_mode": "keep"}
     assert src.compare(dst)[0] == "unchanged"
     src.run_options = {"quota_mode": "raise"}
-    # cores: 20 >= 6 + 1 kept; ram: 2048 < 1024 + 512? no: kept too
+    # cores: 20 >= max(6, 1) kept; ram 2048 >= max(1024, 512) kept
     assert src.diff(dst) == {}
     tight = quota({"compute": {"cores": 5, "ram": -1}}, {"compute": {"cores": 1, "ram": 512}})
-    assert src.diff(tight) == {"compute": {"from": {"cores": 5}, "to": {"cores": 7}}}
+    assert src.diff(tight) == {"compute": {"from": {"cores": 5}, "to": {"cores": 6}}}
+    # after the migration the destination uses what the source did: nothing more to raise
+    migrated = quota({"compute": {"cores": 6, "ram": -1}}, {"compute": {"cores": 6, "ram": 1024}})
+    assert src.diff(migrated) == {}
+    # copy never goes below what the destination project already uses
+    src.run_options = {}
+    busy = quota({"compute": {"cores": 20, "ram": 2048}}, {"compute": {"cores": 10, "ram": 512}})
+    assert src.diff(busy) == {
+        "compute": {"from": {"cores": 20, "ram": 2048}, "to": {"cores": 10, "ram": 4096}}
+    }
     # the record's own mode wins over the run's
     assert quota({"compute": {"cores": 1}}, mode="keep").diff(tight) == {}
     assert raised(-1, 10) == -1 and raised(3, 10) == 10 and raised(30, 10) == 30

@@ -255,6 +255,13 @@ class Resource:
         return sorted(out, key=lambda r: r.identity)
 
     @classmethod
+    def with_required(cls, selected: list[Resource], candidates: list[Resource]) -> list[Resource]:
+        """``selected`` plus the ``candidates`` of this type they cannot exist without, in
+        ``candidates`` order (default: nothing more; a nested project needs its parents, whatever
+        the filters say)."""
+        return selected
+
+    @classmethod
     def import_order(cls, resources: list[Resource]) -> list[Resource]:
         """The order in which ``resources`` of this type are created (default: as given; nested
         projects put parents first)."""

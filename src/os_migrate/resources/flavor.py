@@ -1,11 +1,13 @@
 """Nova flavors (admin): sizes, visibility, description, extra specs and, for private flavors, the
 projects that may use them.
 
-Nova cannot change a flavor's sizes in place (there is no such API), so a same-named destination
-flavor with another ``vcpus``/``ram``/``disk``/``ephemeral``/``swap``/``rxtx_factor``/``is_public``
-is a conflict reported by validation and plan, before any write; workloads then map the flavor to
-another name (``flavor_map``). ``description`` (microversion 2.55), ``extra_specs`` and ``access``
-are updated in place; ``access`` is additive (a destination project keeps its access).
+A flavor is immutable here: Nova cannot change its sizes in place, and its extra specs and
+description are the destination's business once it exists (they may carry aggregate, PCI or
+placement traits of that cloud). So a same-named destination flavor that differs in any param is a
+conflict reported by validation and plan, before any write, never an update; workloads then map
+servers to another flavor name (``flavor_map``). Only ``access`` (which projects may use a private
+flavor) is added to an existing flavor, and it is additive (a destination project keeps its
+access).
 
 Export covers the public flavors and the private flavors a project in the admin scope may use;
 ``access`` lists the scope's projects only (other projects are not being migrated).
@@ -45,7 +47,17 @@ class Flavor(AdminResource):
         "extra_specs",
     )
     info_from_sdk = ("id",)
-    create_only = ("vcpus", "ram", "disk", "ephemeral", "swap", "rxtx_factor", "is_public")
+    create_only = (
+        "vcpus",
+        "ram",
+        "disk",
+        "ephemeral",
+        "swap",
+        "rxtx_factor",
+        "is_public",
+        "description",
+        "extra_specs",
+    )
     unordered = ("access",)
     param_microversions = {"description": ("compute", "2.55")}
     params_schema = {
@@ -65,8 +77,9 @@ class Flavor(AdminResource):
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):
-        # is_public=None lists public and private flavors (admin).
-        return conn.compute.flavors(details=True, is_public=None)
+        # is_public=None lists public and private flavors (admin); get_extra_specs fetches them
+        # for a Nova older than microversion 2.61, whose list does not carry them.
+        return conn.compute.flavors(details=True, is_public=None, get_extra_specs=True)
 
     @classmethod
     def get_ref_target(cls, conn, obj_id):
@@ -79,8 +92,6 @@ class Flavor(AdminResource):
         # Nova reports "no swap" as "" before microversion 2.75 and 0 after; 0 here, always.
         for key in ("disk", "ephemeral", "swap"):
             params[key] = int(getattr(obj, key, 0) or 0)
-        if obj.extra_specs is None:
-            params["extra_specs"] = refs.conn.compute.fetch_flavor_extra_specs(obj).extra_specs or {}
         if not obj.is_public:
             params["access"] = [refs.ref("project", pid) for pid in access_ids or []]
         res.record["params"] = cls.normalize_params(params)
@@ -145,18 +156,9 @@ class Flavor(AdminResource):
         return flavor
 
     def update(self, conn, existing, changes, refs, *, source=None):
-        flavor = existing.sdk
-        if "description" in changes:
-            flavor = conn.compute.update_flavor(flavor, description=changes["description"]["to"])
-        if "extra_specs" in changes:
-            want = changes["extra_specs"]["to"] or {}
-            for key in set(changes["extra_specs"]["from"] or {}) - set(want):
-                conn.compute.delete_flavor_extra_specs_property(flavor, key)
-            changed = {k: v for k, v in want.items() if (changes["extra_specs"]["from"] or {}).get(k) != v}
-            self._apply_specs_and_access(conn, refs, flavor, changed, [])
-        if "access" in changes:
-            self._apply_specs_and_access(conn, refs, flavor, None, changes["access"]["to"])
-        return flavor
+        # every other param is create-only (a difference is a conflict): only access is added
+        self._apply_specs_and_access(conn, refs, existing.sdk, None, changes["access"]["to"])
+        return existing.sdk
 
     def _create_sdk(self, conn, body):
         return conn.compute.create_flavor(**body)

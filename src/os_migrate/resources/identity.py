@@ -49,6 +49,20 @@ DOMAIN_REF_SCHEMA: dict[str, Any] = {
 }
 
 
+def in_every_domain(conn: Any, lister: Any) -> list[Any]:
+    """``lister()`` plus ``lister(domain_id=...)`` for every domain, without duplicates.
+
+    Keystone lists only global roles without ``domain_id``, and with domain-specific identity
+    drivers lists users and groups of the token's domain only (keystone ``api/roles.py``,
+    ``_get_domain_id_for_list_request``): one list per domain finds all of them.
+    """
+    seen: dict[str, Any] = {o.id: o for o in lister()}
+    for domain in conn.identity.domains():
+        for obj in lister(domain_id=domain.id):
+            seen.setdefault(obj.id, obj)
+    return list(seen.values())
+
+
 def qualified(ref: Mapping[str, Any] | None) -> str:
     """``domain/name`` of an identity reference (``name`` alone without a domain)."""
     if not ref:
@@ -72,12 +86,14 @@ class AdminScope:
     selected: set[str]
     assignments: list[Any] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)
+    exporter_id: str | None = None
 
     @property
     def user_ids(self) -> set[str]:
-        """Users with an assignment, and members of the groups with one."""
+        """Users with an assignment, and members of the groups with one (the exporting admin
+        itself left out: its account is the source cloud's, not the tenant's)."""
         direct = {a.user["id"] for a in self.assignments if a.user}
-        return direct | {uid for ids in self.members.values() for uid in ids}
+        return (direct | {uid for ids in self.members.values() for uid in ids}) - {self.exporter_id}
 
     @property
     def role_ids(self) -> set[str]:
@@ -107,11 +123,20 @@ class AdminScope:
             while pid in all_projects and pid not in projects:
                 projects[pid] = all_projects[pid]
                 pid = all_projects[pid].parent_id
-        scope = cls(projects, selected)
+        scope = cls(projects, selected, exporter_id=conn.current_user_id)
         for pid in sorted(selected):
             for a in conn.identity.role_assignments(scope_project_id=pid):
                 # Inherited assignments (OS-INHERIT) apply to subprojects: not migrated here.
                 if "OS-INHERIT:inherited_to" in (a.scope or {}):
+                    LOG.warning(
+                        "project %s: inherited role assignment (role %s, %s %s) is not migrated",
+                        pid,
+                        a.role.get("id"),
+                        "user" if a.user else "group",
+                        (a.user or a.group or {}).get("id"),
+                    )
+                    continue
+                if a.user and a.user["id"] == scope.exporter_id:
                     continue
                 scope.assignments.append(a)
         for gid in sorted({a.group["id"] for a in scope.assignments if a.group}):
@@ -253,6 +278,21 @@ class Project(_DomainOwned):
         return sorted(out, key=lambda r: r.identity)
 
     @classmethod
+    def with_required(cls, selected, candidates):
+        by_ident = {r.identity: r for r in candidates}
+        keep = {id(r) for r in selected}
+        for res in selected:
+            seen: set[str] = set()
+            while res.params.get("parent"):
+                ident = qualified(res.params["parent"])
+                if ident in seen or ident not in by_ident:
+                    break
+                seen.add(ident)
+                res = by_ident[ident]
+                keep.add(id(res))
+        return [r for r in candidates if id(r) in keep]
+
+    @classmethod
     def import_order(cls, resources):
         by_ident = {r.identity: r for r in resources}
 
@@ -299,7 +339,7 @@ class User(_DomainOwned):
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):
-        return conn.identity.users()
+        return in_every_domain(conn, conn.identity.users)
 
     @classmethod
     def get_ref_target(cls, conn, obj_id):
@@ -307,7 +347,16 @@ class User(_DomainOwned):
 
     @classmethod
     def export_scoped(cls, conn, refs, scope):
-        return cls.export_ids(refs, scope.user_ids)
+        out = cls.export_ids(refs, scope.user_ids)
+        for res in out:
+            project_id = getattr(res.sdk, "default_project_id", None)
+            if project_id and project_id not in scope.projects:
+                # not migrated: a reference to it could never resolve in the destination
+                LOG.info(
+                    "user %s: default project %s is outside the selection; left out", res.identity, project_id
+                )
+                res.record["params"].pop("default_project", None)
+        return out
 
     def diff(self, existing, *, only=None):
         changes = super().diff(existing, only=only)
@@ -348,7 +397,7 @@ class Group(_DomainOwned):
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):
-        return conn.identity.groups()
+        return in_every_domain(conn, conn.identity.groups)
 
     @classmethod
     def get_ref_target(cls, conn, obj_id):
@@ -446,7 +495,7 @@ class Role(_DomainOwned):
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):
-        return conn.identity.roles()
+        return in_every_domain(conn, conn.identity.roles)
 
     @classmethod
     def get_ref_target(cls, conn, obj_id):

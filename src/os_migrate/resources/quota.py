@@ -7,8 +7,12 @@ else the run's ``quota_mode`` option, else ``copy``):
 
 - ``copy``: the destination limits become the source's;
 - ``keep``: the destination's limits are left as they are (nothing written);
-- ``raise``: a destination limit lower than what the project will use there (its own usage plus
-  the source's) is raised to that; higher and unlimited ones are kept.
+- ``raise``: a destination limit lower than what the migrated content needs (the source's usage,
+  or the destination's own when larger: once migrated, the content counts there) is raised to
+  that; higher and unlimited ones are kept, and a re-run raises nothing more.
+
+In ``copy`` mode a limit is never set below the destination project's current usage (Nova and
+Cinder refuse that with 400); such a limit is kept at the usage, with a warning.
 
 APIs: Nova ``os-quota-sets`` (``/detail`` for usage), Neutron ``quotas`` (``/details``), Cinder
 ``os-quota-sets`` (``?usage=true``); one read per service and project.
@@ -148,12 +152,25 @@ class Quota(AdminResource):
         usage = self.info.get("usage") or {}
         for section in QUOTA_KEYS:
             mine, have = self.params.get(section) or {}, existing.params.get(section) or {}
+            used = existing.info.get("usage", {}).get(section, {})
             if self.mode == "copy":
-                out[section] = {k: v for k, v in mine.items() if k in have}
+                # Nova and Cinder refuse a limit below what the project uses: never go below it
+                out[section] = {k: raised(v, int(used.get(k, 0))) for k, v in mine.items() if k in have}
+                for k in out[section]:
+                    if out[section][k] != mine[k]:
+                        LOG.warning(
+                            "%s: %s.%s kept at the destination's usage %d (the source's limit %d is lower)",
+                            self.describe(),
+                            section,
+                            k,
+                            out[section][k],
+                            mine[k],
+                        )
             else:
-                used = existing.info.get("usage", {}).get(section, {})
+                # max, not sum: once the content is migrated the destination's usage includes it,
+                # and a re-run must not raise again
                 out[section] = {
-                    k: raised(have[k], int(usage.get(section, {}).get(k, 0)) + int(used.get(k, 0)))
+                    k: raised(have[k], max(int(usage.get(section, {}).get(k, 0)), int(used.get(k, 0))))
                     for k in have
                 }
         return out
