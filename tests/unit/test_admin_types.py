@@ -177,3 +177,20 @@ def test_run_options_are_checked_without_echoing_secrets():
         "options.colour: unknown option (known: quota_mode, user_password)",
         "options.user_password: must be a string",
     ]
+
+
+def test_a_selected_nested_project_brings_its_ancestors():
+    def project(name, parent=None):
+        return rec(
+            Project,
+            {
+                "name": name,
+                "domain": {"name": "corp"},
+                "parent": parent and {"name": parent, "domain_name": "corp"},
+            },
+        )
+
+    everything = [project("top"), project("mid", "top"), project("leaf", "mid"), project("other")]
+    flt = Filters({"projects": ["leaf"]}, RESOURCE_TYPES)
+    chosen = [r for r in everything if flt.selects("projects", r.name, r.params)]
+    assert [p.name for p in Project.with_required(chosen, everything)] == ["top", "mid", "leaf"]
