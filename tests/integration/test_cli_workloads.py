@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from os_migrate import RESOURCE_TYPES
+from os_migrate import TENANT_TYPES
 from os_migrate.cloud import find_or_none
 
 from .conftest import connect
@@ -18,7 +18,7 @@ from .test_cli import json_of, os_migrate
 
 SERVER = "demo-vm"
 #: Every pre-workload type but images (the server boots from the public cirros).
-PRE_TYPES = ",".join(t for t in RESOURCE_TYPES if t != "images")
+PRE_TYPES = ",".join(t for t in TENANT_TYPES if t != "images")
 #: Only the server's keypair (other tests leave keypairs of their own with the same user).
 KEYS = ["--filter", "keypairs=demo-key"]
 
