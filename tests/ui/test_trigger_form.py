@@ -141,6 +141,8 @@ def test_pre_workload_from_the_form_with_defaults_and_a_regex(ui, api, browser):
     run = finish(browser, api, ui, PRE_WORKLOAD, run, timeout=900)
     states = api.task_states(PRE_WORKLOAD, run["dag_run_id"])
     assert run["state"] == "success", states
+    # every task ran, except creating the destination project, off by default (a real skip)
+    assert states.pop("create_dst_project") == "skipped"
     assert set(states.values()) == {"success"}
 
 
