@@ -30,6 +30,7 @@ from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
 from os_migrate.references import RefIndex, ref_str
 from os_migrate.resources import KIND_TYPE_KEY, REGISTRY, RESOURCE_TYPES, Resource
+from os_migrate.resources.identity import qualified
 
 if TYPE_CHECKING:
     from openstack.connection import Connection
@@ -77,7 +78,11 @@ def reference_errors(
     :param check_twins: compare the destination twin of a ``data_refs`` target that this run
         does not import with its data set record (off for a dry run, which writes nothing).
     """
-    by_name = {t: {r.name: r for r in rs} for t, rs in all_data.items()}
+    # Identity objects are named by domain too ({name, domain_name}): find them by identity.
+    by_name = {
+        t: {(r.identity if REGISTRY[t].ref_scope != "project" else r.name): r for r in rs}
+        for t, rs in all_data.items()
+    }
     errors = []
     for resources in chosen.values():
         for r in resources:
@@ -93,7 +98,8 @@ def reference_errors(
                     continue
                 target_type = KIND_TYPE_KEY[kind]
                 own = ref.get("project_name") in (None, AUTH_PROJECT)
-                record = by_name.get(target_type, {}).get(ref["name"]) if own else None
+                key = qualified(ref) if REGISTRY[target_type].ref_scope != "project" else ref["name"]
+                record = by_name.get(target_type, {}).get(key) if own else None
                 if field.removeprefix("params.") in r.data_refs:
                     errors.extend(_data_ref_errors(where, kind, ref, record, chosen, refs, check_twins))
                     continue

@@ -7,7 +7,7 @@ import pytest
 from os_migrate.apply import option_errors
 from os_migrate.exceptions import ValidationError
 from os_migrate.filters import Filters
-from os_migrate.resources import RESOURCE_TYPES, Flavor, Group, Project, Quota, User
+from os_migrate.resources import RESOURCE_TYPES, Domain, Flavor, Group, Project, Quota, User
 from os_migrate.resources.identity import AdminScope
 from os_migrate.resources.quota import raised
 from os_migrate.validation import admin_errors, capability_errors
@@ -194,3 +194,19 @@ def test_a_selected_nested_project_brings_its_ancestors():
     flt = Filters({"projects": ["leaf"]}, RESOURCE_TYPES)
     chosen = [r for r in everything if flt.selects("projects", r.name, r.params)]
     assert [p.name for p in Project.with_required(chosen, everything)] == ["top", "mid", "leaf"]
+
+
+def test_a_reference_to_a_staged_project_needs_its_domain_too():
+    from os_migrate.validation import reference_errors
+
+    class NothingInTheDestination:
+        def find(self, kind, ref, required=True):
+            return None
+
+    staged = rec(Project, {"name": "web", "domain": {"name": "other"}})
+    ann = user(default_project={"name": "web", "domain_name": "corp"})
+    data = {"domains": [rec(Domain, {"name": "corp"})], "projects": [staged], "users": [ann]}
+    (error,) = reference_errors({"users": [ann]}, data, NothingInTheDestination())
+    assert "params.default_project: project corp/'web' does not resolve" in error
+    ann.params["default_project"]["domain_name"] = "other"
+    assert reference_errors({"users": [ann]}, data, NothingInTheDestination()) == []
