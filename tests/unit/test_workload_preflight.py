@@ -245,3 +245,19 @@ def test_the_server_group_must_exist_in_the_destination_by_name(tmp_path, refs):
     refs.existing.add(("server_group", "db-anti"))
     report = run(tmp_path, [record(server_group=GROUP)], clouds())
     assert report["migrate"] == ["web-1"]
+
+
+def test_an_image_larger_than_the_flavor_root_disk_is_refused_before_the_stop(tmp_path, monkeypatch):
+    class BigImage(Refs):
+        def find(self, kind, ref, required=True):
+            found = super().find(kind, ref, required)
+            if kind == "image" and found is not None:
+                found.size, found.min_disk = 21 * 1024**3, 0
+            return found
+
+    monkeypatch.setattr(pf, "RefIndex", lambda conn: BigImage(set(EVERYTHING)))
+    with pytest.raises(ValidationError) as err:
+        run(tmp_path, [record()], clouds())
+    assert "params.flavor: flavor 'm1.small' has a 20 GiB root disk; image 'cirros' needs 21 GiB" in str(
+        err.value
+    )

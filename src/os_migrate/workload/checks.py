@@ -262,6 +262,23 @@ class _Checker:
             )
         return found
 
+    def _check_root_disk(self, server: Server, flavor, image) -> None:
+        """A server recreated from an image needs a flavor whose root disk holds the image: Nova
+        refuses the boot otherwise (``FlavorDiskSmallerThanImage``/``...MinDisk``), which would
+        come after the source was stopped. A 0 GiB root disk is sized by Nova from the image."""
+        root = int(flavor.disk or 0)
+        if root == 0:
+            return
+        need = max(
+            int(getattr(image, "min_disk", 0) or 0), -(-int(getattr(image, "size", 0) or 0) // cloudops.GIB)
+        )
+        if need > root:
+            self.error(
+                server,
+                f"{server.flavor_field}: flavor {server.flavor_name!r} has a {root} GiB root disk; image "
+                f"{image.name!r} needs {need} GiB (its size or min_disk)",
+            )
+
     def check_server(self, server: Server, *, resuming: str | None) -> None:
         """Check one server; ``resuming`` is the id of our unfinished destination server."""
         p, mp = server.params, server.migration_params
@@ -278,7 +295,9 @@ class _Checker:
             )
         uses_image = not server.is_volume_backed() and not mp["boot_disk_copy"]
         if uses_image:
-            self.find(server, "image", p.get("image"), "params.image")
+            image = self.find(server, "image", p.get("image"), "params.image")
+            if image is not None and flavor is not None:
+                self._check_root_disk(server, flavor, image)
         if p.get("key_name") and p["key_name"] not in self.keypairs():
             self.error(
                 server,
