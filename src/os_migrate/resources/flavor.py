@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from os_migrate.resources.base import _sort_key
-from os_migrate.resources.identity import IDENTITY_REF_SCHEMA, AdminResource, qualified
+from os_migrate.resources.identity import IDENTITY_REF_SCHEMA, AdminResource, missing_refs
 
 LOG = logging.getLogger(__name__)
 
@@ -47,17 +47,8 @@ class Flavor(AdminResource):
         "extra_specs",
     )
     info_from_sdk = ("id",)
-    create_only = (
-        "vcpus",
-        "ram",
-        "disk",
-        "ephemeral",
-        "swap",
-        "rxtx_factor",
-        "is_public",
-        "description",
-        "extra_specs",
-    )
+    #: everything but the name: a flavor is never updated (see the module docstring)
+    create_only = params_from_sdk[1:]
     unordered = ("access",)
     param_microversions = {"description": ("compute", "2.55")}
     params_schema = {
@@ -130,8 +121,7 @@ class Flavor(AdminResource):
         changes = super().diff(existing, only=None if keys is None else keys - {"access"})
         changes.pop("access", None)
         if (keys is None or "access" in keys) and not self.params.get("is_public", True):
-            have = {qualified(p) for p in existing.params.get("access") or []}
-            missing = [p for p in self.params.get("access") or [] if qualified(p) not in have]
+            missing = missing_refs(self.params.get("access"), existing.params.get("access"))
             if missing:
                 changes["access"] = {"from": existing.params.get("access") or [], "to": missing}
         return changes

@@ -63,6 +63,13 @@ def in_every_domain(conn: Any, lister: Any) -> list[Any]:
     return list(seen.values())
 
 
+def missing_refs(wanted: list[dict] | None, have: list[dict] | None) -> list[dict]:
+    """The references of ``wanted`` that ``have`` lacks (by ``domain/name``), sorted: what an
+    additive list param (group members, flavor access) still has to add."""
+    present = {qualified(r) for r in have or []}
+    return sorted((r for r in wanted or [] if qualified(r) not in present), key=_sort_key)
+
+
 def qualified(ref: Mapping[str, Any] | None) -> str:
     """``domain/name`` of an identity reference (``name`` alone without a domain)."""
     if not ref:
@@ -277,36 +284,32 @@ class Project(_DomainOwned):
         out = [cls.from_sdk(p, refs) for p in scope.projects.values()]
         return sorted(out, key=lambda r: r.identity)
 
+    @staticmethod
+    def ancestors(res: Resource, by_ident: Mapping[str, Resource]) -> list[Resource]:
+        """The parent chain of ``res`` among ``by_ident`` (identity -> project), nearest first;
+        it stops at a parent outside the mapping or at a cycle."""
+        chain: list[Resource] = []
+        seen: set[str] = set()
+        while res.params.get("parent"):
+            ident = qualified(res.params["parent"])
+            if ident in seen or ident not in by_ident:
+                break
+            seen.add(ident)
+            res = by_ident[ident]
+            chain.append(res)
+        return chain
+
     @classmethod
     def with_required(cls, selected, candidates):
         by_ident = {r.identity: r for r in candidates}
         keep = {id(r) for r in selected}
-        for res in selected:
-            seen: set[str] = set()
-            while res.params.get("parent"):
-                ident = qualified(res.params["parent"])
-                if ident in seen or ident not in by_ident:
-                    break
-                seen.add(ident)
-                res = by_ident[ident]
-                keep.add(id(res))
+        keep |= {id(a) for res in selected for a in cls.ancestors(res, by_ident)}
         return [r for r in candidates if id(r) in keep]
 
     @classmethod
     def import_order(cls, resources):
         by_ident = {r.identity: r for r in resources}
-
-        def depth(res: Resource) -> int:
-            n, seen = 0, set()
-            while res.params.get("parent") and n < len(by_ident):
-                ident = qualified(res.params["parent"])
-                if ident in seen or ident not in by_ident:
-                    break
-                seen.add(ident)
-                res, n = by_ident[ident], n + 1
-            return n
-
-        return sorted(resources, key=lambda r: (depth(r), r.identity))
+        return sorted(resources, key=lambda r: (len(cls.ancestors(r, by_ident)), r.identity))
 
     def _create_sdk(self, conn, body):
         return conn.identity.create_project(**body)
@@ -444,10 +447,7 @@ class Group(_DomainOwned):
 
     def missing_members(self, existing: Resource | None) -> list[dict]:
         """Desired members not (yet) in ``existing``'s member list."""
-        have = {qualified(m) for m in ((existing.params.get("members") if existing else None) or [])}
-        return sorted(
-            (m for m in self.params.get("members") or [] if qualified(m) not in have), key=_sort_key
-        )
+        return missing_refs(self.params.get("members"), existing.params.get("members") if existing else None)
 
     def create_body(self, refs):
         body = super().create_body(refs)
