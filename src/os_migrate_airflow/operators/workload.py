@@ -15,6 +15,7 @@ source disk, a rolled-back migration fail at once.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -234,12 +235,26 @@ class ServerPrepareOperator(_ServerStepOperator):
 
     .. seealso:: :func:`os_migrate.workload.prepare_server`
 
-    :raises AirflowSkipException: the name is taken in the destination by a server os-migrate did
-        not create, or an earlier run finished this server (downstream steps are skipped; the
-        finalize step still reports it).
+    :param not_after: end of the change window (ISO 8601 date-time with offset, templated; a wave's
+        ``check_window`` result); past it the server is not started. Empty: no end.
+    :raises AirflowSkipException: the change window has closed, the name is taken in the destination
+        by a server os-migrate did not create, or an earlier run finished this server (downstream
+        steps are skipped; the finalize step still reports it).
     """
 
+    template_fields: Sequence[str] = (*_ServerStepOperator.template_fields, "not_after")
+
+    def __init__(self, *, not_after: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.not_after = not_after
+
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.not_after:
+            closes = datetime.datetime.fromisoformat(str(self.not_after))
+            if datetime.datetime.now(datetime.timezone.utc) > closes:
+                raise AirflowSkipException(
+                    f"{self.server_name}: not started, the change window closed at {closes.isoformat()}"
+                )
         result = self._call(prepare_server)
         if result["action"] != "migrate":
             raise AirflowSkipException(f"{self.server_name}: {result['reason']}")
