@@ -456,6 +456,9 @@ def _report(e: jsonschema.ValidationError, validator: Any, errors: _Errors) -> N
             accepted = "a name, 'regex:<pattern>' or {regex: <pattern>}"
         errors.add(path, f"expected {accepted}, got {e.instance!r}")
         return
+    if e.validator == "const":
+        errors.add(path, f"expected {e.validator_value!r}, got {e.instance!r}")
+        return
     errors.add(path, e.message)
 
 
@@ -490,6 +493,15 @@ def parse_duration(text: str) -> dt.timedelta:
     if seconds <= 0:
         raise ValueError(f"{text!r}: a window must be longer than zero")
     return dt.timedelta(seconds=seconds)
+
+
+def duration_text(value: dt.timedelta) -> str:
+    """A window length as the plan writes it: ``4h``, ``90m``, ``2d``, ``45s``."""
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
 
 
 def parse_datetime(text: str) -> dt.datetime:
@@ -838,6 +850,7 @@ __all__ = [
     "WavePlan",
     "WindowState",
     "check_cron",
+    "duration_text",
     "load_plan",
     "parse_datetime",
     "parse_duration",
