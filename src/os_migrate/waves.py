@@ -26,6 +26,11 @@ templates), and raises :class:`~os_migrate.exceptions.ValidationError` listing e
 once, each as ``<file>:<line>: <path>: <message>``, e.g.
 ``waves.yml:12: waves[0].tenants[1].servers[2]: 'regex:(' does not compile: ...``.
 
+Defaults merge key by key: a key a tenant sets replaces the default's whole value (a tenant's
+``pre_workload`` or ``servers`` is not merged with the default's). Only string values of ``defaults``
+are templates; a tenant's own values are taken as written. A tenant key left unset in both gets the
+tenant DAGs' Param default (``pre_workload``: every pre-workload type, no filters; ``servers``: none).
+
 A valid plan becomes frozen :class:`WavePlan` / :class:`Wave` / :class:`TenantRun` objects; each
 tenant run gives the conf of the tenant DAGs ``os_migrate_pre_workload`` and
 ``os_migrate_workloads`` (:meth:`TenantRun.pre_workload_conf`, :meth:`TenantRun.workloads_conf`).
