@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv lock lint cloud demo test test-unit stop bench bench-disks compose-tool compose-check browser-tool
+.PHONY: venv lock lint cloud demo test test-unit stop bench bench-disks bench-waves compose-tool compose-check browser-tool
 
 # The project installed editable with its test extra, pinned by the lock (constraints.txt).
 venv: $(VENV)/.installed
@@ -58,6 +58,11 @@ bench: venv cloud
 # Disk copies: conversion hosts vs a raw ssh pipe vs the image method (about 30 minutes, as root; --quick about 8).
 bench-disks: venv cloud
 	$(PY) scripts/bench_disks.py
+
+# Wave planning at scale: a plan of 50 tenants x 20 servers loaded, expanded, resolved against a fake
+# listing and its wave DAG file parsed, beside a 1-server baseline (no cloud; seconds; fails over 60 s).
+bench-waves: venv
+	$(PY) scripts/bench_wave_planning.py
 
 compose-tool:
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }

@@ -19,6 +19,8 @@
     admin import   --dst-cloud C --data-dir D [--types] [--filter]... [--quota-mode copy|keep|raise]
                    [--user-password-env VAR] [--dry-run]
     import-osm DIR OUT  convert an OS Migrate 1.x data dir into ours
+    wave validate PLAN  check a wave plan file (every error, with its line)
+    wave show PLAN      its waves, schedules, windows and tenants (-f json: the runs' confs too)
 
 ``admin`` commands handle the admin types (domains, projects, users, groups, roles, role
 assignments, flavors, quotas) with admin credentials; ``--types`` defaults to all of them. The
@@ -452,6 +454,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the exported project's name, whose references become %%auth%% (default: inferred)",
     )
     p.set_defaults(parser=p, func=cmd_import_osm)
+
+    wv = sub.add_parser("wave", parents=[common], help="wave plans: scheduled migrations of many tenants")
+    wvsub = wv.add_subparsers(dest="wave_command", metavar="COMMAND", required=True)
+    for name, func, text in (
+        ("validate", cmd_wave_validate, "check a wave plan file; every error with its line"),
+        ("show", cmd_wave_show, "show the waves of a plan (-f json: with each tenant run's conf)"),
+    ):
+        p = wvsub.add_parser(name, parents=[common], help=text)
+        p.add_argument("plan", metavar="PLAN", help="wave plan file (YAML)")
+        p.set_defaults(parser=p, func=func)
     return parser
 
 
@@ -853,6 +865,63 @@ def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:
     out.result(report)
     if report["errors"]:
         raise ValidationError(report["errors"])
+    return EXIT_OK
+
+
+def cmd_wave_validate(args: argparse.Namespace, out: Output) -> int:
+    """``wave validate PLAN``: :func:`os_migrate.waves.load_plan`; exit 1 listing every error."""
+    from os_migrate.waves import load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except ValidationError as e:
+        out.result({"plan": args.plan, "valid": False, "errors": e.errors})
+        raise
+    tenants = sum(len(w.tenants) for w in plan.waves)
+    out.result(
+        {"plan": args.plan, "valid": True, "errors": [], "waves": len(plan.waves), "tenant_runs": tenants}
+    )
+    out.line(f"{args.plan}: valid ({len(plan.waves)} wave(s), {tenants} tenant run(s))")
+    return EXIT_OK
+
+
+def _selection_text(items: Sequence[Any]) -> str:
+    """Filter items as one short string: ``web-1, regex:^db-``; ``(none)`` when empty."""
+    texts = [f"regex:{i['regex']}" if isinstance(i, dict) else str(i) for i in items]
+    return ", ".join(texts) if texts else "(none)"
+
+
+def cmd_wave_show(args: argparse.Namespace, out: Output) -> int:
+    """``wave show PLAN``: a table per wave (schedule, window, approval, policy, concurrency) and its
+    tenants with their server selections; ``-f json``: :meth:`WavePlan.to_dict` (both confs per tenant)."""
+    from os_migrate.waves import duration_text, load_plan
+
+    plan = load_plan(args.plan)
+    out.result(plan.to_dict())
+    for wave in plan.waves:
+        if wave.end is not None:
+            window = f"until {wave.end.isoformat()}"
+        elif wave.window is not None:
+            window = f"{duration_text(wave.window)} from the start of each run"
+        else:
+            window = "no end"
+        out.line(f"wave {wave.name} (DAG {wave.dag_id})")
+        out.line(f"  schedule     {wave.schedule_text()}")
+        out.line(f"  window       {window}")
+        out.line(f"  approval     {'required' if wave.approval else 'no'}")
+        policy = "skip failing servers" if wave.on_preflight_failure == "skip" else "stop the wave"
+        out.line(f"  pre-flight   {wave.on_preflight_failure} ({policy})")
+        out.line(
+            f"  concurrency  {wave.servers_at_once} server(s) at once, "
+            f"{wave.copies_per_host_pair} copies per host pair"
+        )
+        width = max(len("tenant"), *(len(t.tenant) for t in wave.tenants))
+        out.line(f"  {'tenant':<{width}}  pre-workload  servers")
+        for t in wave.tenants:
+            pre = "no" if t.pre_workload is None else f"{len(t.pre_workload['resource_types'])} type(s)"
+            volumes = f"; volumes: {_selection_text(t.volumes)}" if t.volumes else ""
+            out.line(f"  {t.tenant:<{width}}  {pre:<12}  {_selection_text(t.servers)}{volumes}")
+        out.line()
     return EXIT_OK
 
 

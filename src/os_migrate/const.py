@@ -13,3 +13,7 @@ AUTH_PROJECT = "%auth%"
 
 #: Suffix of data files in the data dir.
 DATA_FILE_SUFFIX = ".yml"
+
+#: A tenant name: it names the tenant's data dir under the staging root (the tenant DAGs' ``tenant``
+#: Param, the tenants of a wave plan).
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"

@@ -12,12 +12,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from os_migrate.const import TENANT_PATTERN  # a tenant names a directory under the staging root
+
 log = logging.getLogger(__name__)
 
 #: Environment variable naming the staging root; default ``$AIRFLOW_HOME/staging``.
 STAGING_ROOT_ENV = "OS_MIGRATE_STAGING_ROOT"
-#: A tenant name is used as a directory name under the staging root.
-TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 def staging_root() -> str:
