@@ -30,7 +30,7 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
-from os_migrate.workload.checks import flavor_line
+from os_migrate.workload.checks import ON_FAILURE_STOP, flavor_line, runnable
 from os_migrate.workload.volumes import migrate_volume, select_volumes
 from os_migrate_airflow.hooks.conversion_host import host_access
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
@@ -147,26 +147,42 @@ class WorkloadPreflightOperator(_WorkloadOperator):
     :param servers: name filter of the wave (templated).
     :param check_only: only check; the returned list is then empty so no server step runs (the
         DAG's ``dry_run``; templated).
-    :returns: the server names to map the per-server steps over (every selected server:
-        skipped ones show as skipped map indexes). The whole pre-flight report is pushed to
-        XCom under the key ``report`` (with ``run``, the same list).
-    :raises AirflowFailException: pre-flight found problems (not retried).
+    :param on_failure: ``stop`` (default): any problem fails the task; ``skip``: servers with
+        problems (or that do not fit the quota left) are skipped and reported, the others go on
+        (templated).
+    :returns: the server names to map the per-server steps over (every selected server but
+        those skipped by pre-flight: servers whose name is taken show as skipped map indexes).
+        The whole pre-flight report is pushed to XCom under the key ``report`` (with ``run``,
+        the same list).
+    :raises AirflowFailException: pre-flight found problems with ``stop`` (not retried).
     """
 
     #: XCom key of the full report.
     REPORT_KEY = "report"
 
-    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "servers", "check_only")
+    template_fields: Sequence[str] = (
+        *_WorkloadOperator.template_fields,
+        "servers",
+        "check_only",
+        "on_failure",
+    )
 
     def __init__(
-        self, *, servers: list | str | None = None, check_only: bool | str = False, **kwargs: Any
+        self,
+        *,
+        servers: list | str | None = None,
+        check_only: bool | str = False,
+        on_failure: str = ON_FAILURE_STOP,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.servers = servers
         self.check_only = check_only
+        self.on_failure = on_failure
 
     def execute(self, context: Context) -> list[str]:
         dry_run = self.param("check_only", bool, default=False)
+        on_failure = self.param("on_failure", str, default=ON_FAILURE_STOP)
         try:
             with core_errors():
                 report = preflight(
@@ -177,6 +193,7 @@ class WorkloadPreflightOperator(_WorkloadOperator):
                     overrides=self._overrides(),
                     flavor_map=self.param("flavor_map", dict),
                     ssh_resolver=host_access,
+                    on_failure=on_failure,
                 )
         except AirflowFailException as e:
             for error in getattr(e.__cause__, "errors", []):
@@ -194,7 +211,8 @@ class WorkloadPreflightOperator(_WorkloadOperator):
             report["done"],
             report["needs"],
         )
-        report["run"] = [] if dry_run else list(report["servers"])
+        report["data_dir"] = str(self.data_dir)
+        report["run"] = [] if dry_run else runnable(report)
         if dry_run:
             self.log.info("Dry run: no server step runs")
         context["ti"].xcom_push(key=self.REPORT_KEY, value=jsonable(report))
