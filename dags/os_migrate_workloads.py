@@ -361,3 +361,4 @@ with DAG(
         task_id="migrate_volume", pool=COPY_POOL, max_active_tis_per_dagrun=MAX_COPIES_PER_RUN, **COMMON
     ).expand(volume_name=select_volumes.output)
     check >> select_volumes >> volumes >> remove
+    volumes >> summary  # the report lists the detached volumes too
