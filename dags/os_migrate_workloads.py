@@ -28,6 +28,7 @@ back and restore the source) → `summary`; and after pre-flight, `select_volume
 | `volumes` | detached volumes (`detached_volumes.yml`) to migrate too: names and regexes as for servers; empty = none |
 | `servers` | the wave: exact names and regexes (`regex:^db-`, `re:^db-`, `/^db-/` or `{"regex": "^db-"}`); empty = nothing |
 | `migration_params` | `_migration_params` overrides for the run, e.g. `{"boot_disk_copy": true}` |
+| `on_preflight_failure` | `stop` (default): any pre-flight problem fails the run; `skip`: servers with problems are skipped and reported, the others go on |
 | `flavor_map` | source flavor name → destination flavor name, e.g. `{"m1.small": "m1.medium"}`; a record's `_migration_params.flavor_name` wins; unmapped flavors keep their name; pre-flight logs which flavor each server gets |
 | `copy_method` | `image` or `conversion_host`; empty = each record's (default `image`) |
 | `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
@@ -197,6 +198,16 @@ with DAG(
             "Pre-flight logs the flavor each server gets and fails on a flavor missing in the destination.",
             section=WAVE,
         ),
+        "on_preflight_failure": Param(
+            "stop",
+            type="string",
+            enum=["stop", "skip"],
+            title="On pre-flight failure",
+            description="stop: any pre-flight problem fails the run before a server is touched; skip: "
+            "a server with problems (or that does not fit the destination quota) is skipped and "
+            "reported, the others are migrated.",
+            section=WAVE,
+        ),
         "copy_method": Param(
             None,
             type=["null", "string"],
@@ -303,7 +314,11 @@ with DAG(
         task_id="export_workloads", servers=SERVERS, trigger_rule=TriggerRule.NONE_FAILED, **COMMON
     )
     check = WorkloadPreflightOperator(
-        task_id="preflight", servers=SERVERS, check_only="{{ params.dry_run }}", **COMMON
+        task_id="preflight",
+        servers=SERVERS,
+        check_only="{{ params.dry_run }}",
+        on_failure="{{ params.on_preflight_failure }}",
+        **COMMON,
     )
 
     @task_group(group_id="migrate_server")
@@ -346,3 +361,4 @@ with DAG(
         task_id="migrate_volume", pool=COPY_POOL, max_active_tis_per_dagrun=MAX_COPIES_PER_RUN, **COMMON
     ).expand(volume_name=select_volumes.output)
     check >> select_volumes >> volumes >> remove
+    volumes >> summary  # the report lists the detached volumes too

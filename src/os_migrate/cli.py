@@ -13,6 +13,8 @@
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
                         [--volume NAME|regex:RE]...   (detached volumes too)
         both also: [--flavor-map SRC=DST]... [--flavor-map-file FILE.yml|.json]
+                   [--on-preflight-failure stop|skip]
+    report     FILE.json   print a migration report (written by the workloads DAG) as a table
     admin export   --src-cloud S --data-dir D --project NAME|regex:RE... [--types] [--filter]...
     admin validate --dst-cloud C --data-dir D [--types] [--filter]... [--offline]
     admin plan     --dst-cloud C --data-dir D [--types] [--filter]... [--quota-mode M]
@@ -387,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
         _add_data_dir(p)
         _add_servers(p, required=True)
         _add_flavor_map(p)
+        p.add_argument(
+            "--on-preflight-failure",
+            choices=("stop", "skip"),
+            default="stop",
+            help="stop (default): any pre-flight problem stops the wave; skip: servers with problems "
+            "are skipped and reported, the others go on",
+        )
         if name == "migrate":
             p.add_argument("--dry-run", action="store_true", help="pre-flight only")
             p.add_argument(
@@ -440,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(parser=p, func=func, admin=True, stage_image_data=False, src_cloud=None)
         if name == "plan":
             p.set_defaults(dry_run=True)
+
+    p = sub.add_parser("report", parents=[common], help="print a migration report (JSON) as a table")
+    p.add_argument("report_file", metavar="FILE", help="a report written by the workloads DAG (<stem>.json)")
+    p.set_defaults(parser=p, func=cmd_report)
 
     p = sub.add_parser(
         "import-osm",
@@ -738,7 +751,15 @@ def cmd_workloads_preflight(args: argparse.Namespace, out: Output) -> int:
 
     servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
     src, dst = _two_clouds(args)
-    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides, flavor_map=flavor_map)
+    report = preflight(
+        src,
+        dst,
+        args.data_dir,
+        servers=servers,
+        overrides=overrides,
+        flavor_map=flavor_map,
+        on_failure=args.on_preflight_failure,
+    )
     _print_preflight(report, out)
     out.result(report)
     return EXIT_OK
@@ -791,16 +812,25 @@ def run_wave(
 def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
     """``workloads migrate``: pre-flight, then each server's steps in order; exit 1 if one failed."""
     from os_migrate.workload import preflight, summarize_workloads
+    from os_migrate.workload.checks import runnable
 
     servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
     src, dst = _two_clouds(args)
-    report = preflight(src, dst, args.data_dir, servers=servers, overrides=overrides, flavor_map=flavor_map)
+    report = preflight(
+        src,
+        dst,
+        args.data_dir,
+        servers=servers,
+        overrides=overrides,
+        flavor_map=flavor_map,
+        on_failure=args.on_preflight_failure,
+    )
     _print_preflight(report, out)
     if args.dry_run:
         out.line("dry run: no server migrated")
         out.result({"preflight": report, "dry_run": True})
         return EXIT_OK
-    report["run"] = list(report["servers"])
+    report["run"] = runnable(report)
     results = run_wave(
         src,
         dst,
@@ -850,6 +880,17 @@ def run_volumes(
         out.line(f"volume {name}: {result['result']}{reason}")
         results.append(result)
     return results
+
+
+def cmd_report(args: argparse.Namespace, out: Output) -> int:
+    """``report FILE``: :func:`os_migrate.report.format_table` of a report; exit 1 if a server or
+    volume of it failed."""
+    from os_migrate.report import format_table, load_report
+
+    report = load_report(args.report_file)
+    out.line(format_table(report))
+    out.result(report)
+    return EXIT_FAILED if report.get("failed") else EXIT_OK
 
 
 def cmd_import_osm(args: argparse.Namespace, out: Output) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,6 +17,7 @@ from airflow.sdk.exceptions import ParamValidationError
 from dagtools import load_dag, render
 
 from os_migrate.exceptions import ValidationError
+from os_migrate.report import safe_stem
 from os_migrate.workload import MigrationFailed
 from os_migrate_airflow.operators import workload as op_module
 
@@ -36,7 +38,7 @@ def test_task_graph(dag):
     assert edges["deploy_conversion_hosts"] == ["preflight", "remove_conversion_hosts"]
     assert {"migrate_server.prepare", "select_volumes"} <= set(edges["preflight"])
     assert edges["select_volumes"] == ["migrate_volume"]
-    assert edges["migrate_volume"] == ["remove_conversion_hosts"]
+    assert edges["migrate_volume"] == ["remove_conversion_hosts", "summary"]
     assert edges["summary"] == ["remove_conversion_hosts"]
     remove = dag.get_task("remove_conversion_hosts")
     assert remove.is_teardown and dag.get_task("deploy_conversion_hosts").is_setup
@@ -274,6 +276,20 @@ def test_a_wave_maps_one_group_per_server_and_skips_a_taken_name(dag, core, tmp_
     assert summary["migrated"] == ["db", "web"]
     assert summary["skipped"] == [{"server": "old", "reason": "name taken"}]
     assert summary["failed"] == []
+    [preflight_kw] = [kw for step, _, kw in core.calls if step == "preflight"]
+    assert preflight_kw["on_failure"] == "stop"  # the hand-triggered DAG's default
+    # the report: both files in the data dir, only their paths in XCom
+    report = summary["report"]
+    assert report["json"] == str(tmp_path / "reports" / f"os_migrate_workloads__{safe_stem(run.run_id)}.json")
+    assert report["totals"]["servers_migrated"] == 2 and report["totals"]["servers_skipped"] == 1
+    doc = json.loads(Path(report["json"]).read_text())
+    assert {s["server"]: s["status"] for s in doc["servers"]} == {
+        "web": "migrated",
+        "db": "migrated",
+        "old": "skipped",
+    }
+    assert doc["tenant"] == "acme" and doc["run_id"] == run.run_id
+    assert "<h2>Timeline</h2>" in Path(report["html"]).read_text()
 
 
 @pytest.mark.usefixtures("airflow_db")
@@ -309,6 +325,30 @@ def test_a_failed_copy_is_finalized_and_fails_the_run(dag, core, tmp_path):
         if ti.task_id == "migrate_server.copy_disks" and ti.map_index == 1
     )
     assert copy_ti.try_number == 1  # an unreadable disk is not retried
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_on_preflight_failure_skip_is_passed_to_the_preflight_and_its_skips_do_not_run(dag, core, tmp_path):
+    skipped = {
+        "servers": ["web", "db", "old"],
+        "migrate": ["web", "old"],
+        "skip": [{"server": "db", "reason": "pre-flight: flavor 'x' not found", "preflight": True}],
+        "done": [],
+        "needs": {},
+        "warnings": [],
+    }
+    with mock.patch.object(op_module, "preflight", return_value=skipped) as preflight:
+        run = dag.test(run_conf={**CONF, "data_dir": str(tmp_path), "on_preflight_failure": "skip"})
+
+    assert run.state == "success"
+    assert preflight.call_args.kwargs["on_failure"] == "skip"
+    assert core.steps("prepare") == ["old", "web"]  # db is not mapped
+    summary = summary_of(run)
+    assert {"server": "db", "reason": "pre-flight: flavor 'x' not found", "preflight": True} in summary[
+        "skipped"
+    ]
+    doc = json.loads(Path(summary["report"]["json"]).read_text())
+    assert [(s["server"], s["status"]) for s in doc["servers"] if s["server"] == "db"] == [("db", "skipped")]
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -88,8 +88,9 @@ def test_preflight_returns_the_servers_to_map_unless_check_only(check_only, run)
         overrides={"boot_disk_copy": True},
         flavor_map={"m1.small": "m1.medium"},
         ssh_resolver=op_module.host_access,
+        on_failure="stop",
     )
-    ti.xcom_push.assert_called_once_with(key="report", value={**REPORT, "run": run})
+    ti.xcom_push.assert_called_once_with(key="report", value={**REPORT, "run": run, "data_dir": "/d"})
 
 
 def test_badly_shaped_overrides_fail_before_any_cloud_call():

@@ -339,8 +339,12 @@ def wave(monkeypatch):
     """Fake pre-flight and per-server migration; ``calls`` records the order of calls."""
     calls = []
 
-    def preflight(src, dst, data_dir, *, servers=None, overrides=None, flavor_map=None):
-        calls.append(("preflight", servers, overrides) + ((flavor_map,) if flavor_map else ()))
+    def preflight(src, dst, data_dir, *, servers=None, overrides=None, flavor_map=None, on_failure="stop"):
+        calls.append(
+            ("preflight", servers, overrides)
+            + ((flavor_map,) if flavor_map else ())
+            + ((on_failure,) if on_failure != "stop" else ())
+        )
         return {
             "servers": ["vm-a", "vm-b", "vm-c"],
             "migrate": ["vm-a", "vm-b"],

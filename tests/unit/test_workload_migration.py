@@ -82,3 +82,79 @@ def test_run_finalizes_after_a_failed_step_and_chains_the_rollback(tmp_path):
     with pytest.raises(MigrationFailed) as excinfo:
         m.run()
     assert isinstance(excinfo.value.__cause__, CopyError)
+
+
+# -- timings ---------------------------------------------------------------------------------------
+
+
+def new_process(tmp_path, **inner):
+    """A ServerMigration as a fresh task process makes it, with its step bodies stubbed."""
+    m = migrate.ServerMigration(None, None, tmp_path, "vm")
+    for name, body in inner.items():
+        setattr(m, f"_{name}", body.__get__(m))
+    return m
+
+
+def test_finalize_reads_the_timings_the_earlier_steps_recorded_in_other_processes(tmp_path):
+    write_record(tmp_path)
+
+    def prepare(self):
+        self.state.set(source_stopped_at="2026-12-03T10:00:00.000+00:00")
+        return {"server": "vm", "action": migrate.MIGRATE}
+
+    def copy_disks(self):
+        self.state.set(
+            copies=[{"volume_id": "v1", "size": 1, "bytes": 1000, "seconds": 2.0, "mb_per_s": 0.0005}]
+        )
+        return {"server": "vm", "action": migrate.MIGRATE, "disks": []}
+
+    def create_server(self):
+        self.state.set(destination_active_at="2026-12-03T10:01:30.500+00:00")
+        return {"server": "vm", "action": migrate.MIGRATE}
+
+    prepared = new_process(tmp_path, prepare=prepare).prepare()
+    new_process(tmp_path, copy_disks=copy_disks).copy_disks()
+    new_process(tmp_path, create_server=create_server).create_server()
+    result = new_process(
+        tmp_path, finalize=lambda self: {"server": "vm", "result": migrate.MIGRATED}
+    ).finalize()
+
+    assert prepared["started_at"] <= prepared["finished_at"]
+    assert prepared["started_at"].endswith("+00:00")
+    assert set(result["steps"]) == set(migrate.STEPS)
+    assert all(s["seconds"] is not None and s["seconds"] >= 0 for s in result["steps"].values())
+    assert result["steps"]["finalize"]["finished_at"] == result["finished_at"]
+    assert result["downtime_s"] == 90.5 and result["downtime_note"] is None
+    assert result["bytes"] == 1000 and result["disks"][0]["volume_id"] == "v1"
+    assert result["errors"] == []
+
+
+def test_a_source_found_off_counts_downtime_from_then_and_says_so(tmp_path):
+    state = {
+        "steps": {
+            "prepare": {"started_at": "2026-12-03T10:00:00+00:00", "finished_at": "2026-12-03T10:00:01+00:00"}
+        },
+        "source_stopped_at": None,
+        "source_found_off_at": "2026-12-03T10:00:01+00:00",
+        "destination_active_at": "2026-12-03T10:00:11+00:00",
+    }
+
+    summary = migrate.timing_summary(state)
+
+    assert summary["downtime_s"] == 10.0 and summary["source_stopped_at"] is None
+    assert "already SHUTOFF" in summary["downtime_note"]
+
+
+def test_a_failed_step_keeps_its_error_and_times_for_the_report(tmp_path):
+    write_record(tmp_path)
+
+    def copy_disks(self):
+        raise CopyError("upload of v1 failed: 500")
+
+    with pytest.raises(CopyError):
+        new_process(tmp_path, copy_disks=copy_disks).copy_disks()
+
+    outcome = migrate.recorded_outcome(tmp_path, "vm")
+    assert outcome["server"] == "vm"
+    assert outcome["steps"]["copy_disks"]["error"] == "CopyError: upload of v1 failed: 500"
+    assert outcome["errors"] == ["copy_disks: CopyError: upload of v1 failed: 500"]

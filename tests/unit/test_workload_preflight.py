@@ -261,3 +261,56 @@ def test_an_image_larger_than_the_flavor_root_disk_is_refused_before_the_stop(tm
     assert "params.flavor: flavor 'm1.small' has a 20 GiB root disk; image 'cirros' needs 21 GiB" in str(
         err.value
     )
+
+
+# -- on_failure: skip ------------------------------------------------------------------------------
+
+
+def test_skip_makes_a_server_with_problems_a_skip_entry_and_the_others_go_on(tmp_path, refs):
+    bad = record("web-2", "srv-2", flavor={"name": "m1.gone"}, key_name="nobody")
+
+    report = run(tmp_path, [record(), bad], clouds(), on_failure="skip")
+
+    assert report["migrate"] == ["web-1"]
+    [skip] = report["skip"]
+    assert skip["server"] == "web-2" and skip["preflight"] is True
+    # every problem of the server is in its reason
+    assert "flavor 'm1.gone' not found" in skip["reason"] and "keypair 'nobody' not found" in skip["reason"]
+    assert len(skip["problems"]) == 2
+    assert pf.runnable(report) == ["web-1"]
+    # what the skipped server would have needed is not counted
+    assert report["needs"]["instances"] == 1 and report["needs"]["volumes"] == 1
+
+
+def test_stop_raises_with_every_problem_as_before(tmp_path, refs):
+    bad = record("web-2", "srv-2", flavor={"name": "m1.gone"})
+
+    with pytest.raises(ValidationError) as excinfo:
+        run(tmp_path, [record(), bad], clouds(), on_failure="stop")
+    assert excinfo.value.errors == [
+        "server 'web-2': params.flavor: flavor 'm1.gone' not found in the destination"
+    ]
+
+
+def test_skip_drops_servers_that_do_not_fit_the_quota_first_fit_in_record_order(tmp_path, refs):
+    # each server needs 2 cores; 5 left: web-1 and web-2 fit, web-3 does not
+    records = [record(), record("web-2", "srv-2"), record("web-3", "srv-3")]
+
+    report = run(tmp_path, records, clouds(quota={"cores": (20, 15)}), on_failure="skip")
+
+    assert report["migrate"] == ["web-1", "web-2"]
+    assert [s["server"] for s in report["skip"]] == ["web-3"]
+    assert report["skip"][0]["reason"] == (
+        "pre-flight: destination quota cores: the server needs 2, 1 of 20 left after the servers "
+        "before it (15 in use or reserved)"
+    )
+    assert report["needs"]["cores"] == 4 and pf.runnable(report) == ["web-1", "web-2"]
+
+
+def test_a_name_taken_skip_stays_runnable_and_a_bad_policy_is_refused(tmp_path, refs):
+    taken = SimpleNamespace(id="other", name="web-1", metadata={}, status="ACTIVE")
+    report = run(tmp_path, [record()], clouds(servers=[taken]), on_failure="skip")
+    assert pf.runnable(report) == ["web-1"]  # its steps skip it and say why
+
+    with pytest.raises(ValidationError, match="on_failure: 'maybe' is not one of stop, skip"):
+        run(tmp_path, [record()], clouds(), on_failure="maybe")

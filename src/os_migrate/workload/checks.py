@@ -17,6 +17,14 @@ Reads only (both clouds). Checks, for every selected server:
 
 Servers whose name is taken in the destination by a server os-migrate did not create are
 reported as skipped and need nothing; servers already migrated by an earlier run need nothing.
+
+What a problem does depends on ``on_failure``: ``stop`` (default) raises one
+:class:`~os_migrate.exceptions.ValidationError` listing every problem; ``skip`` turns the problems
+of a server into a skip entry of that server (every problem in its reason) and lets the others
+go on. A quota shortfall of the wave is, with ``skip``, resolved first fit in record order: each
+server is kept while the quota left after the servers kept before it holds it, otherwise it is
+skipped with the quota's numbers in its reason. Problems not tied to a server (an unreachable
+cloud, bad records or filters, duplicate names) always raise.
 """
 
 from __future__ import annotations
@@ -43,6 +51,10 @@ from os_migrate.workload.records import WORKLOADS, Server, check_flavor_map
 from os_migrate.workload.store import load_servers
 
 LOG = logging.getLogger(__name__)
+
+#: Pre-flight policies: raise on any problem, or skip the servers that have one.
+ON_FAILURE_STOP, ON_FAILURE_SKIP = "stop", "skip"
+ON_FAILURE = (ON_FAILURE_STOP, ON_FAILURE_SKIP)
 
 #: Quota names checked, per service.
 COMPUTE_QUOTAS = ("instances", "cores", "ram")
@@ -89,6 +101,7 @@ def preflight(
     overrides: Mapping[str, Any] | None = None,
     flavor_map: Mapping[str, str] | None = None,
     ssh_resolver: Callable[[str], Any] | None = None,
+    on_failure: str = ON_FAILURE_STOP,
 ) -> dict:
     """Check that the selected servers can be migrated; change nothing anywhere.
 
@@ -101,15 +114,23 @@ def preflight(
         ``_migration_params.flavor_name`` wins; an unmapped flavor keeps its name.
     :param ssh_resolver: resolves ``ssh_conn_id`` in conversion host settings (see
         :class:`~os_migrate.workload.disk_copy.CopyContext`).
+    :param on_failure: ``stop``: any problem raises; ``skip``: a server with problems (or that
+        does not fit the quota left) is skipped, the others go on (see the module docstring).
     :returns: ``{"servers": [every selected name], "migrate": [names to migrate or resume],
-        "skip": [{"server", "reason"}], "done": [names already migrated], "needs": {quota:
-        amount still needed}, "flavors": {server: {"source", "destination", "field", "vcpus",
-        "ram", "disk"}} (servers to migrate; sizes None when the flavor is missing),
-        "warnings": [...]}``.
-    :raises ValidationError: every problem found, each naming the server and the missing or
-        conflicting resource (a missing destination flavor names the field it came from:
-        ``params.flavor``, ``_migration_params.flavor_name`` or ``flavor_map['<source>']``).
+        "skip": [{"server", "reason", "preflight"?, "problems"?}] (``preflight: True`` and the
+        problem list for servers skipped by ``on_failure: skip``; see :func:`runnable`),
+        "done": [names already migrated], "needs": {quota: amount still needed by the servers
+        to migrate}, "flavors": {server: {"source", "destination", "field", "vcpus", "ram",
+        "disk"}} (servers checked; sizes None when the flavor is missing), "warnings": [...],
+        "on_failure": policy}``.
+    :raises ValidationError: ``stop``: every problem found, each naming the server and the
+        missing or conflicting resource (a missing destination flavor names the field it came
+        from: ``params.flavor``, ``_migration_params.flavor_name`` or ``flavor_map['<source>']``);
+        either policy: bad records, filters, flavor map, duplicate names, or a bad ``on_failure``.
+    :raises CloudError: a cloud is unreachable or refuses the credentials.
     """
+    if on_failure not in ON_FAILURE:
+        raise ValidationError([f"on_failure: {on_failure!r} is not one of {', '.join(ON_FAILURE)}"])
     chosen = select_servers(data_dir, servers, overrides, flavor_map)
     check_connection(src)
     check_connection(dst)
@@ -122,6 +143,7 @@ def preflight(
         "needs": {},
         "flavors": {},
         "warnings": [],
+        "on_failure": on_failure,
     }
     for server in chosen:
         existing, ours = destination_server(dst, server)
@@ -140,13 +162,26 @@ def preflight(
             report["done"].append(server.name)
             continue
         checker.check_server(server, resuming=existing.id if ours else None)
+        problems = checker.server_errors.get(server.name)
+        if problems and on_failure == ON_FAILURE_SKIP:
+            checker.drop(server.name)
+            report["skip"].append(_preflight_skip(server.name, problems))
+            continue
         report["migrate"].append(server.name)
-    checker.check_quotas()
-    report["needs"] = dict(checker.needs)
+    if on_failure == ON_FAILURE_SKIP:
+        for name, reason in checker.fit_quotas(report["migrate"]).items():
+            report["migrate"].remove(name)
+            report["skip"].append(_preflight_skip(name, [reason]))
+    else:
+        checker.check_quotas()
+    report["needs"] = dict(+checker.needs)
     report["flavors"] = checker.flavors
     report["warnings"] = checker.warnings
-    if checker.errors:
+    if checker.errors and on_failure == ON_FAILURE_STOP:
         raise ValidationError(checker.errors)
+    for skip in report["skip"]:
+        if skip.get("preflight"):
+            LOG.warning("pre-flight: skipping %s: %s", skip["server"], skip["reason"])
     LOG.info(
         "pre-flight passed: migrate %s, skip %s, already done %s; needs %s",
         report["migrate"],
@@ -155,6 +190,23 @@ def preflight(
         report["needs"],
     )
     return report
+
+
+def runnable(report: Mapping[str, Any]) -> list[str]:
+    """The selected servers whose per-server steps run: every selected server but those
+    skipped by pre-flight (``on_failure: skip``). Servers skipped because their name is taken
+    stay in the list: their steps skip them (and the summary says why)."""
+    blocked = {s["server"] for s in report.get("skip", []) if s.get("preflight")}
+    return [n for n in report.get("servers", []) if n not in blocked]
+
+
+def _preflight_skip(name: str, problems: list[str]) -> dict[str, Any]:
+    return {
+        "server": name,
+        "reason": "pre-flight: " + "; ".join(problems),
+        "preflight": True,
+        "problems": list(problems),
+    }
 
 
 def flavor_choice(server: Server, flavor) -> dict[str, Any]:
@@ -199,8 +251,10 @@ class _Checker:
         self.ssh_resolver = ssh_resolver
         self.refs = RefIndex(dst)
         self.errors: list[str] = []
+        self.server_errors: dict[str, list[str]] = {}  # server name -> its problems
         self.warnings: list[str] = []
         self.needs: Counter[str] = Counter()
+        self.server_needs: dict[str, Counter[str]] = {}  # server name -> what it alone needs
         self.flavors: dict[str, dict[str, Any]] = {}
         self._flavors: dict[str, Any] | None = None
         self._types: set[str] | None = None
@@ -242,6 +296,13 @@ class _Checker:
     # -- checks ------------------------------------------------------------------------------------
     def error(self, server: Server, message: str) -> None:
         self.errors.append(f"server {server.name!r}: {message}")
+        self.server_errors.setdefault(server.name, []).append(message)
+
+    def drop(self, name: str) -> None:
+        """Forget a server skipped by the policy: its errors and what it needed."""
+        prefix = f"server {name!r}: "
+        self.errors = [e for e in self.errors if not e.startswith(prefix)]
+        self.needs -= self.server_needs.pop(name, Counter())
 
     def find(self, server: Server, kind: str, ref, field: str):
         """Resolve a reference in the destination; record an error naming it when it fails."""
@@ -281,6 +342,13 @@ class _Checker:
 
     def check_server(self, server: Server, *, resuming: str | None) -> None:
         """Check one server; ``resuming`` is the id of our unfinished destination server."""
+        before = Counter(self.needs)
+        try:
+            self._check_server(server, resuming=resuming)
+        finally:
+            self.server_needs[server.name] = self.needs - before
+
+    def _check_server(self, server: Server, *, resuming: str | None) -> None:
         p, mp = server.params, server.migration_params
         source = cloudops.get_server(self.src, server.source_id) if server.source_id else None
         if source is None:
@@ -438,9 +506,11 @@ class _Checker:
                 self.needs["volumes"] += 1
                 self.needs["gigabytes"] += int(disk.spec.size)
 
-    def check_quotas(self) -> None:
-        if not self.needs:
-            return
+    def quota_left(self) -> dict[str, tuple[int, int]]:
+        """``{quota name: (limit, in use or reserved)}`` of the destination quotas the wave needs
+        (unlimited ones and unreadable services left out, with a warning for the latter)."""
+        if not +self.needs:
+            return {}
         pid = self.dst.current_project_id
         sources = (
             (
@@ -459,6 +529,7 @@ class _Checker:
                 lambda: self.dst.network.get(f"/quotas/{pid}/details.json").json()["quota"],
             ),
         )
+        left: dict[str, tuple[int, int]] = {}
         for service, names, fetch in sources:
             if not any(self.needs.get(n) for n in names):
                 continue
@@ -468,9 +539,8 @@ class _Checker:
                 self.warnings.append(f"cannot read the destination {service} quotas ({e}); not checked")
                 continue
             for name in names:
-                need = self.needs.get(name, 0)
                 entry = quota.get(name)
-                if not need or not isinstance(entry, Mapping):
+                if not self.needs.get(name) or not isinstance(entry, Mapping):
                     continue
                 limit = int(entry.get("limit", -1))
                 if limit < 0:
@@ -478,8 +548,39 @@ class _Checker:
                 used = int(entry.get("in_use", entry.get("used", 0)) or 0) + int(
                     entry.get("reserved", 0) or 0
                 )
-                if used + need > limit:
-                    self.errors.append(
-                        f"destination quota {name}: the wave needs {need}, {limit - used} of "
-                        f"{limit} left ({used} in use or reserved)"
-                    )
+                left[name] = (limit, used)
+        return left
+
+    def check_quotas(self) -> None:
+        """Record an error per quota the whole wave exceeds."""
+        for name, (limit, used) in self.quota_left().items():
+            need = self.needs.get(name, 0)
+            if used + need > limit:
+                self.errors.append(
+                    f"destination quota {name}: the wave needs {need}, {limit - used} of "
+                    f"{limit} left ({used} in use or reserved)"
+                )
+
+    def fit_quotas(self, names: list[str]) -> dict[str, str]:
+        """First fit in record order: the servers of ``names`` that do not fit the quota left
+        after the ones kept before them, with the reason; their needs are dropped.
+
+        :returns: ``{server name: reason}`` of the servers to skip.
+        """
+        quotas = self.quota_left()
+        taken: Counter[str] = Counter()
+        out: dict[str, str] = {}
+        for name in names:
+            need = self.server_needs.get(name, Counter())
+            short = [
+                f"destination quota {q}: the server needs {need[q]}, {limit - used - taken[q]} of "
+                f"{limit} left after the servers before it ({used} in use or reserved)"
+                for q, (limit, used) in quotas.items()
+                if need.get(q) and used + taken[q] + need[q] > limit
+            ]
+            if short:
+                out[name] = "; ".join(short)
+                self.needs -= self.server_needs.pop(name, Counter())
+            else:
+                taken += need
+        return out

@@ -43,6 +43,15 @@ attached back at the same device right after.
 
 A server in a server group (``params.server_group``, a reference by name) is created with the
 scheduler hint ``group`` set to the id of the destination server group of the same name.
+
+Timings: every step result carries ``started_at``/``finished_at`` (UTC, ISO 8601), and each step
+of a server that is not skipped records them in the state file (with the error text of a failed
+step), with the moments that make the downtime: ``source_stopped_at`` (prepare saw SHUTOFF after
+stopping the source), ``source_found_off_at`` (prepare found it already SHUTOFF) and
+``destination_active_at`` (create_server saw the destination ACTIVE). Steps run in different
+processes, so :meth:`ServerMigration.finalize` reads them back from the state file and returns
+them (:func:`timing_summary`); :func:`recorded_outcome` reads them for a server whose finalize
+raised.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -94,6 +104,81 @@ LOG = logging.getLogger(__name__)
 #: Step outcomes (``action`` of prepare, ``result`` of finalize).
 MIGRATE, SKIP, DONE = "migrate", "skip", "done"
 MIGRATED, SKIPPED, ROLLED_BACK = "migrated", "skipped", "rolled_back"
+#: The steps of a server, in order (keys of the timings).
+STEPS = ("prepare", "copy_disks", "create_server", "finalize")
+#: Keys of a copy result kept in the state file for the report.
+_COPY_KEYS = ("volume_id", "size", "bytes", "seconds", "mb_per_s", "method", "access", "sha256")
+
+
+# -- timings ---------------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    """The current time, UTC, ISO 8601 with milliseconds (``2026-12-03T15:04:05.123+00:00``)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from ``start`` to ``end`` (ISO 8601 strings); None when either is missing."""
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+
+
+def timing_summary(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The report's view of a state file's timings (see the module docstring).
+
+    :param state: the state file's content.
+    :returns: ``{"steps": {step: {"started_at", "finished_at", "seconds", "error"?}},
+        "source_stopped_at", "source_found_off_at", "destination_active_at", "downtime_s",
+        "downtime_note", "disks": [{"volume_id", "size" (GiB), "bytes", "seconds", "mb_per_s",
+        ...}], "bytes", "errors": ["<step>: <error>"]}``; ``downtime_s`` is destination ACTIVE
+        minus source stop (or, when the source was already off, minus the moment prepare found it
+        off, which ``downtime_note`` says); None when either end is unknown.
+    """
+    recorded = state.get("steps") or {}
+    steps = {
+        name: {
+            **recorded[name],
+            "seconds": seconds_between(recorded[name].get("started_at"), recorded[name].get("finished_at")),
+        }
+        for name in STEPS
+        if name in recorded
+    }
+    stopped, found = state.get("source_stopped_at"), state.get("source_found_off_at")
+    active = state.get("destination_active_at")
+    downtime = seconds_between(stopped or found, active)
+    note = None
+    if not stopped and found:
+        note = f"the source was already SHUTOFF when prepare found it at {found}; downtime counted from then"
+    elif not stopped and not found and steps.get("prepare"):
+        note = "the source was not stopped (stop_before_migration false)"
+    disks = list(state.get("copies") or [])
+    return {
+        "steps": steps,
+        "source_stopped_at": stopped,
+        "source_found_off_at": found,
+        "destination_active_at": active,
+        "downtime_s": downtime,
+        "downtime_note": note,
+        "disks": disks,
+        "bytes": sum(int(d.get("bytes") or 0) for d in disks),
+        "errors": [f"{name}: {rec['error']}" for name, rec in steps.items() if rec.get("error")],
+    }
+
+
+def recorded_outcome(data_dir: str | Path, name: str) -> dict[str, Any]:
+    """What the state file says of server ``name`` (for a server whose finalize raised).
+
+    :returns: ``{"server", "result": the state's result or None, "destination_id"?,
+        **timing_summary}``.
+    :raises DataError: no record, or several, with that name.
+    """
+    state = ServerState.load(data_dir, load_server(data_dir, name))
+    out: dict[str, Any] = {"server": name, "result": state.get("result")}
+    if state.get("destination_id"):
+        out["destination_id"] = state.get("destination_id")
+    return {**out, **timing_summary(state.data)}
 
 
 # -- destination server lookup ---------------------------------------------------------------------
@@ -286,6 +371,29 @@ class ServerMigration:
         """``(destination server or None, made by os-migrate)``."""
         return destination_server(self.dst, self.server)
 
+    def _timed(self, step: str, work: Callable[[], dict]) -> dict:
+        """Run one step; add ``started_at``/``finished_at`` to its result and record them (and a
+        failure's error text) in the state file, unless the server is skipped."""
+        started = utc_now()
+        try:
+            result = work()
+        except Exception as e:
+            self._record_step(step, started, error=f"{type(e).__name__}: {e}")
+            raise
+        finished = utc_now()
+        if result.get("action") != SKIP and result.get("result") != SKIPPED:
+            self._record_step(step, started, finished=finished)
+        return {**result, "started_at": started, "finished_at": finished}
+
+    def _record_step(self, step: str, started: str, *, finished: str | None = None, error: str | None = None):
+        entry: dict[str, Any] = {"started_at": started, "finished_at": finished or utc_now()}
+        if error:
+            entry["error"] = error
+        try:
+            self.state.set(steps={**(self.state.get("steps") or {}), step: entry})
+        except OSError as e:  # the step's own outcome matters more than its timing
+            LOG.warning("%s: cannot record the timing of %s: %s", self.name, step, e)
+
     # -- step 1 ----------------------------------------------------------------------------------
     def prepare(self) -> dict:
         """Decide whether the server is migrated, and stop the source server if asked.
@@ -294,11 +402,14 @@ class ServerMigration:
         source is left alone), then the source status is recorded in the state file, then the
         server is stopped (``stop_before_migration``) and SHUTOFF is required.
 
-        :returns: ``{"server", "action": "migrate"|"skip"|"done", "reason"?, "source_status"}``;
-            ``done`` means an earlier run finished this server.
+        :returns: ``{"server", "action": "migrate"|"skip"|"done", "reason"?, "source_status",
+            "started_at", "finished_at"}``; ``done`` means an earlier run finished this server.
         :raises SourceStateError: the source server is missing, or in a status other than ACTIVE or
             SHUTOFF, or does not reach SHUTOFF.
         """
+        return self._timed("prepare", self._prepare)
+
+    def _prepare(self) -> dict:
         name, server, src, dst = self.name, self.server, self.src, self.dst
         reason = self.skip_reason()
         if reason:
@@ -331,10 +442,20 @@ class ServerMigration:
                 "source_status_before": state.get("source_status_before"),
             }
         if state.get("source_status_before") is None or state.get("result") == ROLLED_BACK:
-            state.set(source_status_before=source.status, result=None)
+            # a fresh migration: forget the timings of an earlier, rolled back one
+            state.set(
+                source_status_before=source.status,
+                result=None,
+                steps={},
+                copies=[],
+                source_stopped_at=None,
+                source_found_off_at=None,
+                destination_active_at=None,
+            )
         mp = server.migration_params
         if mp["stop_before_migration"]:
-            if source.status == "ACTIVE":
+            stopping = source.status == "ACTIVE"
+            if stopping:
                 state.set(stopped_by_os_migrate=True)
                 LOG.info("stopping source server %s (%s)", name, source.id)
                 src.compute.stop_server(source)
@@ -346,6 +467,10 @@ class ServerMigration:
             source = cloudops.wait_server(
                 src, source.id, "SHUTOFF", what=f"source server {name}", timeout=300, error=SourceStateError
             )
+            if stopping:
+                state.set(source_stopped_at=utc_now(), source_found_off_at=None)
+            elif not state.get("source_stopped_at") and not state.get("source_found_off_at"):
+                state.set(source_found_off_at=utc_now())
         elif source.status not in ("ACTIVE", "SHUTOFF"):
             raise SourceStateError(f"source server {name!r} is {source.status}; expected ACTIVE or SHUTOFF")
         return {
@@ -362,9 +487,13 @@ class ServerMigration:
         A disk whose verified copy exists is not copied again; a half-made copy is deleted and made
         again. Temporaries of a finished disk are removed at once.
 
-        :returns: ``{"server", "action", "disks": [CopyResult as dict, ...]}``.
+        :returns: ``{"server", "action", "disks": [CopyResult as dict, ...], "started_at",
+            "finished_at"}``.
         :raises CopyError: a copy failed (temporaries stay for the re-run or finalize).
         """
+        return self._timed("copy_disks", self._copy_disks)
+
+    def _copy_disks(self) -> dict:
         reason = self.skip_reason()
         if reason:
             return {"server": self.name, "action": SKIP, "reason": reason, "disks": []}
@@ -377,7 +506,9 @@ class ServerMigration:
                 futures = [pool.submit(self._copy_one, disk) for disk in disks]
                 wait(futures)
             results = [f.result() for f in futures]  # the first failure, once every disk ended
-        return {"server": self.name, "action": MIGRATE, "disks": [r.to_dict() for r in results]}
+        copies = [r.to_dict() for r in results]
+        self.state.set(copies=[{k: c.get(k) for k in _COPY_KEYS} for c in copies])
+        return {"server": self.name, "action": MIGRATE, "disks": copies}
 
     @property
     def parallel_disks(self) -> int:
@@ -408,10 +539,13 @@ class ServerMigration:
         are added); one in ERROR is deleted and made again; Neutron-mode ports are found by MAC.
 
         :returns: ``{"server", "action", "destination_id", "ports": [ids], "floating_ips":
-            [addresses], "warnings": [...]}``.
+            [addresses], "warnings": [...], "destination_active_at", "started_at", "finished_at"}``.
         :raises DestinationError: a copy is missing, the server group is missing, the server went
             ERROR, or a port/address is taken by something else.
         """
+        return self._timed("create_server", self._create_server)
+
+    def _create_server(self) -> dict:
         name, server, dst = self.name, self.server, self.dst
         reason = self.skip_reason()
         if reason:
@@ -444,6 +578,8 @@ class ServerMigration:
             LOG.error("destination server %s failed; deleting it", name)
             cloudops.call(dst.compute.delete_server, existing.id, ignore_missing=True)
             raise
+        if not state.get("destination_active_at") or state.get("destination_active_id") != existing.id:
+            state.set(destination_active_at=utc_now(), destination_active_id=existing.id)
         fips = attach_floating_ips(dst, server, existing, refs, state, warnings)
         ports = [p.id for p in cloudops.listing(dst.network.ports, device_id=existing.id)]
         for w in warnings:
@@ -455,6 +591,7 @@ class ServerMigration:
             "ports": ports,
             "floating_ips": fips,
             "warnings": warnings,
+            "destination_active_at": state.get("destination_active_at"),
         }
 
     # -- step 4 ----------------------------------------------------------------------------------
@@ -471,9 +608,17 @@ class ServerMigration:
           destination lacks.
 
         :returns: ``{"server", "result": "migrated"|"skipped", "destination_id"?, "source_status",
-            "cleaned": [...]}``.
-        :raises MigrationFailed: the migration was unfinished and has been rolled back.
+            "cleaned": [...], "started_at", "finished_at"}``, and for a migrated server everything
+            of :func:`timing_summary` (steps with this one, disks, downtime).
+        :raises MigrationFailed: the migration was unfinished and has been rolled back (its error
+            and the timings stay in the state file: :func:`recorded_outcome`).
         """
+        result = self._timed("finalize", self._finalize)
+        if result.get("result") == MIGRATED:
+            result.update(timing_summary(self.state.data))
+        return result
+
+    def _finalize(self) -> dict:
         name, server, src, dst = self.name, self.server, self.src, self.dst
         reason = self.skip_reason()
         if reason:
@@ -636,6 +781,7 @@ __all__ = [
     "ROLLED_BACK",
     "SKIP",
     "SKIPPED",
+    "STEPS",
     "PlannedDisk",
     "ServerMigration",
     "attach_floating_ips",
@@ -653,8 +799,10 @@ __all__ = [
     "missing_pieces",
     "portable_image_metadata",
     "prepare_server",
+    "recorded_outcome",
     "rollback_destination",
     "server_body",
     "set_volume_image_metadata",
     "skip_reason",
+    "timing_summary",
 ]

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from os_migrate.exceptions import OsMigrateError
+from os_migrate.report import build_report, safe_stem, write_report
 from os_migrate.workload import (
     copy_server_disks,
     create_destination_server,
@@ -31,10 +34,12 @@ from os_migrate.workload import (
     prepare_server,
     summarize_workloads,
 )
-from os_migrate.workload.checks import flavor_line
+from os_migrate.workload.checks import ON_FAILURE_STOP, flavor_line, runnable
+from os_migrate.workload.migrate import recorded_outcome
 from os_migrate.workload.volumes import migrate_volume, select_volumes
 from os_migrate_airflow.hooks.conversion_host import host_access
-from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
+from os_migrate_airflow.links import MigrationReportLink, api_base_url, report_url
+from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable, parse_param
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -148,26 +153,42 @@ class WorkloadPreflightOperator(_WorkloadOperator):
     :param servers: name filter of the wave (templated).
     :param check_only: only check; the returned list is then empty so no server step runs (the
         DAG's ``dry_run``; templated).
-    :returns: the server names to map the per-server steps over (every selected server:
-        skipped ones show as skipped map indexes). The whole pre-flight report is pushed to
-        XCom under the key ``report`` (with ``run``, the same list).
-    :raises AirflowFailException: pre-flight found problems (not retried).
+    :param on_failure: ``stop`` (default): any problem fails the task; ``skip``: servers with
+        problems (or that do not fit the quota left) are skipped and reported, the others go on
+        (templated).
+    :returns: the server names to map the per-server steps over (every selected server but
+        those skipped by pre-flight: servers whose name is taken show as skipped map indexes).
+        The whole pre-flight report is pushed to XCom under the key ``report`` (with ``run``,
+        the same list).
+    :raises AirflowFailException: pre-flight found problems with ``stop`` (not retried).
     """
 
     #: XCom key of the full report.
     REPORT_KEY = "report"
 
-    template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "servers", "check_only")
+    template_fields: Sequence[str] = (
+        *_WorkloadOperator.template_fields,
+        "servers",
+        "check_only",
+        "on_failure",
+    )
 
     def __init__(
-        self, *, servers: list | str | None = None, check_only: bool | str = False, **kwargs: Any
+        self,
+        *,
+        servers: list | str | None = None,
+        check_only: bool | str = False,
+        on_failure: str = ON_FAILURE_STOP,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.servers = servers
         self.check_only = check_only
+        self.on_failure = on_failure
 
     def execute(self, context: Context) -> list[str]:
         dry_run = self.param("check_only", bool, default=False)
+        on_failure = self.param("on_failure", str, default=ON_FAILURE_STOP)
         try:
             with core_errors():
                 report = preflight(
@@ -178,6 +199,7 @@ class WorkloadPreflightOperator(_WorkloadOperator):
                     overrides=self._overrides(),
                     flavor_map=self.param("flavor_map", dict),
                     ssh_resolver=host_access,
+                    on_failure=on_failure,
                 )
         except AirflowFailException as e:
             for error in getattr(e.__cause__, "errors", []):
@@ -195,7 +217,8 @@ class WorkloadPreflightOperator(_WorkloadOperator):
             report["done"],
             report["needs"],
         )
-        report["run"] = [] if dry_run else list(report["servers"])
+        report["data_dir"] = str(self.data_dir)
+        report["run"] = [] if dry_run else runnable(report)
         if dry_run:
             self.log.info("Dry run: no server step runs")
         context["ti"].xcom_push(key=self.REPORT_KEY, value=jsonable(report))
@@ -391,36 +414,76 @@ class DetachedVolumeMigrateOperator(_WorkloadOperator):
 
 
 class WorkloadSummaryOperator(BaseOperator):
-    """Sum up a wave from the finalize results; fail if a server failed or pre-flight did.
+    """Sum up a wave from the finalize results, write its report; fail if a server failed or
+    pre-flight did.
 
-    .. seealso:: :func:`os_migrate.workload.summarize_workloads`
+    .. seealso:: :func:`os_migrate.workload.summarize_workloads`, :func:`os_migrate.report.build_report`
+
+    The report (JSON and HTML) goes to ``<data_dir>/reports/<dag_id>__<run_id>.{json,html}``
+    (the run id made file-safe); the task's "Migration report" extra link opens the HTML page
+    through the plugin of :mod:`os_migrate_airflow.plugins`. A report that cannot be written is
+    logged and does not change the task's outcome.
 
     :param preflight_task_id: task id of the pre-flight.
     :param finalize_task_id: task id of the (mapped) finalize step.
+    :param data_dir: the tenant's data dir (templated); default: the one pre-flight reported.
+    :param tenant: tenant name in the report (templated); default: the run's ``tenant`` Param.
+    :param wave: wave name in the report (templated); default: the run's ``wave`` Param, if any.
+    :param volume_select_task_id: task id selecting the detached volumes (its list sizes the
+        mapped pull); None: no volumes in the report.
+    :param volume_task_id: task id of the (mapped) detached volume migration.
+    :param import_task_ids: task ids of pre-workload imports of the same run, whose results
+        (with ``plan_files``) list the resources and their actions (templated).
+    :returns: the summary of :func:`~os_migrate.workload.summarize_workloads` with ``report``:
+        ``{"json", "html", "url"}`` (paths; no page content) and ``totals``.
     """
 
+    template_fields: Sequence[str] = ("data_dir", "tenant", "wave", "import_task_ids")
+    operator_extra_links = (MigrationReportLink(),)
     ui_color = "#f2ece6"
 
-    def __init__(self, *, preflight_task_id: str, finalize_task_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        preflight_task_id: str,
+        finalize_task_id: str,
+        data_dir: str | None = None,
+        tenant: str | None = None,
+        wave: str | None = None,
+        volume_select_task_id: str | None = "select_volumes",
+        volume_task_id: str = "migrate_volume",
+        import_task_ids: list[str] | str | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.preflight_task_id = preflight_task_id
         self.finalize_task_id = finalize_task_id
+        self.data_dir = data_dir
+        self.tenant = tenant
+        self.wave = wave
+        self.volume_select_task_id = volume_select_task_id
+        self.volume_task_id = volume_task_id
+        self.import_task_ids = import_task_ids
+        self.report_url: str | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         report = ti.xcom_pull(task_ids=self.preflight_task_id, key=WorkloadPreflightOperator.REPORT_KEY)
-        if not report:
-            raise AirflowFailException("pre-flight did not pass; nothing was migrated")
+        data_dir = self.data_dir or (report or {}).get("data_dir")
         results = []
-        if report.get("run"):
+        if report and report.get("run"):
             pulled = ti.xcom_pull(
                 task_ids=self.finalize_task_id, map_indexes=range(len(report["run"])), default=None
             )
             results = list(pulled) if isinstance(pulled, (list, tuple)) else [pulled]
         summary = summarize_workloads(results, preflight=report)
-        if not report.get("run"):
+        if report and not report.get("run"):
             summary["dry_run"] = True
+        if data_dir:
+            summary["report"] = self._write_report(context, str(data_dir), report, results, summary)
+        if not report:
+            raise AirflowFailException("pre-flight did not pass; nothing was migrated")
         self.log.info("Migrated: %s", summary["migrated"] or "none")
         for s in summary["skipped"]:
             self.log.info("Skipped %s: %s", s["server"], s["reason"])
@@ -430,3 +493,67 @@ class WorkloadSummaryOperator(BaseOperator):
                 f"back: {', '.join(summary['failed'])}"
             )
         return summary
+
+    # -- the report --------------------------------------------------------------------------------
+    def _write_report(
+        self, context: Context, data_dir: str, preflight_report: dict | None, results: list, summary: dict
+    ) -> dict[str, Any] | None:
+        ti = context["ti"]
+        params = context.get("params") or {}
+        servers = [r for r in results if r]
+        for name in summary["failed"]:
+            try:
+                outcome = recorded_outcome(data_dir, name)
+            except (OsMigrateError, OSError) as e:
+                outcome = {"server": name, "errors": [f"no state recorded: {e}"]}
+            servers.append({**outcome, "result": "failed"})
+        try:
+            report = build_report(
+                str(self.tenant or params.get("tenant") or Path(data_dir).name),
+                str(self.wave or params.get("wave") or "") or None,
+                str(context["run_id"]),
+                self._pull_imports(ti),
+                preflight_report,
+                servers,
+                self._pull_volumes(ti),
+            )
+            stem = safe_stem(ti.dag_id, str(context["run_id"]))
+            json_path, html_path = write_report(report, Path(data_dir) / "reports", stem)
+        except (OsMigrateError, OSError, ValueError) as e:
+            self.log.error("Cannot write the migration report: %s", e)
+            return None
+        self.report_url = report_url(html_path, base_url=api_base_url())
+        self.log.info("Migration report: %s and %s", json_path, html_path)
+        if self.report_url:
+            self.log.info("Migration report page: %s", self.report_url)
+        else:
+            self.log.info("The report is outside the staging root; the UI link cannot serve it")
+        return {
+            "json": str(json_path),
+            "html": str(html_path),
+            "url": self.report_url,
+            "totals": report["totals"],
+        }
+
+    def _pull_imports(self, ti) -> list[dict]:
+        ids = parse_param(self.import_task_ids, "import_task_ids", list, default=[])
+        pulled = [ti.xcom_pull(task_ids=str(task_id), default=None) for task_id in ids]
+        return [p for p in pulled if isinstance(p, dict)]
+
+    def _pull_volumes(self, ti) -> list[dict]:
+        if not self.volume_select_task_id:
+            return []
+        names = ti.xcom_pull(task_ids=self.volume_select_task_id, default=None) or []
+        if not names:
+            return []
+        pulled = ti.xcom_pull(task_ids=self.volume_task_id, map_indexes=range(len(names)), default=None)
+        pulled = list(pulled) if isinstance(pulled, (list, tuple)) else [pulled]
+        out = []
+        for i, name in enumerate(names):
+            result = pulled[i] if i < len(pulled) else None
+            out.append(
+                result
+                if result
+                else {"volume": name, "result": "failed", "error": "no result (see its task log)"}
+            )
+        return out
