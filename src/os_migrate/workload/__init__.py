@@ -42,10 +42,12 @@ from os_migrate.workload.errors import (
     CopyError,
     DestinationError,
     MigrationFailed,
+    Pending,
     SourceDiskUnreadable,
     SourceStateError,
     WorkloadError,
 )
+from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.export import export_workloads
 from os_migrate.workload.migrate import (
     ServerMigration,
@@ -66,6 +68,8 @@ from os_migrate.workload.records import (
 from os_migrate.workload.summary import summarize_workloads
 
 __all__ = [
+    "Pending",
+    "nonblocking_waits",
     "COPIERS",
     "CopyContext",
     "CopyError",
