@@ -18,9 +18,8 @@ from openstack import exceptions as sdk_exc
 
 from os_migrate import transfer
 from os_migrate.workload import disk_copy, migrate
-from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
+from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, nonblocking_waits
 from os_migrate.workload.disk_copy import DiskSource, ImageDiskCopier, VolumeSpec
-from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.errors import CopyError, Pending, SourceDiskUnreadable
 from os_migrate.workload.records import Server
 

@@ -28,6 +28,7 @@ Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files i
 # Copy methods register in COPIERS on import; before records builds its schema from COPIERS.
 from os_migrate.workload import conversion_host  # noqa: F401
 from os_migrate.workload.checks import preflight
+from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.disk_copy import (
     COPIERS,
     CopyContext,
@@ -47,7 +48,6 @@ from os_migrate.workload.errors import (
     SourceStateError,
     WorkloadError,
 )
-from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.export import export_workloads
 from os_migrate.workload.migrate import (
     ServerMigration,

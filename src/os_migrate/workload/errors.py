@@ -61,7 +61,7 @@ class MigrationFailed(WorkloadError):
     restored. Fix the cause and run again."""
 
 
-class Pending(Exception):  # noqa: N818 - a state, not an error
+class Pending(Exception):
     """A step reached a long wait in non-blocking mode; call it again once the resource is ready.
 
     :param kind: ``volume``, ``image``, ``server`` or ``snapshot``.
