@@ -274,7 +274,9 @@ class _DeferrableOperator(_WorkloadOperator):
         self.log.info("trigger: %s (%s)", event.get("message"), event.get("status"))
         if event.get("status") not in ("done", "failed"):
             raise AirflowException(f"{self.task_id}: {event.get('message') or 'no trigger event'}")
-        return self.execute(context)
+        # the undecorated execute: called from the task runner's resume, not a nested operator
+        execute = getattr(type(self).execute, "__wrapped__", type(self).execute)
+        return execute(self, context)
 
 
 class _ServerStepOperator(_DeferrableOperator):
