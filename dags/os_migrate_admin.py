@@ -50,7 +50,13 @@ from os_migrate_airflow.operators import (
 )
 
 DAG_ID = "os_migrate_admin"
-DEFAULT_ARGS = {"owner": "os-migrate", "retries": 2, "retry_delay": datetime.timedelta(seconds=30)}
+DEFAULT_ARGS = {
+    "owner": "os-migrate",
+    "retries": 2,
+    "retry_delay": datetime.timedelta(seconds=30),
+    # nothing hangs forever: admin resources are API calls of seconds each
+    "execution_timeout": datetime.timedelta(hours=2),
+}
 DATA_DIR = "{{ os_migrate_data_dir(params.name, params.data_dir) }}"
 FILTERS = "{{ os_migrate_filters(params) }}"
 CLOUDS, SELECTION, OPTIONS = "Clouds and data", "Selection", "Run options"

@@ -76,6 +76,8 @@ DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,
     "retry_delay": datetime.timedelta(seconds=30),
+    # nothing hangs forever; 6 h: the images task streams every image of the tenant
+    "execution_timeout": datetime.timedelta(hours=6),
 }
 #: Rendered on the worker when a task runs (staging root comes from the worker's environment).
 DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"

@@ -85,6 +85,9 @@ DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,
     "retry_delay": datetime.timedelta(seconds=30),
+    # nothing hangs forever: 2 h per task; the copy operators default to 24 h
+    # (os_migrate_airflow.operators.workload.COPY_EXECUTION_TIMEOUT), deferred waits to their trigger's timeout
+    "execution_timeout": datetime.timedelta(hours=2),
 }
 #: Rendered on the worker when a task runs.
 DATA_DIR = "{{ os_migrate_data_dir(params.tenant, params.data_dir) }}"

@@ -77,6 +77,9 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "triggers": [
+            {"integration-name": "OpenStack", "python-modules": ["os_migrate_airflow.triggers.openstack"]}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "os_migrate_airflow.hooks.openstack.OpenStackHook",

@@ -165,3 +165,14 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
     assert {k: validated[k] for k in conf} == conf
     rest = {k: v for k, v in validated.items() if k not in conf}
     assert rest and all(k.endswith("_filter") and v is None for k, v in rest.items()), rest
+
+
+@pytest.mark.parametrize("dag", _all_dags())
+def test_every_task_has_an_execution_timeout_and_copies_the_long_one(dag):
+    from os_migrate_airflow.operators.workload import COPY_EXECUTION_TIMEOUT, ServerCopyDisksOperator
+
+    timeouts = {task.task_id: task.execution_timeout for task in dag.tasks}
+    assert all(timeouts.values()), [t for t, v in timeouts.items() if not v]
+    for task in dag.tasks:
+        if isinstance(task, ServerCopyDisksOperator) or task.task_id.endswith("migrate_volume"):
+            assert task.execution_timeout == COPY_EXECUTION_TIMEOUT, task.task_id

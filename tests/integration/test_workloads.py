@@ -723,9 +723,23 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
         if i.name == f"{TMP_PREFIX}{data1.id}"
     ] in ([], ["queued"])
 
-    # 3. Re-run the whole wave through Airflow.
+    # 3. Re-run the whole wave through Airflow. The steps are deferrable (the default): each long
+    #    wait defers to the trigger, which dag.test runs inline, then the step runs again.
+    from os_migrate_airflow.triggers.openstack import OpenStackResourceStatusTrigger
+
+    events = []
+    real_run = OpenStackResourceStatusTrigger.run
+
+    async def spying_run(self):
+        async for event in real_run(self):
+            events.append((self.kind, event.payload["status"]))
+            yield event
+
+    monkeypatch.setattr(OpenStackResourceStatusTrigger, "run", spying_run)
     run, states = run_dag(workloads_dag, wl, servers=[VM_IMG], migration_params=IMG_OVERRIDES)
     assert run.state == "success", states
+    # the root disk's server snapshot, the destination volumes from their images, the server ACTIVE
+    assert {("image", "done"), ("volume", "done"), ("server", "done")} <= set(events), events
     for step in ("prepare", "copy_disks", "create_server", "finalize"):
         assert states[(f"migrate_server.{step}", 0)] == "success"
 

@@ -15,7 +15,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from keystoneauth1.identity.base import BaseIdentityPlugin
 
 from os_migrate_airflow.hooks import openstack as hook_module
-from os_migrate_airflow.hooks.openstack import APP_NAME, OpenStackConnectionError, OpenStackHook
+from os_migrate_airflow.hooks.openstack import (
+    APP_NAME,
+    DEFAULT_API_TIMEOUT,
+    OpenStackConnectionError,
+    OpenStackHook,
+)
 
 AUTH_URL = "https://keystone.src.example:5000/v3"
 SECRET = "s3cret-password"
@@ -78,6 +83,7 @@ def test_password_auth_builds_exact_connection_kwargs(create_connection_without_
         interface="public",
         identity_api_version="3",
         region_name="RegionOne",
+        api_timeout=DEFAULT_API_TIMEOUT,
         auth={
             "auth_url": AUTH_URL,
             "username": "admin",
@@ -168,6 +174,7 @@ def test_application_credential_with_secret_in_password_field(create_connection_
         auth_type="v3applicationcredential",
         interface="public",
         identity_api_version="3",
+        api_timeout=DEFAULT_API_TIMEOUT,
         auth={
             "auth_url": AUTH_URL,
             "application_credential_id": "ac-123",
@@ -593,3 +600,45 @@ def test_test_connection_names_the_keystone_error_the_sdk_wrapped(
         False,
         "Unauthorized: The request you have made requires authentication. (HTTP 401)",
     )
+
+
+def test_every_connection_gets_an_api_timeout_that_reaches_the_http_session(create_connection_without_db):
+    create_connection_without_db(openstack_connection(extra=PASSWORD_EXTRA))
+    create_connection_without_db(
+        openstack_connection("openstack_slow", extra={**PASSWORD_EXTRA, "api_timeout": "15"})
+    )
+
+    default = OpenStackHook("openstack_src").get_conn()  # real openstacksdk Connection, no API call
+    slow = OpenStackHook("openstack_slow").get_conn()
+
+    assert default.session.timeout == DEFAULT_API_TIMEOUT
+    assert slow.session.timeout == 15.0
+
+
+def test_a_named_cloud_without_api_timeout_gets_the_default(create_connection_without_db, tmp_path):
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n  c1:\n    auth: {auth_url: 'https://k.example:5000/v3', username: u, password: p,"
+        " project_name: x, user_domain_name: Default, project_domain_name: Default}\n"
+        "  c2:\n    api_timeout: 7\n    auth: {auth_url: 'https://k.example:5000/v3', username: u,"
+        " password: p, project_name: x, user_domain_name: Default, project_domain_name: Default}\n"
+    )
+    for name in ("c1", "c2"):
+        create_connection_without_db(
+            Connection(
+                conn_id=f"openstack_{name}",
+                conn_type="openstack",
+                extra=json.dumps({"cloud": name, "clouds_yaml": str(clouds)}),
+            )
+        )
+
+    assert OpenStackHook("openstack_c1").get_conn().session.timeout == DEFAULT_API_TIMEOUT
+    assert OpenStackHook("openstack_c2").get_conn().session.timeout == 7
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_bad_api_timeout_is_refused_naming_the_key(create_connection_without_db, value):
+    create_connection_without_db(openstack_connection(extra={**PASSWORD_EXTRA, "api_timeout": value}))
+
+    with pytest.raises(OpenStackConnectionError, match="api_timeout must be a number of seconds"):
+        OpenStackHook("openstack_src").get_conn()

@@ -18,9 +18,9 @@ from openstack import exceptions as sdk_exc
 
 from os_migrate import transfer
 from os_migrate.workload import disk_copy, migrate
-from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY
+from os_migrate.workload.cloudops import SHA256_KEY, SOURCE_ID_KEY, nonblocking_waits
 from os_migrate.workload.disk_copy import DiskSource, ImageDiskCopier, VolumeSpec
-from os_migrate.workload.errors import CopyError, SourceDiskUnreadable
+from os_migrate.workload.errors import CopyError, Pending, SourceDiskUnreadable
 from os_migrate.workload.records import Server
 
 _ids = itertools.count(1)
@@ -112,6 +112,7 @@ class FakeBlockStorage:
         self.cloud, self.vols, self.snaps = cloud, {}, {}
         self.snapshot_status = "available"
         self.force_upload = False
+        self.slow = False  # uploads stay "saving"/"uploading", new volumes "creating"
         self.calls = []
 
     def add(self, name, data=b"", status="available", server_id=None, device=None, **kw):
@@ -173,6 +174,7 @@ class FakeBlockStorage:
         return self.add(
             name,
             data,
+            status="creating" if self.slow else "available",
             size=size,
             metadata=metadata or {},
             vim=vim,
@@ -208,7 +210,9 @@ class FakeBlockStorage:
             raise sdk_exc.BadRequestException(
                 message=f"Invalid volume: Volume {vol.id} status must be available"
             )
-        img = self.cloud.image.add(image_name, vol.data)
+        img = self.cloud.image.add(image_name, vol.data, status="saving" if self.slow else "active")
+        if self.slow:
+            vol.status = "uploading"
         return {"image_id": img.id}
 
     def set_volume_bootable_status(self, volume, bootable):
@@ -223,6 +227,10 @@ class FakeBlockStorage:
 
     def set_volume_metadata(self, volume, **md):
         self.get_volume(volume).metadata.update(md)
+
+    def delete_volume_metadata(self, volume, keys):
+        for k in keys:
+            self.get_volume(volume).metadata.pop(k, None)
 
 
 class FakeCompute:
@@ -568,3 +576,66 @@ def test_ensure_disk_copy_replaces_an_unfinished_destination_volume(clouds):
 
     assert half.id not in dst.block_storage.vols
     assert list(dst.block_storage.vols) == [result.volume_id]
+
+
+def test_non_blocking_copy_raises_pending_and_resumes_without_a_second_upload_or_volume(clouds):
+    src, dst = clouds
+    src.block_storage.force_upload = True
+    src.block_storage.slow = dst.block_storage.slow = True
+    _, vol, _ = attached_volume(src, root=True)
+    server = server_record(vol.id)
+    disk = migrate.disk_plan(server)[0]
+
+    def step():
+        with nonblocking_waits():
+            return migrate.ensure_disk_copy(image_copier(src, dst), dst, disk, server)
+
+    def finish(p: Pending) -> None:  # the cloud finishes what the step waits for
+        cloud = src if p.side == "src" else dst
+        if p.kind == "image":
+            cloud.image.images_by_id[p.resource_id].status = "active"
+            for v in cloud.block_storage.vols.values():
+                if v.status == "uploading":
+                    v.status = "in-use" if v.attachments else "available"
+        else:
+            cloud.block_storage.vols[p.resource_id].status = p.target_statuses[0]
+
+    waits = []
+    for _ in range(5):
+        try:
+            result = step()
+            break
+        except Pending as p:
+            waits.append((p.kind, p.side, p.target_statuses))
+            with pytest.raises(Pending):  # called again too early: waits again, starts nothing
+                step()
+            finish(p)
+            last = p
+
+    # temporary volume from the snapshot, its upload, the destination volume from the image
+    assert waits == [
+        ("volume", "src", ("available",)),
+        ("image", "src", ("active",)),
+        ("volume", "dst", ("available",)),
+    ]
+    assert len([c for c in src.block_storage.calls if c[0] == "upload"]) == 1
+    assert len([c for c in src.block_storage.calls if c[0] == "create_volume"]) == 1
+    assert [c for c in dst.block_storage.calls if c[0] == "create_volume"] == [("create_volume", "boot")]
+    copy = dst.block_storage.vols[result.volume_id]
+    assert result.volume_id == last.resource_id and list(dst.block_storage.vols) == [copy.id]
+    assert copy.data == DATA and copy.metadata[SHA256_KEY] == hashlib.sha256(DATA).hexdigest()
+    assert disk_copy.FROM_IMAGE_KEY not in copy.metadata
+    assert temporaries(src) == [] and temporaries(dst) == []
+
+
+def test_blocking_waits_stay_the_default_and_a_failed_resource_raises_not_pending(clouds):
+    src, _ = clouds
+    server = src.add_server(status="ERROR")
+    with nonblocking_waits(), pytest.raises(CopyError, match="status ERROR"):
+        disk_copy.cloudops.wait_server(src, server.id, "ACTIVE", what="vm", error=CopyError, side="dst")
+    server.status = "BUILD"
+    with nonblocking_waits(), pytest.raises(Pending) as pending:
+        disk_copy.cloudops.wait_server(src, server.id, "ACTIVE", what="vm", side="dst")
+    assert pending.value.to_dict()["failure_statuses"] == ["ERROR"]
+    with nonblocking_waits(), pytest.raises(CopyError, match="still 'BUILD'"):  # no side: blocks
+        disk_copy.cloudops.wait_server(src, server.id, "ACTIVE", what="vm", timeout=0, error=CopyError)

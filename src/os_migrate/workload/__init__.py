@@ -28,6 +28,7 @@ Data files: ``workloads.yml`` (servers), ``detached_volumes.yml``; state files i
 # Copy methods register in COPIERS on import; before records builds its schema from COPIERS.
 from os_migrate.workload import conversion_host  # noqa: F401
 from os_migrate.workload.checks import preflight
+from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.disk_copy import (
     COPIERS,
     CopyContext,
@@ -42,6 +43,7 @@ from os_migrate.workload.errors import (
     CopyError,
     DestinationError,
     MigrationFailed,
+    Pending,
     SourceDiskUnreadable,
     SourceStateError,
     WorkloadError,
@@ -66,6 +68,8 @@ from os_migrate.workload.records import (
 from os_migrate.workload.summary import summarize_workloads
 
 __all__ = [
+    "Pending",
+    "nonblocking_waits",
     "COPIERS",
     "CopyContext",
     "CopyError",

@@ -16,20 +16,28 @@ Cinder delete must fail fast on ``error_deleting``, and the long data waits (an 
 volume takes hours) must survive a restarting API, which :func:`call` retries for reads only
 (keystoneauth's ``status_code_retries`` on a connection would also retry the non-idempotent
 creates of the same session).
+
+Non-blocking waits: inside :func:`nonblocking_waits`, a wait given a ``side`` (``src``/``dst``)
+checks the resource once and raises :class:`~os_migrate.workload.errors.Pending` when it is not yet
+there, instead of polling (the Airflow provider defers the task to its triggerer and calls the
+step again). Only the long data and server waits of the steps pass a ``side``, at places where
+calling the step again resumes without making a second resource; every other wait blocks.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 
 from os_migrate.transfer import IMAGE_FAILURES
-from os_migrate.workload.errors import WorkloadError
+from os_migrate.workload.errors import Pending, WorkloadError
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +46,8 @@ GIB = 1024**3
 TRANSIENT_STATUSES = (502, 503, 504)
 #: Terminal failure states of Cinder volumes and snapshots.
 VOLUME_FAILURES = ("error", "error_restoring", "error_extending", "error_deleting", "error_managing")
+#: Terminal failure states of Cinder snapshots.
+SNAPSHOT_FAILURES = ("error", "error_deleting")
 #: Prefix of every temporary resource (``osm-tmp-<source id>``): deterministic, so a re-run finds
 #: and reuses or removes what an interrupted run left.
 TMP_PREFIX = "osm-tmp-"
@@ -45,6 +55,29 @@ TMP_PREFIX = "osm-tmp-"
 SOURCE_ID_KEY = "os_migrate_source_id"
 #: Metadata key set on a destination volume once its data was verified (completion marker).
 SHA256_KEY = "os_migrate_sha256"
+
+
+#: False inside :func:`nonblocking_waits` (per thread/task: a context variable).
+_BLOCKING: ContextVar[bool] = ContextVar("os_migrate_blocking_waits", default=True)
+
+
+@contextmanager
+def nonblocking_waits(enabled: bool = True) -> Iterator[None]:
+    """Within the block, deferrable waits raise :class:`Pending` instead of polling.
+
+    :param enabled: False makes the block blocking again (for a section that must not stop
+        half-way, e.g. between a detach and the re-attach).
+    """
+    token = _BLOCKING.set(not enabled)
+    try:
+        yield
+    finally:
+        _BLOCKING.reset(token)
+
+
+def waits_block() -> bool:
+    """True when waits poll (the default), False inside :func:`nonblocking_waits`."""
+    return _BLOCKING.get()
 
 
 def tmp_name(source_id: str) -> str:
@@ -98,6 +131,7 @@ def wait_until(
     interval: float = 2.0,
     failed: Callable[[Any], str | None] | None = None,
     error: type[WorkloadError] = WorkloadError,
+    pending: Pending | None = None,
 ) -> Any:
     """Poll ``fetch()`` until ``ready(obj)``.
 
@@ -107,8 +141,11 @@ def wait_until(
     :param timeout: seconds.
     :param failed: returns a reason when the object reached a terminal failure state.
     :param error: exception class raised on failure or timeout.
+    :param pending: raised (after one check) instead of polling inside :func:`nonblocking_waits`;
+        None: this wait always blocks.
     :returns: the last fetched object.
     :raises WorkloadError: (``error``) failure state reached, or timeout.
+    :raises Pending: ``pending``, when not ready in non-blocking mode.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -118,6 +155,9 @@ def wait_until(
         reason = failed(obj) if failed is not None and obj is not None else None
         if reason:
             raise error(f"{what}: {reason}")
+        if pending is not None and not _BLOCKING.get():
+            LOG.info("%s: not yet (status %s); deferring the wait", what, getattr(obj, "status", "gone"))
+            raise pending
         if time.monotonic() > deadline:
             state = getattr(obj, "status", None) if obj is not None else "gone"
             raise error(f"{what}: still {state!r} after {timeout:.0f} s")
@@ -159,20 +199,27 @@ def wait_volume(
     timeout: float,
     error: type[WorkloadError] = WorkloadError,
     interval: float = 2.0,
+    side: str | None = None,
 ):
     """Wait until the volume's status is one of ``statuses``; fail on an ``error*`` status.
 
     :param interval: seconds between polls (short for steps that take about a second, e.g. attach).
+    :param side: ``src``/``dst``: the wait may raise :class:`Pending` (see
+        :func:`nonblocking_waits`); None: it always blocks.
     """
     statuses = (statuses,) if isinstance(statuses, str) else statuses
+    label = f"{what} ({volume_id}) {'/'.join(statuses)}"
     return wait_until(
         lambda: get_volume(conn, volume_id),
         lambda v: v is not None and v.status in statuses,
         failed=lambda v: f"status {v.status}" if v.status in VOLUME_FAILURES else None,
-        what=f"{what} ({volume_id}) {'/'.join(statuses)}",
+        what=label,
         timeout=timeout,
         error=error,
         interval=interval,
+        pending=Pending("volume", volume_id, statuses, VOLUME_FAILURES, side, label, timeout)
+        if side
+        else None,
     )
 
 
@@ -245,6 +292,26 @@ def snapshots_named(conn, name: str) -> list:
     return [s for s in call(lambda: list(conn.block_storage.snapshots(details=True))) if s.name == name]
 
 
+def wait_snapshot(conn, snapshot_id: str, *, what: str, timeout: float, side: str | None = None):
+    """Wait until the snapshot is no longer ``creating`` (or gone); the caller reads the outcome.
+
+    :param side: as in :func:`wait_volume`.
+    :returns: the snapshot (``available``, ``error``...), or None if it disappeared.
+    """
+    label = f"{what} ({snapshot_id}) created"
+    return wait_until(
+        lambda: get_snapshot(conn, snapshot_id),
+        lambda s: s is None or s.status != "creating",
+        what=label,
+        timeout=timeout,
+        pending=(
+            Pending("snapshot", snapshot_id, ("available",), SNAPSHOT_FAILURES, side, label, timeout)
+            if side
+            else None
+        ),
+    )
+
+
 def delete_snapshot(conn, snapshot, *, what: str, timeout: float = 300.0) -> None:
     """Delete a volume snapshot and wait until it is gone."""
     snap = wait_until(
@@ -275,16 +342,29 @@ def own_images_named(conn, name: str) -> list:
 
 
 def wait_image_active(
-    conn, image_id: str, *, what: str, timeout: float, error: type[WorkloadError] = WorkloadError
+    conn,
+    image_id: str,
+    *,
+    what: str,
+    timeout: float,
+    error: type[WorkloadError] = WorkloadError,
+    side: str | None = None,
 ):
-    """Wait until the image is ``active``; fail if it is killed/deleted/deactivated."""
+    """Wait until the image is ``active``; fail if it is killed/deleted/deactivated.
+
+    :param side: as in :func:`wait_volume`.
+    """
+    label = f"{what} ({image_id}) active"
     return wait_until(
         lambda: get_image(conn, image_id),
         lambda i: i is not None and i.status == "active",
         failed=lambda i: f"status {i.status}" if i.status in IMAGE_FAILURES else None,
-        what=f"{what} ({image_id}) active",
+        what=label,
         timeout=timeout,
         error=error,
+        pending=Pending("image", image_id, ("active",), tuple(IMAGE_FAILURES), side, label, timeout)
+        if side
+        else None,
     )
 
 
@@ -318,8 +398,14 @@ def wait_server(
     what: str,
     timeout: float = 600.0,
     error: type[WorkloadError] = WorkloadError,
+    side: str | None = None,
 ):
-    """Wait until the server has ``status`` (and no task in progress); fail on ERROR."""
+    """Wait until the server has ``status`` (and no task in progress); fail on ERROR.
+
+    :param side: as in :func:`wait_volume`.
+    """
+    label = f"{what} ({server_id}) {status}"
+    failures = ("ERROR",) if status != "ERROR" else ()
 
     def failed(s):
         if s.status == "ERROR" and status != "ERROR":
@@ -331,9 +417,10 @@ def wait_server(
         lambda: get_server(conn, server_id),
         lambda s: s is not None and s.status == status and not s.task_state,
         failed=failed,
-        what=f"{what} ({server_id}) {status}",
+        what=label,
         timeout=timeout,
         error=error,
+        pending=Pending("server", server_id, (status,), failures, side, label, timeout) if side else None,
     )
 
 

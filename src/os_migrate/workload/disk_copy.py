@@ -41,11 +41,18 @@ Idempotency: every temporary is named ``osm-tmp-<source id>``; a re-run reuses a
 image, reuses a verified destination image (its ``os_migrate_sha256`` property), deletes
 half-made ones (a killed upload stays ``queued``/``saving``) and starts those steps again.
 :meth:`DiskCopier.cleanup` removes every temporary of a disk in both clouds.
+
+Non-blocking waits (:func:`~os_migrate.workload.cloudops.nonblocking_waits`): the long waits of
+method ``image`` (temporary snapshot and volume, source image upload or server snapshot, the
+destination volume made from the image) raise :class:`~os_migrate.workload.errors.Pending`; a copy
+called again finds each of them in progress and waits on it again instead of starting it twice (an
+upload is recognised by the uploading volume or the server's ``image_*`` task state, the
+destination volume by its :data:`FROM_IMAGE_KEY`). The ``detach`` way always blocks (the volume is
+attached back at once).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -62,6 +69,10 @@ from os_migrate.workload.cloudops import GIB, SHA256_KEY, tmp_name
 from os_migrate.workload.errors import CopyError, SourceDiskUnreadable
 
 LOG = logging.getLogger(__name__)
+
+#: Metadata key on a destination volume being made from a verified destination image (the image
+#: id): a copy called again resumes it instead of deleting it; removed once it is ``available``.
+FROM_IMAGE_KEY = "os_migrate_from_image"
 
 
 @dataclass(frozen=True)
@@ -229,6 +240,11 @@ class DiskCopier(ABC):
         :returns: one line per deleted resource.
         """
 
+    def resumable(self, volume) -> bool:
+        """True if ``volume`` (a destination volume with the disk's marker, not yet marked
+        complete) is a copy in progress that :meth:`copy` resumes; False: delete it first."""
+        return False
+
     def release(self, source: DiskSource) -> list[str]:
         """Free what an interrupted copy of ``source`` still holds (processes, attachments), so its
         unfinished destination volume can be deleted; called before a disk is copied again.
@@ -260,6 +276,10 @@ class DiskCopier(ABC):
         name = source.tmp_name
         timeout = cloudops.volume_timeout(volume.size)
         for temp in cloudops.volumes_named(self.src, name):
+            if temp.status == "creating":  # made by an earlier call: wait for it (may defer)
+                temp = cloudops.wait_volume(
+                    self.src, temp.id, "available", what="temporary volume", timeout=timeout, side="src"
+                )
             temp = cloudops.wait_volume_settled(self.src, temp.id, what="temporary volume", timeout=timeout)
             if temp is not None and temp.status == "available":
                 LOG.info("reusing temporary volume %s (%s)", name, temp.id)
@@ -269,11 +289,8 @@ class DiskCopier(ABC):
         snaps = [s for s in cloudops.snapshots_named(self.src, name) if s.volume_id == volume.id]
         snap = None
         for found in snaps:
-            s = cloudops.wait_until(
-                functools.partial(cloudops.get_snapshot, self.src, found.id),
-                lambda x: x is None or x.status != "creating",
-                what=f"temporary snapshot {found.id}",
-                timeout=timeout,
+            s = cloudops.wait_snapshot(
+                self.src, found.id, what="temporary snapshot", timeout=timeout, side="src"
             )
             if s is not None and s.status == "available" and snap is None:
                 snap = s
@@ -284,11 +301,11 @@ class DiskCopier(ABC):
             snap = self.src.block_storage.create_snapshot(
                 volume_id=volume.id, name=name, force=True, description="os-migrate temporary snapshot"
             )
-            snap = cloudops.wait_until(
-                lambda: cloudops.get_snapshot(self.src, snap.id),
-                lambda s: s is not None and s.status in ("available", "error"),
-                what=f"temporary snapshot {snap.id}",
-                timeout=timeout,
+            snap = (
+                cloudops.wait_snapshot(
+                    self.src, snap.id, what="temporary snapshot", timeout=timeout, side="src"
+                )
+                or snap
             )
             if snap.status != "available":
                 LOG.warning(
@@ -304,7 +321,13 @@ class DiskCopier(ABC):
             name=name, size=volume.size, snapshot_id=snap.id, description="os-migrate temporary volume"
         )
         return cloudops.wait_volume(
-            self.src, temp.id, "available", what="temporary volume", timeout=timeout, error=CopyError
+            self.src,
+            temp.id,
+            "available",
+            what="temporary volume",
+            timeout=timeout,
+            error=CopyError,
+            side="src",
         )
 
     def _wait_source_image(self, image_id: str, source: DiskSource, size_gib: int = 1):
@@ -314,6 +337,7 @@ class DiskCopier(ABC):
             what=f"source image of {source.label}",
             timeout=cloudops.volume_timeout(size_gib),
             error=CopyError,
+            side="src",
         )
 
     def _server_snapshot(self, source: DiskSource):
@@ -450,6 +474,9 @@ class ImageDiskCopier(DiskCopier):
         return self._upload_volume(source)
 
     def _upload_in_progress(self, source: DiskSource) -> bool:
+        if source.kind == "server_disk":  # a server snapshot: Nova's image_* task states
+            server = cloudops.get_server(self.src, source.id)
+            return server is not None and str(server.task_state or "").startswith("image_")
         ids = [source.id] + [v.id for v in cloudops.volumes_named(self.src, source.tmp_name)]
         return any(
             (v := cloudops.get_volume(self.src, i)) is not None and v.status == "uploading" for i in ids
@@ -523,7 +550,8 @@ class ImageDiskCopier(DiskCopier):
                 error=CopyError,
             )
         try:
-            image = self._upload(cloudops.get_volume(self.src, volume.id), source, force=False)
+            with cloudops.nonblocking_waits(False):  # attach it back right after, never defer
+                image = self._upload(cloudops.get_volume(self.src, volume.id), source, force=False)
         finally:
             reattach_volume(self.src, volume.id, server_id, source.device, timeout=timeout)
             self.journal.record_reattach(volume.id)
@@ -602,7 +630,17 @@ class ImageDiskCopier(DiskCopier):
             spec.volume_type or "default",
             image.id,
         )
-        volume = self.dst.block_storage.create_volume(**kwargs)
+        resumed = [
+            v
+            for v in cloudops.volumes_with_marker(self.dst, source.id)
+            if (v.metadata or {}).get(FROM_IMAGE_KEY) == image.id
+        ]
+        if resumed:
+            volume = resumed[0]
+            LOG.info("resuming destination volume %s (%s, %s)", spec.name, volume.id, volume.status)
+        else:
+            kwargs["metadata"] = {**kwargs["metadata"], FROM_IMAGE_KEY: image.id}
+            volume = self.dst.block_storage.create_volume(**kwargs)
         try:
             volume = cloudops.wait_volume(
                 self.dst,
@@ -611,13 +649,26 @@ class ImageDiskCopier(DiskCopier):
                 what=f"destination volume {spec.name!r}",
                 timeout=cloudops.volume_timeout(size),
                 error=CopyError,
+                side="dst",
             )
         except CopyError:
             cloudops.delete_volume(self.dst, volume, what="failed destination volume")
             raise
+        if FROM_IMAGE_KEY in (volume.metadata or {}):
+            cloudops.call(self.dst.block_storage.delete_volume_metadata, volume, keys=[FROM_IMAGE_KEY])
         if bool(volume.is_bootable) != bool(spec.is_bootable):
             self.dst.block_storage.set_volume_bootable_status(volume, bool(spec.is_bootable))
         return cloudops.get_volume(self.dst, volume.id)
+
+    def resumable(self, volume) -> bool:
+        image_id = (volume.metadata or {}).get(FROM_IMAGE_KEY)
+        if not image_id or volume.status not in ("creating", "downloading", "available"):
+            return False
+        image = cloudops.get_image(self.dst, image_id)
+        sha = image is not None and (
+            (image.properties or {}).get(SHA256_KEY) or getattr(image, SHA256_KEY, None)
+        )
+        return image is not None and image.status == "active" and bool(sha)
 
     # -- cleanup ---------------------------------------------------------------------------------
     def cleanup(self, source: DiskSource) -> list[str]:

@@ -179,6 +179,9 @@ def ensure_disk_copy(copier: DiskCopier, dst, disk: PlannedDisk, server: Server 
     for line in copier.release(disk.source):
         LOG.info("%s: released %s (left by an interrupted copy)", disk.source.label, line)
     for partial in cloudops.volumes_with_marker(dst, disk.source.id):
+        if copier.resumable(partial):
+            LOG.info("%s: destination volume %s is being made; resuming", disk.source.label, partial.id)
+            continue
         cloudops.delete_volume(dst, partial, what="unfinished destination volume")
     result = copier.copy(disk.source, disk.spec)
     want = disk.volume_image_metadata

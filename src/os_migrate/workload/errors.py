@@ -16,9 +16,15 @@ SDK exceptions (``openstack.exceptions.SDKException``, keystoneauth connection e
 wrapped: they are usually transient, and every step is safe to run again.
 
 ``retryable`` (see :class:`~os_migrate.exceptions.OsMigrateError`) is ``True`` only where marked.
+
+:class:`Pending` is not an error of the migration: a step run with non-blocking waits
+(:func:`os_migrate.workload.cloudops.nonblocking_waits`) raises it instead of polling a long wait;
+the caller waits elsewhere (the Airflow triggerer) and calls the step again.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from os_migrate.exceptions import OsMigrateError
 
@@ -53,3 +59,48 @@ class DestinationError(WorkloadError):
 class MigrationFailed(WorkloadError):
     """Finalize found the migration unfinished: the destination was rolled back, the source
     restored. Fix the cause and run again."""
+
+
+class Pending(Exception):
+    """A step reached a long wait in non-blocking mode; call it again once the resource is ready.
+
+    :param kind: ``volume``, ``image``, ``server`` or ``snapshot``.
+    :param resource_id: the resource's id.
+    :param target_statuses: statuses that end the wait (for a server: with no task in progress).
+    :param failure_statuses: statuses that end it with a failure (the step, called again, raises
+        the right error).
+    :param side: ``src`` or ``dst``: the cloud holding the resource.
+    :param what: description for messages (``destination volume 'data-1' (id) available``).
+    :param timeout: seconds the blocking wait would have allowed.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        resource_id: str,
+        target_statuses: tuple[str, ...],
+        failure_statuses: tuple[str, ...],
+        side: str,
+        what: str,
+        timeout: float,
+    ):
+        super().__init__(f"{what}: waiting for {'/'.join(target_statuses)} ({side} {kind} {resource_id})")
+        self.kind = kind
+        self.resource_id = resource_id
+        self.target_statuses = tuple(target_statuses)
+        self.failure_statuses = tuple(failure_statuses)
+        self.side = side
+        self.what = what
+        self.timeout = float(timeout)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able fields (no secrets: ids and statuses only)."""
+        return {
+            "kind": self.kind,
+            "resource_id": self.resource_id,
+            "target_statuses": list(self.target_statuses),
+            "failure_statuses": list(self.failure_statuses),
+            "side": self.side,
+            "what": self.what,
+            "timeout": self.timeout,
+        }

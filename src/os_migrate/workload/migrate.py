@@ -41,6 +41,12 @@ started again (on failure, or with ``restart_source_after``), and, only when its
 neither snapshot nor force-upload an in-use volume, a data volume detached for the upload and
 attached back at the same device right after.
 
+Long waits (source SHUTOFF, destination ACTIVE, the disk copies' data waits) raise
+:class:`~os_migrate.workload.errors.Pending` instead of polling when the step runs inside
+:func:`~os_migrate.workload.cloudops.nonblocking_waits`; the step called again once the resource
+is ready goes on from there (a stopping source is not stopped twice, a building server not made
+twice).
+
 A server in a server group (``params.server_group``, a reference by name) is created with the
 scheduler hint ``group`` set to the id of the destination server group of the same name.
 
@@ -56,6 +62,7 @@ raised.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -85,6 +92,7 @@ from os_migrate.workload.disks import (
 from os_migrate.workload.errors import (
     DestinationError,
     MigrationFailed,
+    Pending,
     SourceStateError,
     WorkloadError,
 )
@@ -455,7 +463,9 @@ class ServerMigration:
         mp = server.migration_params
         if mp["stop_before_migration"]:
             stopping = source.status == "ACTIVE"
-            if stopping:
+            if stopping and source.task_state == "powering-off":
+                LOG.info("source server %s (%s) is stopping", name, source.id)  # a re-entry
+            elif stopping:
                 state.set(stopped_by_os_migrate=True)
                 LOG.info("stopping source server %s (%s)", name, source.id)
                 src.compute.stop_server(source)
@@ -465,9 +475,16 @@ class ServerMigration:
                     "(it is stopped first) or SHUTOFF"
                 )
             source = cloudops.wait_server(
-                src, source.id, "SHUTOFF", what=f"source server {name}", timeout=300, error=SourceStateError
+                src,
+                source.id,
+                "SHUTOFF",
+                what=f"source server {name}",
+                timeout=300,
+                error=SourceStateError,
+                side="src",
             )
-            if stopping:
+            if stopping or (state.get("stopped_by_os_migrate") and not state.get("source_stopped_at")):
+                # (a re-entry after a deferred wait for SHUTOFF finds it off: os-migrate stopped it)
                 state.set(source_stopped_at=utc_now(), source_found_off_at=None)
             elif not state.get("source_stopped_at") and not state.get("source_found_off_at"):
                 state.set(source_found_off_at=utc_now())
@@ -503,8 +520,14 @@ class ServerMigration:
             results = [ensure_disk_copy(self.copier, self.dst, disk, self.server) for disk in disks]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix=f"copy-{self.name}") as pool:
-                futures = [pool.submit(self._copy_one, disk) for disk in disks]
+                # each thread runs in a copy of this context (non-blocking waits carry over)
+                futures = [
+                    pool.submit(contextvars.copy_context().run, self._copy_one, disk) for disk in disks
+                ]
                 wait(futures)
+            failures = [e for f in futures if (e := f.exception()) is not None and not isinstance(e, Pending)]
+            if failures:  # a failure wins over another disk's Pending
+                raise failures[0]
             results = [f.result() for f in futures]  # the first failure, once every disk ended
         copies = [r.to_dict() for r in results]
         self.state.set(copies=[{k: c.get(k) for k in _COPY_KEYS} for c in copies])
@@ -572,7 +595,12 @@ class ServerMigration:
             existing = cloudops.get_server(dst, created.id) or created
         try:
             existing = cloudops.wait_server(
-                dst, existing.id, "ACTIVE", what=f"destination server {name}", error=DestinationError
+                dst,
+                existing.id,
+                "ACTIVE",
+                what=f"destination server {name}",
+                error=DestinationError,
+                side="dst",
             )
         except DestinationError:
             LOG.error("destination server %s failed; deleting it", name)

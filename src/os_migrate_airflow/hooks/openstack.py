@@ -48,6 +48,10 @@ Credential sources, highest precedence first (the SSHHook pattern):
 5. defaults: ``interface=public``, ``identity_api_version=3``, ``auth_type`` inferred
    (``v3applicationcredential`` if application credential keys are present, else ``password``).
 
+Every HTTP request has a timeout: extra ``api_timeout`` (seconds; openstacksdk's cloud setting of
+that name), else the named cloud's own ``api_timeout``, else :data:`DEFAULT_API_TIMEOUT`. It bounds
+a connect and each read (not a whole streamed download), so no call hangs on a dead API.
+
 The worker's ``OS_*`` environment variables are never read: both openstacksdk code paths are called
 with ``load_envvars=False`` (one worker process holds a source and a destination cloud at once).
 Secrets are never logged nor put in error messages.
@@ -118,6 +122,9 @@ LEGACY_EXTRA_PREFIX = "extra__openstack__"
 DEFAULT_PROTOCOL = "https"
 #: Applied only when no clouds.yaml cloud is used (a named cloud keeps its own values).
 DEFAULTS = {"interface": "public", "identity_api_version": "3"}
+
+#: Seconds of openstacksdk's ``api_timeout`` when neither extra nor the named cloud sets one.
+DEFAULT_API_TIMEOUT = 60.0
 
 _TRUE = ("true", "yes", "1", "on")
 _FALSE = ("false", "no", "0", "off")
@@ -243,6 +250,7 @@ class OpenStackHook(BaseHook):
             _project_label(settings["auth"]),
             settings.get("region_name"),
         )
+        settings.setdefault("api_timeout", DEFAULT_API_TIMEOUT)
         try:
             return SDKConnection(app_name=APP_NAME, **settings)
         except (ks_exceptions.ClientException, sdk_exceptions.SDKException) as e:
@@ -269,6 +277,8 @@ class OpenStackHook(BaseHook):
             config = OpenStackConfig(load_envvars=False, app_name=APP_NAME, **files)
             merged = config.get_one(cloud=cloud, validate=False, **overrides).config
             _raise_problems(conn_id, _problems(merged, require_auth_url=True))
+            if not merged.get("api_timeout"):
+                overrides = {**overrides, "api_timeout": DEFAULT_API_TIMEOUT}
             region = config.get_one(cloud=cloud, **overrides)
         except (ks_exceptions.ClientException, sdk_exceptions.SDKException) as e:
             raise OpenStackConnectionError(
@@ -353,6 +363,8 @@ class OpenStackHook(BaseHook):
                 settings["verify"] = not _as_bool(extra["insecure"], "insecure")
         except ValueError as e:
             _raise_problems(self.openstack_conn_id, [str(e)])
+        if "api_timeout" in settings:
+            settings["api_timeout"] = _positive(settings["api_timeout"], self.openstack_conn_id)
         if auth:
             settings["auth"] = auth
         elif not cloud:
@@ -447,6 +459,16 @@ def _problems(settings: dict[str, Any], *, require_auth_url: bool) -> list[str]:
 def _raise_problems(conn_id: str, problems: list[str]) -> None:
     if problems:
         raise OpenStackConnectionError(f"OpenStack connection {conn_id!r}: " + "; ".join(problems))
+
+
+def _positive(value: Any, conn_id: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        _raise_problems(conn_id, [f"extra api_timeout must be a number of seconds > 0, got {value!r}"])
+    return seconds
 
 
 def _first(*values: Any) -> Any:

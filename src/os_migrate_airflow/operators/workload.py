@@ -11,6 +11,12 @@ Errors are mapped by :func:`~os_migrate_airflow.operators.base.core_errors` on t
 ``retryable`` flag: cloud unreachable, a failed copy or a failed destination server are retried
 (every step is idempotent); bad data, failed pre-flight, a source in a wrong state, an unreadable
 source disk, a rolled-back migration fail at once.
+
+Deferrable (``deferrable=True``, the default): the per-server steps and the detached volume copy
+run their core step with non-blocking waits; a long wait (upload, snapshot, volume from image,
+server SHUTOFF/ACTIVE) raises :class:`~os_migrate.workload.errors.Pending`, and the task defers to
+:class:`~os_migrate_airflow.triggers.openstack.OpenStackResourceStatusTrigger` (no worker slot
+held) and runs the step again when the trigger fires; the step goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from os_migrate.exceptions import OsMigrateError
 from os_migrate.report import build_report, safe_stem, write_report
@@ -35,17 +41,27 @@ from os_migrate.workload import (
     summarize_workloads,
 )
 from os_migrate.workload.checks import ON_FAILURE_STOP, flavor_line, runnable
+from os_migrate.workload.cloudops import nonblocking_waits
+from os_migrate.workload.errors import Pending
 from os_migrate.workload.migrate import recorded_outcome
 from os_migrate.workload.volumes import migrate_volume, select_volumes
 from os_migrate_airflow.hooks.conversion_host import host_access
 from os_migrate_airflow.links import MigrationReportLink, api_base_url, report_url
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable, parse_param
+from os_migrate_airflow.triggers.openstack import OpenStackResourceStatusTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: Default map index label of per-server tasks.
 SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
+#: ``execution_timeout`` of the copy tasks (disk copy, detached volume) unless given: a copy of
+#: terabytes takes hours; it wins over a DAG's ``default_args`` (set in the operator's __init__).
+COPY_EXECUTION_TIMEOUT = datetime.timedelta(hours=24)
+#: Seconds between the trigger's status polls.
+TRIGGER_POLL_INTERVAL = 10.0
+
+_T = TypeVar("_T")
 
 
 class _WorkloadOperator(OsMigrateBaseOperator):
@@ -225,7 +241,68 @@ class WorkloadPreflightOperator(_WorkloadOperator):
         return report["run"]
 
 
-class _ServerStepOperator(_WorkloadOperator):
+def _copy_partial(partial: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    # a mapped task is built from its partial kwargs, where default_args were already merged
+    kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
+    return partial(**kwargs)
+
+
+class _DeferrableOperator(_WorkloadOperator):
+    """Runs its core step with non-blocking waits and defers a long wait to the triggerer.
+
+    :param deferrable: defer long waits (needs a running triggerer); False: wait in the worker.
+    """
+
+    def __init__(self, *, deferrable: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+
+    def _deferring(self, context: Context, step: Callable[[], _T]) -> _T:
+        """``step()`` inside :func:`nonblocking_waits`; on :class:`Pending`, defer (TaskDeferred)."""
+        if not self.deferrable:
+            return step()
+        try:
+            with nonblocking_waits():
+                return step()
+        except Pending as p:
+            conn_id = self.src_conn_id if p.side == "src" else self.dst_conn_id
+            timeout = p.timeout
+            if self.execution_timeout and getattr(context.get("ti"), "start_date", None):
+                started = context["ti"].start_date
+                left = (
+                    started + self.execution_timeout - datetime.datetime.now(started.tzinfo)
+                ).total_seconds()
+                timeout = max(60.0, min(timeout, left))
+            self.log.info("%s; deferring (up to %.0f s)", p, timeout)
+            self.defer(
+                trigger=OpenStackResourceStatusTrigger(
+                    conn_id=str(conn_id),
+                    kind=p.kind,
+                    resource_id=p.resource_id,
+                    target_statuses=p.target_statuses,
+                    failure_statuses=p.failure_statuses,
+                    poll_interval=TRIGGER_POLL_INTERVAL,
+                    timeout=timeout,
+                    what=p.what,
+                ),
+                method_name="execute_complete",
+                timeout=datetime.timedelta(seconds=timeout + 5 * TRIGGER_POLL_INTERVAL),
+            )
+            raise AssertionError("unreachable: defer() raises") from None
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: ``done``/``failed`` run the step again (it goes on, or raises
+        the core error of the failed resource); ``timeout`` raises a retryable error."""
+        event = event or {}
+        self.log.info("trigger: %s (%s)", event.get("message"), event.get("status"))
+        if event.get("status") not in ("done", "failed"):
+            raise AirflowException(f"{self.task_id}: {event.get('message') or 'no trigger event'}")
+        # the undecorated execute: called from the task runner's resume, not a nested operator
+        execute = getattr(type(self).execute, "__wrapped__", type(self).execute)
+        return execute(self, context)
+
+
+class _ServerStepOperator(_DeferrableOperator):
     """One step of one server (see :mod:`os_migrate.workload.migrate`).
 
     :param server_name: the server (record name in ``workloads.yml``; templated, usually mapped).
@@ -238,17 +315,20 @@ class _ServerStepOperator(_WorkloadOperator):
         super().__init__(**kwargs)
         self.server_name = server_name
 
-    def _call(self, step: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    def _call(self, step: Callable[..., dict[str, Any]], context: Context) -> dict[str, Any]:
         with core_errors():
             return jsonable(
-                step(
-                    self.src,
-                    self.dst,
-                    str(self.data_dir),
-                    str(self.server_name),
-                    overrides=self._overrides(),
-                    flavor_map=self.param("flavor_map", dict),
-                    ssh_resolver=host_access,
+                self._deferring(
+                    context,
+                    lambda: step(
+                        self.src,
+                        self.dst,
+                        str(self.data_dir),
+                        str(self.server_name),
+                        overrides=self._overrides(),
+                        flavor_map=self.param("flavor_map", dict),
+                        ssh_resolver=host_access,
+                    ),
                 )
             )
 
@@ -270,15 +350,21 @@ class ServerPrepareOperator(_ServerStepOperator):
     def __init__(self, *, not_after: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.not_after = not_after
+        self._resumed = False
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        # a server whose stop began before the window closed is carried on, not abandoned
+        self._resumed = True
+        return super().execute_complete(context, event)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if self.not_after:
+        if self.not_after and not self._resumed:
             closes = datetime.datetime.fromisoformat(str(self.not_after))
             if datetime.datetime.now(datetime.timezone.utc) > closes:
                 raise AirflowSkipException(
                     f"{self.server_name}: not started, the change window closed at {closes.isoformat()}"
                 )
-        result = self._call(prepare_server)
+        result = self._call(prepare_server, context)
         if result["action"] != "migrate":
             raise AirflowSkipException(f"{self.server_name}: {result['reason']}")
         self.log.info(
@@ -294,10 +380,21 @@ class ServerCopyDisksOperator(_ServerStepOperator):
     """Copy the server's disks into verified destination volumes (give it the copy pool).
 
     .. seealso:: :func:`os_migrate.workload.copy_server_disks`
+
+    ``execution_timeout`` defaults to :data:`COPY_EXECUTION_TIMEOUT`.
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
+        super().__init__(**kwargs)
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial`` with the copy's ``execution_timeout`` over ``default_args``."""
+        return _copy_partial(super().partial, kwargs)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        result = self._call(copy_server_disks)
+        result = self._call(copy_server_disks, context)
         for disk in result.get("disks", []):
             self.log.info(
                 "%s: volume %s (%d GiB) %s, %d bytes in %.1f s (%.1f MB/s), sha256 %s",
@@ -320,7 +417,7 @@ class ServerCreateOperator(_ServerStepOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        result = self._call(create_destination_server)
+        result = self._call(create_destination_server, context)
         self.log.info(
             "%s: destination server %s ACTIVE, ports %s, floating IPs %s",
             self.server_name,
@@ -346,7 +443,7 @@ class ServerFinalizeOperator(_ServerStepOperator):
         super().__init__(**kwargs)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        result = self._call(finalize_server)
+        result = self._call(finalize_server, context)
         self.log.info(
             "%s: %s%s",
             self.server_name,
@@ -384,30 +481,41 @@ class DetachedVolumeSelectOperator(_WorkloadOperator):
         return names
 
 
-class DetachedVolumeMigrateOperator(_WorkloadOperator):
+class DetachedVolumeMigrateOperator(_DeferrableOperator):
     """Copy one detached volume into the destination (verified, idempotent).
 
     .. seealso:: :func:`os_migrate.workload.volumes.migrate_volume`
 
     :param volume_name: the record's name in ``detached_volumes.yml`` (templated, usually mapped).
+
+    ``execution_timeout`` defaults to :data:`COPY_EXECUTION_TIMEOUT`.
     """
 
     template_fields: Sequence[str] = (*_WorkloadOperator.template_fields, "volume_name")
 
     def __init__(self, *, volume_name: str, **kwargs: Any) -> None:
         kwargs.setdefault("map_index_template", "{{ task.volume_name }}")
+        kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
         super().__init__(**kwargs)
         self.volume_name = volume_name
 
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial`` with the copy's ``execution_timeout`` over ``default_args``."""
+        return _copy_partial(super().partial, kwargs)
+
     def execute(self, context: Context) -> dict[str, Any]:
         with core_errors():
-            result = migrate_volume(
-                self.src,
-                self.dst,
-                str(self.data_dir),
-                str(self.volume_name),
-                overrides=self._overrides(),
-                ssh_resolver=host_access,
+            result = self._deferring(
+                context,
+                lambda: migrate_volume(
+                    self.src,
+                    self.dst,
+                    str(self.data_dir),
+                    str(self.volume_name),
+                    overrides=self._overrides(),
+                    ssh_resolver=host_access,
+                ),
             )
         self.log.info("%s: %s %s", self.volume_name, result["result"], result.get("reason", ""))
         return jsonable(result)

@@ -1,0 +1,1 @@
+"""Triggers of the OS Migrate provider (run in the Airflow triggerer)."""
