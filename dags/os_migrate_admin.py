@@ -7,9 +7,11 @@ their members, roles and role assignments of the selected projects, the flavors 
 ones, and private ones with access for those projects) and the projects' quotas. Needs admin
 connections on both sides; re-running is safe (unchanged resources are left alone).
 
-**Flow**: `check_conf` → `export` (source, one pass: the projects filter decides the scope) →
+**Flow**: `check_conf` → `lock_data_dir` (setup: a second run on the same data dir fails here,
+naming the holder) → `export` (source, one pass: the projects filter decides the scope) →
 `validate` (destination; every problem at once, before any write: admin role, references, a
-same-named flavor of other size) → `import_<type>` in dependency order → `summary`.
+same-named flavor of other size) → `import_<type>` in dependency order → `summary` →
+`unlock_data_dir` (teardown; also when the run fails).
 
 **Params**
 
@@ -48,6 +50,7 @@ from os_migrate_airflow.operators import (
     OpenStackImportOperator,
     OpenStackValidateOperator,
 )
+from os_migrate_airflow.operators.locks import DataDirLockOperator, DataDirUnlockOperator
 
 DAG_ID = "os_migrate_admin"
 DEFAULT_ARGS = {
@@ -212,10 +215,16 @@ with DAG(
         )
         for type_key in ADMIN_TYPES
     }
-    chain(check_conf, export, validate, *imports.values())
-    task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED)(summarize_run)(
+    chain(export, validate, *imports.values())
+    summary = task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED)(summarize_run)(
         exports=dict.fromkeys(ADMIN_TYPES, export.output),
         imports={type_key: op.output for type_key, op in imports.items()},
         tenant="{{ params.name }}",
         dry_run="{{ params.dry_run }}",
     )
+
+    # one run per data dir (setup/teardown: unlocked when the run fails too)
+    lock = DataDirLockOperator(task_id="lock_data_dir", data_dir=DATA_DIR)
+    unlock = DataDirUnlockOperator(task_id="unlock_data_dir", data_dir=DATA_DIR).as_teardown(setups=lock)
+    check_conf >> lock >> export
+    summary >> unlock

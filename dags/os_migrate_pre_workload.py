@@ -5,7 +5,7 @@ Copies one tenant's networking and security resources (address groups included),
 their data), keypairs and server groups from a **source** to a **destination** OpenStack cloud, the way OS Migrate does: export to YAML in a data dir, validate, then create or
 update in dependency order. Re-running is safe: unchanged resources are left alone.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `export_<type>` (source, in parallel) and
+**Flow**: `check_conf` (unknown conf keys fail the run) → `lock_data_dir` → `export_<type>` (source, in parallel) and
 `create_dst_project` (only with `create_dst_project`; skipped otherwise) → `validate` (destination; fails before any write,
 listing every problem) → `import_<type>`, chained in the dependency order the core's registry
 derives from the resource classes (e.g. `import_networks` → `import_subnets` → `import_routers` →
@@ -34,7 +34,13 @@ name or regex per line) and **Run options** (export, image data, dry run). Tasks
 `summary` run as long as nothing upstream failed (trigger rule `none_failed`), so a skipped type
 never holds up the selected types after it.
 
-Runs of this DAG share the staging root, so only one runs at a time (`max_active_runs=1`).
+**Data dir lock**: `lock_data_dir` (setup, after `check_conf`) creates `<data dir>/.os-migrate.lock`
+naming the run; a second run on the same data dir fails there at once, naming the holder (runs of
+different tenants go in parallel). `unlock_data_dir` (its teardown) releases it, also when the run fails.
+
+**Asset**: on success (not a dry run) `summary` emits an event of the asset
+`os_migrate_staged_<tenant>` (through the alias `os_migrate_staged`, extra `tenant`, `data_dir`): a DAG
+scheduled on `Asset(name="os_migrate_staged_<tenant>")` runs when the tenant's data is staged.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ import functools
 from airflow.sdk import DAG, Param, TriggerRule, chain, task
 
 from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PARENT_FILTER, PRE_WORKLOAD_TYPES
+from os_migrate_airflow.assets import STAGED_ALIAS, summarize_and_stage
 from os_migrate_airflow.dag_support import (
     FILTER_ITEM_SCHEMA,
     TENANT_PATTERN,
@@ -53,7 +60,6 @@ from os_migrate_airflow.dag_support import (
     reject_unknown_conf,
     run_filters,
     selected_types_template,
-    summarize_run,
     tenant_data_dir,
 )
 from os_migrate_airflow.operators import (
@@ -61,6 +67,7 @@ from os_migrate_airflow.operators import (
     OpenStackImportOperator,
     OpenStackValidateOperator,
 )
+from os_migrate_airflow.operators.locks import DataDirLockOperator, DataDirUnlockOperator
 from os_migrate_airflow.operators.projects import ProjectEnsureOperator
 
 DAG_ID = "os_migrate_pre_workload"
@@ -94,7 +101,7 @@ with DAG(
     doc_md=__doc__,
     schedule=None,
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=16,  # runs on different data dirs go in parallel; lock_data_dir refuses a second one
     default_args=DEFAULT_ARGS,
     tags=["os-migrate", "openstack", "pre-workload"],
     render_template_as_native_obj=True,
@@ -208,7 +215,6 @@ with DAG(
     }
 
     check_conf = task(task_id="check_conf")(reject_unknown_conf)()
-    check_conf >> list(exports.values())
     create_dst_project = ProjectEnsureOperator(
         task_id="create_dst_project",
         enabled="{{ params.create_dst_project }}",
@@ -225,7 +231,7 @@ with DAG(
         trigger_rule=TriggerRule.NONE_FAILED,  # runs after exports of unselected types were skipped
     )
     list(exports.values()) >> validate
-    check_conf >> create_dst_project >> validate  # skipped when off; validate runs on none_failed
+    create_dst_project >> validate  # skipped when off; validate runs on none_failed
 
     imports = {
         type_key: OpenStackImportOperator(
@@ -243,9 +249,19 @@ with DAG(
     for chain_ in IMPORT_CHAINS:
         chain(validate, *(imports[type_key] for type_key in chain_))
 
-    task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED)(summarize_run)(
+    # the tenant's staged data as an asset event (Asset os_migrate_staged_<tenant>, see assets.py)
+    summary = task(task_id="summary", trigger_rule=TriggerRule.NONE_FAILED, outlets=[STAGED_ALIAS])(
+        summarize_and_stage
+    )(
         exports={type_key: op.output for type_key, op in exports.items()},
         imports={type_key: op.output for type_key, op in imports.items()},
         tenant="{{ params.tenant }}",
         dry_run="{{ params.dry_run }}",
+        data_dir=DATA_DIR,
     )
+
+    # one run per data dir (setup/teardown: unlocked when the run fails too)
+    lock = DataDirLockOperator(task_id="lock_data_dir", data_dir=DATA_DIR)
+    unlock = DataDirUnlockOperator(task_id="unlock_data_dir", data_dir=DATA_DIR).as_teardown(setups=lock)
+    check_conf >> lock >> [*exports.values(), create_dst_project]
+    summary >> unlock

@@ -6,10 +6,10 @@ Moves servers with their Cinder volumes, ports and floating IPs from a **source*
 images, keypairs) is there. Export to `workloads.yml` (and `detached_volumes.yml`) in the data
 dir, pre-flight every reference and quota, then one mapped task group per server.
 
-**Flow**: `check_conf` (unknown conf keys fail the run) → `create_dst_project` (only with
+**Flow**: `check_conf` (unknown conf keys fail the run) → `lock_data_dir` → `create_dst_project` (only with
 `create_dst_project`; skipped otherwise) → `export_workloads` (source) →
 `deploy_conversion_hosts` (managed hosts only; its teardown `remove_conversion_hosts` runs last) → `preflight` (both clouds, reads only;
-fails listing every missing resource before anything is touched) → `migrate_server[<name>]`:
+fails listing every missing resource before anything is touched) → `approval` (only with `approval`) → `migrate_server[<name>]`:
 `prepare` (stop the source, require SHUTOFF) → `copy_disks` (pool `conversion_hosts`, at most 4
 at once per run; verified copies of the boot/data volumes, through the image APIs or host to
 host over SSH) → `create_server` (ports, block device mapping, wait
@@ -34,14 +34,22 @@ back and restore the source) → `summary`; and after pre-flight, `select_volume
 | `src_host_conn_id` / `dst_host_conn_id` | Airflow SSH Connections of the two conversion hosts (`conversion_host`) |
 | `conversion_hosts` | `provided` (the connections above) or `managed`: `deploy_conversion_hosts` makes one host per project from `host_image`, `host_flavor`, `host_network` (+ `host_floating_network`, `host_address`, `host_allow_from`) and the teardown `remove_conversion_hosts` removes them unless `keep_hosts` |
 | `dry_run` | export and pre-flight only |
+| `approval` | wait for a human approval (HITL) after pre-flight, before any server is stopped |
 
 In the trigger form the Params are grouped in four sections: **Clouds and data**, **Wave**
-(servers, migration params, flavor map), **Disk copy** (method, conversion hosts) and **Run options** (dry run). In the Servers box, write one
+(servers, migration params, flavor map), **Disk copy** (method, conversion hosts) and **Run options** (dry run, approval). In the Servers box, write one
 server name or regex per line.
 
 Re-running is safe: a server whose name is taken in the destination by a server os-migrate did
-not create is skipped; finished servers are not touched again; interrupted ones resume. Runs
-share the data dir, so one runs at a time.
+not create is skipped; finished servers are not touched again; interrupted ones resume.
+
+**Data dir lock and approval**: `lock_data_dir` (setup, after `check_conf`) creates
+`<data dir>/.os-migrate.lock` naming the run; a second run on the same data dir fails there at once,
+naming the holder, and touches nothing; runs of different tenants go in parallel.
+`unlock_data_dir` (its teardown) releases it, also when the run fails. With `approval` on,
+`approval` (after `preflight`) waits under **Required Actions** for a human to approve the plan
+(servers to stop with their destination flavors, expected bytes, skipped servers); Reject skips
+every later step, so nothing is stopped.
 """
 
 from __future__ import annotations
@@ -58,10 +66,12 @@ from os_migrate_airflow.dag_support import (
     reject_unknown_conf,
     tenant_data_dir,
 )
+from os_migrate_airflow.operators.approval import PlanApprovalOperator
 from os_migrate_airflow.operators.conversion_hosts import (
     ConversionHostsDeployOperator,
     ConversionHostsRemoveOperator,
 )
+from os_migrate_airflow.operators.locks import DataDirLockOperator, DataDirUnlockOperator
 from os_migrate_airflow.operators.projects import ProjectEnsureOperator
 from os_migrate_airflow.operators.workload import (
     DetachedVolumeMigrateOperator,
@@ -125,7 +135,7 @@ with DAG(
     doc_md=__doc__,
     schedule=None,
     catchup=False,
-    max_active_runs=1,
+    max_active_runs=16,  # runs on different data dirs go in parallel; lock_data_dir refuses a second one
     default_args=DEFAULT_ARGS,
     tags=["os-migrate", "openstack", "workloads"],
     render_template_as_native_obj=True,
@@ -303,6 +313,14 @@ with DAG(
             description="Export and pre-flight only; no server is touched.",
             section=OPTIONS,
         ),
+        "approval": Param(
+            False,
+            type="boolean",
+            title="Approval required",
+            description="After pre-flight, wait for a human to approve the plan (Required Actions in "
+            "the UI, or the REST API) before any server is stopped; Reject stops nothing.",
+            section=OPTIONS,
+        ),
     },
 ) as dag:
     check_conf = task(task_id="check_conf")(reject_unknown_conf)()
@@ -365,3 +383,19 @@ with DAG(
     ).expand(volume_name=select_volumes.output)
     check >> select_volumes >> volumes >> remove
     volumes >> summary  # the report lists the detached volumes too
+
+    # One run per data dir (setup/teardown: unlocked when the run fails too), and the approval
+    # between pre-flight and the first server stop.
+    lock = DataDirLockOperator(task_id="lock_data_dir", data_dir=DATA_DIR)
+    unlock = DataDirUnlockOperator(task_id="unlock_data_dir", data_dir=DATA_DIR).as_teardown(setups=lock)
+    approval = PlanApprovalOperator(
+        task_id="approval",
+        required="{{ params.approval }}",
+        tenant="{{ params.tenant }}",
+        data_dir=DATA_DIR,
+        overrides="{{ params.migration_params }}",
+        flavor_map="{{ params.flavor_map }}",
+    )
+    check_conf >> lock >> create_dst_project
+    check >> approval >> [servers, select_volumes]
+    [summary, remove, volumes] >> unlock

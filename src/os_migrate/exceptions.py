@@ -11,6 +11,7 @@
      +-- ConflictError              a destination resource differs in a field that cannot be updated
      +-- CloudError                 a cloud is unreachable or refuses the credentials   [retryable]
      +-- ApplyError                 some writes of an import failed; ``.errors`` lists them   [retryable]
+     +-- DataDirBusy                another run holds the data dir's lock (``os_migrate.locks``)
 
 Each class says whether running the same call again may succeed: ``retryable`` is ``True`` for
 transient conditions (every core step is idempotent, so a retry is safe) and ``False`` when the same
@@ -99,4 +100,28 @@ class ApplyError(OsMigrateError):
         self.errors = list(errors)
         super().__init__(
             f"{len(self.errors)} resource(s) failed to import:\n" + "\n".join(f"  - {e}" for e in self.errors)
+        )
+
+
+class DataDirBusy(OsMigrateError):
+    """Another run holds the data dir's lock file; nothing was done.
+
+    Not retryable: the holding run may last hours, so the caller fails at once and says who holds it.
+
+    :param data_dir: the data dir.
+    :param holder: the lock file's content (``dag_id``, ``run_id``, ``since``...), or None if unreadable.
+    :param lock_file: path of the lock file, to delete by hand when its holder is gone.
+    """
+
+    def __init__(self, data_dir: str, holder: dict | None, lock_file: str):
+        self.data_dir = data_dir
+        self.holder = dict(holder or {})
+        self.lock_file = lock_file
+        who = (
+            ", ".join(f"{k} {v}" for k, v in self.holder.items())
+            or "an unknown holder (unreadable lock file)"
+        )
+        super().__init__(
+            f"data dir {data_dir} is in use by {who}; two runs must not share a data dir. If that run "
+            f"is no longer running (killed, its teardown never ran), delete {lock_file} and run again."
         )

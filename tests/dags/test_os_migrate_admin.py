@@ -16,7 +16,10 @@ def dag():
 
 def test_task_graph_is_one_export_then_imports_in_dependency_order(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
-    assert edges["check_conf"] == ["export"]
+    assert edges["check_conf"] == ["lock_data_dir"]
+    assert edges["lock_data_dir"] == ["export", "unlock_data_dir"]
+    assert edges["summary"] == ["unlock_data_dir"]
+    assert dag.get_task("unlock_data_dir").is_teardown
     assert edges["export"] == ["summary", "validate"]
     assert edges["validate"] == [f"import_{ADMIN_TYPES[0]}"]
     for before, after in zip(ADMIN_TYPES, ADMIN_TYPES[1:]):

@@ -39,8 +39,14 @@ def test_task_graph(dag):
         for before, after in zip(chain, chain[1:]):
             assert edges[f"import_{before}"] == [f"import_{after}", "summary"]
         assert edges[f"import_{chain[-1]}"] == ["summary"]
-    assert edges["summary"] == []
-    assert dag.max_active_runs == 1
+    assert edges["summary"] == ["unlock_data_dir"]
+    # the data-dir lock: a setup after check_conf, its teardown last (runs of other tenants in parallel)
+    assert edges["check_conf"] == ["lock_data_dir"]
+    assert edges["lock_data_dir"] == sorted(
+        ["create_dst_project", "unlock_data_dir", *(f"export_{t}" for t in ALL_TYPES)]
+    )
+    assert dag.get_task("lock_data_dir").is_setup and dag.get_task("unlock_data_dir").is_teardown
+    assert dag.max_active_runs == 16
 
 
 def test_todays_chains_include_the_new_types(dag):
@@ -284,10 +290,8 @@ def test_check_conf_fails_on_a_typo_before_any_export(dag):
 
     from os_migrate_airflow import dag_support
 
-    assert sorted(dag.get_task("check_conf").downstream_task_ids) == [
-        "create_dst_project",
-        *(f"export_{t}" for t in sorted(ALL_TYPES)),
-    ]
+    assert sorted(dag.get_task("check_conf").downstream_task_ids) == ["lock_data_dir"]
+    assert {f"export_{t}" for t in ALL_TYPES} <= dag.get_task("lock_data_dir").downstream_task_ids
     params = dict(dag.params.items())
     for conf, ok in (
         ({"tenant": "acme", "dry_run": True}, True),
@@ -369,7 +373,7 @@ def test_validate_imports_and_summary_tolerate_skipped_upstreams(dag):
 def test_create_dst_project_comes_before_validate_and_is_off_by_default(dag):
     task = dag.get_task("create_dst_project")
     assert sorted(task.downstream_task_ids) == ["validate"]
-    assert sorted(task.upstream_task_ids) == ["check_conf"]
+    assert sorted(task.upstream_task_ids) == ["lock_data_dir"]
     assert dag.params["create_dst_project"] is False
     assert dag.params["dst_admin_conn_id"] == "openstack_dst_admin"
     rendered = render(
@@ -377,3 +381,27 @@ def test_create_dst_project_comes_before_validate_and_is_off_by_default(dag):
     )
     assert (rendered.enabled, rendered.admin_conn_id, rendered.dst_conn_id) == (True, "adm", "b")
     assert render(dag, "create_dst_project").enabled is False
+
+
+def test_summary_emits_the_tenants_staged_asset_through_the_alias(tmp_path):
+    from airflow.sdk import Asset, AssetAlias
+
+    from os_migrate_airflow.assets import STAGED_ALIAS, staged_asset, summarize_and_stage
+
+    dag = load_dag("os_migrate_pre_workload")
+    assert dag.get_task("summary").outlets == [AssetAlias("os_migrate_staged")]
+    events = mock.MagicMock()
+
+    summary = summarize_and_stage({}, {}, tenant="t1", dry_run=False, data_dir="/d/t1", outlet_events=events)
+
+    assert staged_asset("t1") == Asset(name="os_migrate_staged_t1")
+    events.__getitem__.assert_called_with(STAGED_ALIAS)
+    events.__getitem__.return_value.add.assert_called_once_with(
+        Asset(name="os_migrate_staged_t1"), extra={"tenant": "t1", "data_dir": "/d/t1"}
+    )
+    assert summary["staged_asset"] == "os_migrate_staged_t1"
+    events.reset_mock()
+    assert (
+        summarize_and_stage({}, {}, tenant="t1", dry_run=True, outlet_events=events)["staged_asset"] is None
+    )
+    events.__getitem__.assert_not_called()  # a dry run stages nothing

@@ -32,21 +32,28 @@ def dag():
 def test_task_graph(dag):
     edges = {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks}
 
-    assert edges["check_conf"] == ["create_dst_project"]
+    assert edges["check_conf"] == ["create_dst_project", "lock_data_dir"]
+    assert edges["lock_data_dir"] == ["create_dst_project", "unlock_data_dir"]
     assert edges["create_dst_project"] == ["export_workloads"]
     assert edges["export_workloads"] == ["deploy_conversion_hosts"]
     assert edges["deploy_conversion_hosts"] == ["preflight", "remove_conversion_hosts"]
-    assert {"migrate_server.prepare", "select_volumes"} <= set(edges["preflight"])
+    assert {"migrate_server.prepare", "select_volumes", "approval"} <= set(edges["preflight"])
+    # the approval sits between pre-flight and the first server step / volume selection
+    assert edges["approval"] == ["migrate_server.prepare", "select_volumes"]
     assert edges["select_volumes"] == ["migrate_volume"]
-    assert edges["migrate_volume"] == ["remove_conversion_hosts", "summary"]
-    assert edges["summary"] == ["remove_conversion_hosts"]
+    assert edges["migrate_volume"] == ["remove_conversion_hosts", "summary", "unlock_data_dir"]
+    assert edges["summary"] == ["remove_conversion_hosts", "unlock_data_dir"]
+    assert edges["remove_conversion_hosts"] == ["unlock_data_dir"]
+    unlock = dag.get_task("unlock_data_dir")
+    assert unlock.is_teardown and dag.get_task("lock_data_dir").is_setup
+    assert unlock.upstream_task_ids >= {"lock_data_dir", "summary", "migrate_volume"}
     remove = dag.get_task("remove_conversion_hosts")
     assert remove.is_teardown and dag.get_task("deploy_conversion_hosts").is_setup
     assert edges["migrate_server.prepare"] == ["migrate_server.copy_disks"]
     assert edges["migrate_server.copy_disks"] == ["migrate_server.create_server"]
     assert edges["migrate_server.create_server"] == ["migrate_server.finalize"]
     assert edges["migrate_server.finalize"] == ["summary"]
-    assert dag.max_active_runs == 1
+    assert dag.max_active_runs == 16  # different tenants in parallel; the lock refuses a shared data dir
 
 
 def test_per_server_tasks_are_mapped_labelled_by_server_and_copies_use_the_pool(dag):
@@ -433,3 +440,23 @@ def test_a_missing_admin_connection_fails_the_run_before_the_export(dag, core, t
     assert s[("create_dst_project", -1)] == "failed"
     assert s[("export_workloads", -1)] == "upstream_failed"
     assert core.calls == []
+
+
+def test_approval_param_off_by_default_in_run_options_and_rendered_into_the_approval(dag):
+    param = dag.params.get_param("approval")
+    assert param.value is False and param.schema["type"] == "boolean"
+    assert param.schema["section"] == "Run options"
+
+    off = render(dag, "approval", tenant="t1")
+    on = render(dag, "approval", tenant="t1", data_dir="/srv/t1", approval=True, flavor_map={"m1": "m2"})
+
+    assert off.required is False and on.required is True
+    assert on.flavor_map == {"m1": "m2"} and on.tenant == "t1"
+    assert on.data_dir == "/srv/t1" and on.subject == "Approve the migration wave of tenant t1"
+    assert on.ignore_downstream_trigger_rules is True  # Reject skips the whole wave
+
+
+def test_lock_tasks_render_the_tenant_data_dir(dag):
+    lock = render(dag, "lock_data_dir", tenant="t1", data_dir="/srv/t1")
+    unlock = render(dag, "unlock_data_dir", tenant="t1", data_dir="/srv/t1")
+    assert lock.data_dir == unlock.data_dir == "/srv/t1"

@@ -35,6 +35,7 @@ RETRYABLE = {
     "ConflictError": False,
     "CloudError": True,
     "ApplyError": True,
+    "DataDirBusy": False,
     "WorkloadError": False,
     "SourceStateError": False,
     "CopyError": True,
@@ -56,6 +57,8 @@ def _core_error_classes():
 def _instance(cls):
     if cls in (core_exceptions.ValidationError, core_exceptions.ApplyError):
         return cls(["one", "two"])
+    if cls is core_exceptions.DataDirBusy:
+        return cls("/d", {"run_id": "r"}, "/d/.os-migrate.lock")
     return cls("boom")
 
 
