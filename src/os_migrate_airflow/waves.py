@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
     DAG,
-    Asset,
     AsyncCallback,
     CronTriggerTimetable,
     DeadlineAlert,
@@ -39,7 +39,8 @@ from airflow.sdk import (
 )
 
 from os_migrate import waves as core_waves
-from os_migrate_airflow.dag_support import tenant_data_dir
+from os_migrate_airflow.assets import staged_asset
+from os_migrate_airflow.dag_support import staging_root, tenant_data_dir
 
 if TYPE_CHECKING:
     from os_migrate.waves import TenantRun, Wave, WavePlan
@@ -59,14 +60,13 @@ DEFAULT_ARGS = {
 }
 
 
-def staged_asset(tenant: str) -> Asset:
-    """The Airflow asset of one tenant's staged data (updated by every finished pre-workload import)."""
-    return Asset(name=f"os_migrate_staged_{tenant}", uri=f"os-migrate://staged/{tenant}")
-
-
 async def wave_overrun(**kwargs: Any) -> None:
     """Deadline-alert callback (runs in the triggerer): log that a wave overran its change window."""
-    log.error("os-migrate wave %s overran its change window (closed at %s)", kwargs.get("wave"), kwargs.get("closes"))
+    log.error(
+        "os-migrate wave %s overran its change window (closed at %s)",
+        kwargs.get("wave"),
+        kwargs.get("closes"),
+    )
 
 
 def wave_schedule(wave: Wave) -> Any:
@@ -76,7 +76,10 @@ def wave_schedule(wave: Wave) -> Any:
     if wave.staged:
         return [staged_asset(t.tenant) for t in wave.tenants]
     assert wave.start is not None
-    return EventsTimetable(event_dates=[wave.start], description=f"once at {wave.start.isoformat()}")
+    import pendulum
+
+    start = pendulum.instance(wave.start)
+    return EventsTimetable(event_dates=[start], description=f"once at {wave.start.isoformat()}")
 
 
 def wave_deadline(wave: Wave) -> DeadlineAlert | None:
@@ -84,7 +87,9 @@ def wave_deadline(wave: Wave) -> DeadlineAlert | None:
     callback = AsyncCallback(wave_overrun, kwargs={"wave": wave.name, "closes": str(wave.end or wave.window)})
     if wave.end is not None:
         return DeadlineAlert(
-            reference=DeadlineReference.FIXED_DATETIME(wave.end), interval=datetime.timedelta(0), callback=callback
+            reference=DeadlineReference.FIXED_DATETIME(wave.end),
+            interval=datetime.timedelta(0),
+            callback=callback,
         )
     if wave.window is not None:
         reference = DeadlineReference.DAGRUN_LOGICAL_DATE if wave.cron else DeadlineReference.DAGRUN_QUEUED_AT
@@ -92,8 +97,8 @@ def wave_deadline(wave: Wave) -> DeadlineAlert | None:
     return None
 
 
-def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, Any, Any]:
-    """One tenant's task group; returns ``(group, preflight task, mapped migrate_server group)``."""
+def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, Any, list[Any]]:
+    """One tenant's task group; returns ``(group, preflight task, [what the approval gates])``."""
     from os_migrate_airflow.operators.locks import DataDirLockOperator, DataDirUnlockOperator
     from os_migrate_airflow.operators.openstack import (
         OpenStackExportOperator,
@@ -102,6 +107,8 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
     )
     from os_migrate_airflow.operators.projects import ProjectEnsureOperator
     from os_migrate_airflow.operators.workload import (
+        DetachedVolumeMigrateOperator,
+        DetachedVolumeSelectOperator,
         ServerCopyDisksOperator,
         ServerCreateOperator,
         ServerFinalizeOperator,
@@ -128,7 +135,10 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
         first = lock
         if t.create_dst_project:
             ensure = ProjectEnsureOperator(
-                task_id="create_dst_project", enabled=True, admin_conn_id=t.dst_admin_conn_id, dst_conn_id=t.dst_conn_id
+                task_id="create_dst_project",
+                enabled=True,
+                admin_conn_id=t.dst_admin_conn_id,
+                dst_conn_id=t.dst_conn_id,
             )
             lock >> ensure
             first = ensure
@@ -144,10 +154,18 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
             types = list(t.pre_workload["resource_types"])
             filters = dict(t.pre_workload.get("filters") or {})
             pre_export = OpenStackExportOperator(
-                task_id="pre_workload_export", types=types, filters=filters, data_dir=data_dir, src_conn_id=t.src_conn_id
+                task_id="pre_workload_export",
+                types=types,
+                filters=filters,
+                data_dir=data_dir,
+                src_conn_id=t.src_conn_id,
             )
             pre_validate = OpenStackValidateOperator(
-                task_id="pre_workload_validate", types=types, filters=filters, data_dir=data_dir, dst_conn_id=t.dst_conn_id
+                task_id="pre_workload_validate",
+                types=types,
+                filters=filters,
+                data_dir=data_dir,
+                dst_conn_id=t.dst_conn_id,
             )
             pre_import = OpenStackImportOperator(
                 task_id="pre_workload_import",
@@ -183,14 +201,29 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
             prepare >> copy >> create >> finalize
 
         servers = task_group(group_id="migrate_server")(steps).expand(server_name=check.output)
+        select = DetachedVolumeSelectOperator(task_id="select_volumes", volumes=list(t.volumes), **common)
+        volumes = DetachedVolumeMigrateOperator.partial(
+            task_id="migrate_volume",
+            pool=COPY_POOL,
+            max_active_tis_per_dagrun=wave.copies_per_host_pair,
+            execution_timeout=COPY_TIMEOUT,
+            **common,
+        ).expand(volume_name=select.output)
         summary = WorkloadSummaryOperator(
             task_id="summary",
+            data_dir=data_dir,
+            tenant=t.tenant,
+            wave=wave.name,
             preflight_task_id=f"{t.tenant}.preflight",
             finalize_task_id=f"{t.tenant}.migrate_server.finalize",
+            volume_select_task_id=f"{t.tenant}.select_volumes",
+            volume_task_id=f"{t.tenant}.migrate_volume",
+            import_task_ids=[f"{t.tenant}.pre_workload_import"] if t.pre_workload is not None else [],
         )
+        check >> select >> volumes >> summary >> unlock
         servers >> summary >> unlock
         unlock.as_teardown(setups=lock)
-    return group, check, servers
+    return group, check, [servers, select]
 
 
 #: Rendered on the worker: the change window's end from ``check_window`` (None: no end).
@@ -199,7 +232,7 @@ WINDOW_CLOSES = "{{ (ti.xcom_pull(task_ids='check_window') or {}).get('closes_at
 
 def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
     """The DAG of one wave of ``plan`` (see the module docstring)."""
-    from os_migrate_airflow.operators.approval import PlanApprovalOperator
+    from os_migrate_airflow.operators.approval import WaveApprovalOperator
 
     data_dirs = {t.tenant: t.data_dir for t in wave.tenants}
 
@@ -207,7 +240,7 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
         return tenant_data_dir(tenant, data_dirs.get(tenant))
 
     doc = (
-        f"### OS Migrate wave `{wave.name}`\n\nFrom plan `{plan.path}`. Schedule: {core_waves.describe_schedule(wave)}. "
+        f"### OS Migrate wave `{wave.name}`\n\nFrom plan `{plan.path}`. Schedule: {wave.schedule_text()}. "
         f"Tenants: {', '.join(t.tenant for t in wave.tenants)}. Approval: {'required' if wave.approval else 'no'}; "
         f"pre-flight failure of a server: {wave.on_preflight_failure}; servers at once: {wave.servers_at_once}, "
         f"copies per conversion-host pair: {wave.copies_per_host_pair}.\n\n{__doc__}"
@@ -217,7 +250,9 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
         description=f"Migration wave {wave.name}: {len(wave.tenants)} tenant(s)",
         doc_md=doc,
         schedule=wave_schedule(wave),
-        start_date=wave.start if wave.start is not None else datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        start_date=wave.start
+        if wave.start is not None
+        else datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
         catchup=False,
         max_active_runs=1,
         max_active_tasks=max(wave.servers_at_once, len(wave.tenants)) * 2,
@@ -233,7 +268,7 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
             """Refuse a run outside the wave's change window; return when it closes."""
             from airflow.sdk.exceptions import AirflowFailException
 
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = datetime.datetime.now(datetime.UTC)
             scheduled = context.get("data_interval_end") or context.get("logical_date")
             state = core_waves.window_check(wave, now, scheduled=scheduled)
             if not state.open:
@@ -243,33 +278,69 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
             return {"opens_at": state.opens.isoformat() if state.opens else None, "closes_at": closes}
 
         window = check_window()
-        checks, server_groups, summaries = [], [], []
+        checks, gated, groups = [], [], []
         for t in wave.tenants:
-            group, check, servers = _tenant_group(wave, t, WINDOW_CLOSES)
+            group, check, after_approval = _tenant_group(wave, t, WINDOW_CLOSES)
             window >> group
             checks.append(check)
-            server_groups.append(servers)
-            summaries.append(f"{t.tenant}.summary")
+            gated += after_approval
+            groups.append(group)
         if wave.approval:
-            approval = PlanApprovalOperator(
+            approval = WaveApprovalOperator(
                 task_id="approval",
-                subject=f"Approve wave {wave.name}",
-                preflight_task_ids=[f"{t.tenant}.preflight" for t in wave.tenants],
+                subject=f"Approve migration wave {wave.name}",
                 required=True,
+                tenants=[
+                    {
+                        "tenant": t.tenant,
+                        "data_dir": "{{ os_migrate_wave_data_dir(%r) }}" % t.tenant,
+                        "overrides": dict(t.migration_params),
+                        "flavor_map": dict(t.flavor_map),
+                        "preflight_task_id": f"{t.tenant}.preflight",
+                    }
+                    for t in wave.tenants
+                ],
             )
-            checks >> approval >> server_groups
+            checks >> approval >> gated
 
         @task(task_id="report", trigger_rule=TriggerRule.ALL_DONE)
-        def report(**context: Any) -> dict[str, Any]:
+        def report(**context: Any) -> dict[str, Any] | None:
             """Merge the tenants' reports into the wave's (JSON + HTML under the staging root)."""
-            from os_migrate_airflow.operators.workload import write_wave_report
+            return write_wave_report(wave, {t.tenant: wave_data_dir(t.tenant) for t in wave.tenants}, context)
 
-            return write_wave_report(wave.name, summaries, context)
-
-        report_task = report()
-        for t in wave.tenants:
-            dag.task_group_dict[t.tenant] >> report_task  # type: ignore[index]
+        groups >> report()
     return dag
+
+
+def write_wave_report(wave: Wave, data_dirs: dict[str, str], context: Any) -> dict[str, Any] | None:
+    """Merge the tenant reports of this run (``<data dir>/reports/<dag_id>__<run_id>.json``) into
+    ``$OS_MIGRATE_STAGING_ROOT/waves/<wave>/<dag_id>__<run_id>.{json,html}``.
+
+    A tenant without a report (its summary did not run) is listed with ``failed`` and no rows.
+    :returns: ``{"json", "html", "totals", "failed"}`` (paths, no page content).
+    """
+    from os_migrate.report import load_report, merge_reports, safe_stem, write_report
+
+    stem = safe_stem(wave.dag_id, str(context["run_id"]))
+    reports = []
+    for tenant, data_dir in data_dirs.items():
+        path = Path(data_dir) / "reports" / f"{stem}.json"
+        if path.exists():
+            reports.append(load_report(path))
+        else:
+            log.error("tenant %s: no report at %s (its summary did not run)", tenant, path)
+            reports.append(
+                {"tenant": tenant, "wave": wave.name, "run_id": str(context["run_id"]), "failed": True}
+            )
+    merged = merge_reports(reports, wave=wave.name, run_id=str(context["run_id"]))
+    json_path, html_path = write_report(merged, Path(staging_root()) / "waves" / wave.name, stem)
+    log.info("Wave report: %s and %s", json_path, html_path)
+    return {
+        "json": str(json_path),
+        "html": str(html_path),
+        "totals": merged["totals"],
+        "failed": merged["failed"],
+    }
 
 
 def wave_dags(path: str | None) -> dict[str, DAG]:
@@ -281,10 +352,14 @@ def wave_dags(path: str | None) -> dict[str, DAG]:
     """
     if not path:
         return {}
+    root = Path(path).expanduser()
+    files = sorted([*root.glob("*.yml"), *root.glob("*.yaml")]) if root.is_dir() else [root]
     dags: dict[str, DAG] = {}
-    for plan in core_waves.load_plans(path):
+    for plan in (core_waves.load_plan(f) for f in files):
         for wave in plan.waves:
             if wave.dag_id in dags:
-                raise ValueError(f"{plan.path}: wave {wave.name!r}: DAG id {wave.dag_id} is used by another plan")
+                raise ValueError(
+                    f"{plan.path}: wave {wave.name!r}: DAG id {wave.dag_id} is used by another plan"
+                )
             dags[wave.dag_id] = build_wave_dag(plan, wave)
     return dags

@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import openstack.connection
@@ -39,7 +38,7 @@ import yaml
 from os_migrate.cloud import find_or_none
 
 from ..ui.conftest import REPO_ROOT, AirflowApi, _airflow_env, _free_port
-from .conftest import CLOUDS_YAML, connect, wait_for
+from .conftest import connect, wait_for
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("OSM_TEST_TWO_CLOUDS") == "1", reason="one-cloud scenario (runs in the first pass)"
@@ -73,10 +72,12 @@ def member(project: str) -> openstack.connection.Connection:
 
 def ensure_project(admin, name: str):
     role = admin.identity.find_role("member")
-    project = find_or_none(admin.identity.find_project, name, domain_id="default") or admin.identity.create_project(
-        name=name, domain_id="default", description="os-migrate wave tests"
-    )
-    user = find_or_none(admin.identity.find_user, f"{name}-member", domain_id="default") or admin.identity.create_user(
+    project = find_or_none(
+        admin.identity.find_project, name, domain_id="default"
+    ) or admin.identity.create_project(name=name, domain_id="default", description="os-migrate wave tests")
+    user = find_or_none(
+        admin.identity.find_user, f"{name}-member", domain_id="default"
+    ) or admin.identity.create_user(
         name=f"{name}-member", password=PASSWORD, domain_id="default", default_project_id=project.id
     )
     if not admin.identity.validate_user_has_project_role(project, user, role):
@@ -94,8 +95,13 @@ def clean(conn) -> None:
     for server in list(conn.compute.servers()):
         conn.compute.wait_for_delete(server, wait=300)
     for volume in list(conn.block_storage.volumes()):
-        wait_for(lambda v=volume: conn.block_storage.get_volume(v).status not in ("attaching", "detaching", "in-use"),
-                 f"volume {volume.id} detached", timeout=120)
+        wait_for(
+            lambda v=volume: (
+                conn.block_storage.get_volume(v).status not in ("attaching", "detaching", "in-use")
+            ),
+            f"volume {volume.id} detached",
+            timeout=120,
+        )
         conn.block_storage.delete_volume(volume, ignore_missing=True)
     for image in list(conn.image.images(owner=pid)):
         conn.image.delete_image(image, ignore_missing=True)
@@ -158,8 +164,12 @@ def conn_env(tenant: str, side: str) -> tuple[str, str]:
             "host": AUTH_URL,
             "login": f"{tenant}-{side}-member",
             "password": PASSWORD,
-            "extra": {"project_name": f"{tenant}-{side}", "user_domain_name": "Default",
-                      "project_domain_name": "Default", "region_name": "RegionOne"},
+            "extra": {
+                "project_name": f"{tenant}-{side}",
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+                "region_name": "RegionOne",
+            },
         }
     )
 
@@ -234,7 +244,9 @@ def wave_airflow(wave_cloud):
             key, value = conn_env(t, side)
             env[key] = value
     # The waves start 4 minutes from now: time for Airflow to start and parse the plan.
-    start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=4)).replace(microsecond=0)
+    start = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=4)).replace(
+        microsecond=0
+    )
     plan = OUTPUT / "waves.yml"
     write_plan(plan, start.astimezone(datetime.timezone(datetime.timedelta(hours=1))))
     env["OS_MIGRATE_WAVE_PLAN"] = str(plan)
@@ -274,14 +286,25 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
 
     # -- a tenant run on wv-a's data dir while the wave holds it is refused at lock_data_dir
     wait_for(
-        lambda: any(ti["task_id"] == "wv-a.lock_data_dir" and ti["state"] == "success"
-                    for ti in task_instances(api, "os_migrate_wave_first", first["dag_run_id"])),
-        "wave first locked wv-a's data dir", timeout=300, interval=3,
+        lambda: any(
+            ti["task_id"] == "wv-a.lock_data_dir" and ti["state"] == "success"
+            for ti in task_instances(api, "os_migrate_wave_first", first["dag_run_id"])
+        ),
+        "wave first locked wv-a's data dir",
+        timeout=300,
+        interval=3,
     )
     clash = api.session.post(
         f"{api.base_url}/api/v2/dags/os_migrate_workloads/dagRuns",
-        json={"logical_date": None, "conf": {"tenant": "wv-a", "src_conn_id": "osm_wv_a_src",
-                                            "dst_conn_id": "osm_wv_a_dst", "servers": ["wv-a-1"]}},
+        json={
+            "logical_date": None,
+            "conf": {
+                "tenant": "wv-a",
+                "src_conn_id": "osm_wv_a_src",
+                "dst_conn_id": "osm_wv_a_dst",
+                "servers": ["wv-a-1"],
+            },
+        },
         timeout=30,
     )
     assert clash.status_code in (200, 201), clash.text
@@ -296,20 +319,29 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
     assert first["state"] == "success", api.task_states("os_migrate_wave_first", first["dag_run_id"])
 
     # the two tenants' copies overlapped in time
-    tis = {(ti["task_id"], ti["rendered_map_index"]): ti for ti in task_instances(api, "os_migrate_wave_first", first["dag_run_id"])}
+    tis = {
+        (ti["task_id"], ti["rendered_map_index"]): ti
+        for ti in task_instances(api, "os_migrate_wave_first", first["dag_run_id"])
+    }
     a_copy = tis[("wv-a.migrate_server.copy_disks", "wv-a-1")]
     b_copy = tis[("wv-b.migrate_server.copy_disks", "wv-b-1")]
-    iv = [(datetime.datetime.fromisoformat(t["start_date"]), datetime.datetime.fromisoformat(t["end_date"]))
-          for t in (a_copy, b_copy)]
+    iv = [
+        (datetime.datetime.fromisoformat(t["start_date"]), datetime.datetime.fromisoformat(t["end_date"]))
+        for t in (a_copy, b_copy)
+    ]
     overlap = (min(iv[0][1], iv[1][1]) - max(iv[0][0], iv[1][0])).total_seconds()
     print(f"copy tasks of wv-a and wv-b overlapped {overlap:.1f} s")
     assert overlap > 0
 
     # -- wave second waits for approval; approve through the REST API
     wait_for(
-        lambda: any(ti["task_id"] == "approval" and ti["state"] == "deferred"
-                    for ti in task_instances(api, "os_migrate_wave_second", second["dag_run_id"])),
-        "wave second waiting for approval", timeout=900, interval=5,
+        lambda: any(
+            ti["task_id"] == "approval" and ti["state"] == "deferred"
+            for ti in task_instances(api, "os_migrate_wave_second", second["dag_run_id"])
+        ),
+        "wave second waiting for approval",
+        timeout=900,
+        interval=5,
     )
     assert not member("wv-c-dst").compute.find_server("wv-c-1"), "migrated before the approval"
     assert member("wv-c-src").compute.find_server("wv-c-1").status == "ACTIVE", "stopped before the approval"
@@ -330,9 +362,17 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
         server = dst.compute.get_server(server.id)
         assert server.status == "ACTIVE"
         assert ips[name] in [a["addr"] for addrs in server.addresses.values() for a in addrs]
-        assert member(f"{tenant}-src").compute.get_server(member(f"{tenant}-src").compute.find_server(name).id).status == "SHUTOFF"
+        assert (
+            member(f"{tenant}-src")
+            .compute.get_server(member(f"{tenant}-src").compute.find_server(name).id)
+            .status
+            == "SHUTOFF"
+        )
     assert member("wv-a-dst").compute.find_server("wv-a-odd") is None
-    assert member("wv-a-src").compute.get_server(member("wv-a-src").compute.find_server("wv-a-odd").id).status == "ACTIVE"
+    assert (
+        member("wv-a-src").compute.get_server(member("wv-a-src").compute.find_server("wv-a-odd").id).status
+        == "ACTIVE"
+    )
     dst_a = member("wv-a-dst")
     dst_volume = next(v for v in dst_a.block_storage.volumes() if v.name == "wv-a-data")
     src_volume = next(v for v in member("wv-a-src").block_storage.volumes() if v.name == "wv-a-data")
@@ -362,5 +402,8 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
     assert later["state"] == "failed"
     states = api.task_states("os_migrate_wave_later", later["dag_run_id"])
     assert states[("check_window", -1)] == "failed"
-    assert all(s in ("upstream_failed", None) for (task_id, _), s in states.items() if task_id != "check_window"
-               and not task_id.endswith("unlock_data_dir") and task_id != "report")
+    assert all(
+        s in ("upstream_failed", None)
+        for (task_id, _), s in states.items()
+        if task_id != "check_window" and not task_id.endswith("unlock_data_dir") and task_id != "report"
+    )

@@ -10,6 +10,7 @@ answered there or through the REST API (``PATCH /api/v2/dags/{dag_id}/dagRuns/{r
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,9 @@ from os_migrate_airflow.operators.workload import WorkloadPreflightOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+#: How long an approval waits for an answer before the task fails (nothing waits forever).
+APPROVAL_TIMEOUT = datetime.timedelta(days=2)
 
 
 class PlanApprovalOperator(ApprovalOperator):
@@ -62,6 +66,10 @@ class PlanApprovalOperator(ApprovalOperator):
         preflight_task_id: str = "preflight",
         **kwargs: Any,
     ) -> None:
+        # a human answer is waited for up to response_timeout (not the DAG's execution_timeout,
+        # which HITLOperator clears with a warning)
+        timeout = kwargs.pop("execution_timeout", None)
+        kwargs.setdefault("response_timeout", max(timeout or APPROVAL_TIMEOUT, APPROVAL_TIMEOUT))
         kwargs.setdefault("subject", "Approve the migration wave of tenant {{ params.tenant }}")
         kwargs.setdefault("ignore_downstream_trigger_rules", True)
         super().__init__(**kwargs)
@@ -122,3 +130,43 @@ class PlanApprovalOperator(ApprovalOperator):
         # below is only reached on Approve)
         ret = super().execute_complete(context, event)
         return {"approved": approved, "required": True, "asked": True, **ret}
+
+
+class WaveApprovalOperator(PlanApprovalOperator):
+    """One approval for every tenant of a wave: the body shows each tenant's plan in turn.
+
+    :param tenants: ``[{"tenant", "data_dir", "overrides", "flavor_map", "preflight_task_id"}]``
+        (templated; ``data_dir`` is usually a macro resolved on the worker).
+    :param kwargs: :class:`PlanApprovalOperator` arguments (``required``, ``subject``...).
+    """
+
+    template_fields: Sequence[str] = (*PlanApprovalOperator.template_fields, "tenants")
+
+    def __init__(self, *, tenants: list[dict[str, Any]], **kwargs: Any) -> None:
+        kwargs.setdefault("data_dir", "")
+        super().__init__(**kwargs)
+        self.tenants = tenants
+
+    def execute(self, context: Context) -> Any:
+        if not parse_param(self.required, "required", bool, default=False):
+            return {"approved": True, "required": False}
+        parts, total, stop = [], 0, []
+        for t in self.tenants:
+            report = context["ti"].xcom_pull(
+                task_ids=t["preflight_task_id"], key=WorkloadPreflightOperator.REPORT_KEY
+            )
+            if not report or not report.get("run"):
+                parts.append(f"## Tenant {t['tenant']}\n\nNothing to migrate.")
+                continue
+            self.data_dir, self.tenant = t["data_dir"], t["tenant"]
+            self.overrides, self.flavor_map = t.get("overrides"), t.get("flavor_map")
+            body, size = self.build_body(report)
+            parts.append(body)
+            total += size
+            stop += [f"{t['tenant']}/{name}" for name in report.get("migrate") or []]
+        if not stop:
+            self.log.info("Nothing to migrate in this wave: no approval asked")
+            return {"approved": True, "required": True, "asked": False}
+        self.body = "\n\n".join(parts)
+        self.log.info("Asking for approval: stop and migrate %s, %s to copy", stop, human_bytes(total))
+        return ApprovalOperator.execute(self, context)

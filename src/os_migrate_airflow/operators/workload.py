@@ -360,7 +360,7 @@ class ServerPrepareOperator(_ServerStepOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         if self.not_after and not self._resumed:
             closes = datetime.datetime.fromisoformat(str(self.not_after))
-            if datetime.datetime.now(datetime.timezone.utc) > closes:
+            if datetime.datetime.now(datetime.UTC) > closes:
                 raise AirflowSkipException(
                     f"{self.server_name}: not started, the change window closed at {closes.isoformat()}"
                 )
