@@ -27,16 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
     CronTriggerTimetable,
-    DeadlineAlert,
-    DeadlineReference,
     EventsTimetable,
     TaskGroup,
     TriggerRule,
     task,
     task_group,
 )
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 
 from os_migrate import waves as core_waves
 from os_migrate_airflow.assets import staged_asset
@@ -49,9 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Pool capping concurrent disk copies across all runs (as in os_migrate_workloads).
 COPY_POOL = "conversion_hosts"
-#: Per-task timeouts: nothing hangs forever (a copy of a large disk takes the longest).
+#: Nothing hangs forever: every task is bounded (copies by COPY_EXECUTION_TIMEOUT of the operators).
 TASK_TIMEOUT = datetime.timedelta(hours=2)
-COPY_TIMEOUT = datetime.timedelta(hours=12)
 DEFAULT_ARGS = {
     "owner": "os-migrate",
     "retries": 2,
@@ -107,6 +105,7 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
     )
     from os_migrate_airflow.operators.projects import ProjectEnsureOperator
     from os_migrate_airflow.operators.workload import (
+        COPY_EXECUTION_TIMEOUT,
         DetachedVolumeMigrateOperator,
         DetachedVolumeSelectOperator,
         ServerCopyDisksOperator,
@@ -120,7 +119,7 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
 
     data_dir = "{{ os_migrate_wave_data_dir(%r) }}" % t.tenant
     conns = {"src_conn_id": t.src_conn_id, "dst_conn_id": t.dst_conn_id}
-    common = {
+    common: dict[str, Any] = {
         "data_dir": data_dir,
         **conns,
         "overrides": dict(t.migration_params),
@@ -132,7 +131,7 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
     with TaskGroup(group_id=t.tenant, tooltip=f"tenant {t.tenant}") as group:
         lock = DataDirLockOperator(task_id="lock_data_dir", data_dir=data_dir)
         unlock = DataDirUnlockOperator(task_id="unlock_data_dir", data_dir=data_dir)
-        first = lock
+        first: Any = lock
         if t.create_dst_project:
             ensure = ProjectEnsureOperator(
                 task_id="create_dst_project",
@@ -193,7 +192,7 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
                 server_name=server_name,
                 pool=COPY_POOL,
                 max_active_tis_per_dagrun=wave.copies_per_host_pair,
-                execution_timeout=COPY_TIMEOUT,
+                execution_timeout=COPY_EXECUTION_TIMEOUT,
                 **common,
             )
             create = ServerCreateOperator(task_id="create_server", server_name=server_name, **common)
@@ -206,7 +205,7 @@ def _tenant_group(wave: Wave, t: TenantRun, window_closes: str) -> tuple[Any, An
             task_id="migrate_volume",
             pool=COPY_POOL,
             max_active_tis_per_dagrun=wave.copies_per_host_pair,
-            execution_timeout=COPY_TIMEOUT,
+            execution_timeout=COPY_EXECUTION_TIMEOUT,
             **common,
         ).expand(volume_name=select.output)
         summary = WorkloadSummaryOperator(
@@ -263,7 +262,7 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
         user_defined_macros={"os_migrate_wave_data_dir": wave_data_dir},
     ) as dag:
 
-        @task(task_id="check_window", retries=0)
+        @task(task_id="check_window")
         def check_window(**context: Any) -> dict[str, Any]:
             """Refuse a run outside the wave's change window; return when it closes."""
             from airflow.sdk.exceptions import AirflowFailException

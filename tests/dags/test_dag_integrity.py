@@ -1,7 +1,9 @@
 """Every DAG file imports cleanly and follows the project's DAG policies.
 
-Policies for migration DAGs: triggered by hand (``schedule=None``, ``catchup=False``), documented
-(``doc_md``), tagged, every task retried at least twice, and Params validated before a run starts.
+Policies for migration DAGs: tenant DAGs triggered by hand (``schedule=None``), wave DAGs on their
+plan's schedule, never catching up (``catchup=False``), documented (``doc_md``), tagged, every task
+retried at least twice and bounded by an ``execution_timeout``, and Params validated before a run
+starts. The wave DAG file is parsed with the example plan ``examples/waves.yml``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.exceptions import ParamValidationError
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+EXAMPLE_PLAN = DAGS_FOLDER.parent / "examples" / "waves.yml"
 DAG_FILES = sorted(p for p in DAGS_FOLDER.rglob("*.py") if not p.name.startswith("_"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _example_plan():
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OS_MIGRATE_WAVE_PLAN", str(EXAMPLE_PLAN))
+    yield
+    mp.undo()
 
 
 def _file_id(path: Path) -> str:
@@ -44,15 +55,24 @@ def test_dag_file_imports_and_defines_a_dag(dag_file):
 
 
 def _all_dags():
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OS_MIGRATE_WAVE_PLAN", str(EXAMPLE_PLAN))
+    try:
+        bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    finally:
+        mp.undo()
+    assert any(dag_id.startswith("os_migrate_wave_") for dag_id in bag.dags)
     return [pytest.param(dag, id=dag_id) for dag_id, dag in sorted(bag.dags.items())]
 
 
 @pytest.mark.parametrize("dag", _all_dags())
 class TestPolicies:
-    def test_is_triggered_by_hand_without_catchup(self, dag):
-        assert dag.schedule is None
-        assert type(dag.timetable).__name__ == "NullTimetable"
+    def test_is_triggered_by_hand_or_by_its_wave_plan_without_catchup(self, dag):
+        if dag.dag_id.startswith("os_migrate_wave_"):
+            assert type(dag.timetable).__name__ != "NullTimetable"
+        else:
+            assert dag.schedule is None
+            assert type(dag.timetable).__name__ == "NullTimetable"
         assert dag.catchup is False
 
     def test_is_documented_and_tagged(self, dag):
@@ -71,6 +91,8 @@ class TestPolicies:
 
     def test_params_are_titled_and_grouped_in_form_sections(self, dag):
         schemas = {k: p.schema for k, p in dag.params.items()}
+        if not schemas:  # a wave DAG: everything comes from its plan
+            return
         assert {k: s for k, s in schemas.items() if not s.get("title") or not s.get("section")} == {}
         assert 2 <= len({s["section"] for s in schemas.values()}) <= 4
 
@@ -171,7 +193,8 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
 def test_every_task_has_an_execution_timeout_and_copies_the_long_one(dag):
     from os_migrate_airflow.operators.workload import COPY_EXECUTION_TIMEOUT, ServerCopyDisksOperator
 
-    timeouts = {task.task_id: task.execution_timeout for task in dag.tasks}
+    # an approval (HITL) waits for its answer up to response_timeout instead
+    timeouts = {t.task_id: t.execution_timeout or getattr(t, "response_timeout", None) for t in dag.tasks}
     assert all(timeouts.values()), [t for t, v in timeouts.items() if not v]
     for task in dag.tasks:
         if isinstance(task, ServerCopyDisksOperator) or task.task_id.endswith("migrate_volume"):

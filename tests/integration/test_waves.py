@@ -244,9 +244,7 @@ def wave_airflow(wave_cloud):
             key, value = conn_env(t, side)
             env[key] = value
     # The waves start 4 minutes from now: time for Airflow to start and parse the plan.
-    start = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=4)).replace(
-        microsecond=0
-    )
+    start = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=4)).replace(microsecond=0)
     plan = OUTPUT / "waves.yml"
     write_plan(plan, start.astimezone(datetime.timezone(datetime.timedelta(hours=1))))
     env["OS_MIGRATE_WAVE_PLAN"] = str(plan)
