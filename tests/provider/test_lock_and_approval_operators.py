@@ -79,8 +79,12 @@ def approval(tmp_path, **kwargs) -> PlanApprovalOperator:
     return PlanApprovalOperator(task_id="approval", data_dir=str(tmp_path), tenant="t1", **kwargs)
 
 
-def test_is_the_standard_approval_operator():
+def test_is_the_standard_approval_operator(tmp_path):
     assert issubclass(PlanApprovalOperator, ApprovalOperator)
+    # an execution_timeout (default_args) does not become the wait for the human
+    op = approval(tmp_path, execution_timeout=datetime.timedelta(minutes=30))
+    assert op.response_timeout == datetime.timedelta(days=7)
+    assert op.execution_timeout == datetime.timedelta(minutes=30)
     assert {"required", "data_dir", "body", "subject"} <= set(PlanApprovalOperator.template_fields)
 
 

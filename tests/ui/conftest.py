@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -116,14 +117,17 @@ class AirflowApi:
         return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in tis}
 
 
-@pytest.fixture(scope="module")
-def airflow_ui():
-    """Base URL of a freshly started embedded Airflow (api-server, scheduler, dag-processor, triggerer)."""
+@contextlib.contextmanager
+def embedded_airflow(name: str = "airflow-home", extra_env: dict[str, str] | None = None):
+    """Start ``scripts/airflow.sh`` with a fresh home ``test-output/ui/<name>``; yield its base URL.
+
+    :param extra_env: more environment of the Airflow processes (e.g. a DAG bundle list).
+    """
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    home = OUTPUT / "airflow-home"
+    home = OUTPUT / name
     shutil.rmtree(home, ignore_errors=True)
     port = int(os.environ.get("OS_MIGRATE_UI_PORT") or _free_port())
-    env = _airflow_env(home, port)
+    env = {**_airflow_env(home, port), **(extra_env or {})}
     script = str(REPO_ROOT / "scripts" / "airflow.sh")
     subprocess.run([script, "connections-devcloud"], env=env, check=True, timeout=300)
     try:
@@ -131,6 +135,13 @@ def airflow_ui():
         yield f"http://127.0.0.1:{port}"
     finally:
         subprocess.run([script, "stop"], env=env, check=False, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def airflow_ui():
+    """Base URL of a freshly started embedded Airflow (api-server, scheduler, dag-processor, triggerer)."""
+    with embedded_airflow() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,12 @@ embedded Airflow's scheduler against the local cloud:
   pre-flight of the wave against what the first run imported, without stopping or copying
   anything (a real copy of the 1 GiB volume is what tests/integration/test_workloads.py does).
 
-Screenshots of each form (defaults, filled) and each finished run are in ``test-output/ui/``.
+* ``os_migrate_workloads`` again with ``demo-vm`` and the Approval switch on, for real: the run
+  stops at the HITL step ``approval``; its Required Actions panel shows the plan and the
+  Approve button is pressed in the browser; the run then migrates ``demo-vm`` (ACTIVE in dst).
+
+Screenshots of each form (defaults, filled) and each finished run are in ``test-output/ui/``
+(and of the approval: ``os_migrate_workloads-approval-*.png``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ..integration.conftest import wait_for
 from .conftest import OUTPUT
 
 PRE_WORKLOAD, WORKLOADS = "os_migrate_pre_workload", "os_migrate_workloads"
@@ -108,11 +114,13 @@ def trigger(driver: WebDriver, form: WebElement, api, dag_id: str) -> dict:
     return api.wait_for_new_run(dag_id, known)
 
 
-def finish(driver: WebDriver, api, base_url: str, dag_id: str, run: dict, timeout: float) -> dict:
+def finish(
+    driver: WebDriver, api, base_url: str, dag_id: str, run: dict, timeout: float, label: str = "3-run"
+) -> dict:
     run = api.wait_for_end(dag_id, run["dag_run_id"], timeout)
     driver.get(f"{base_url}/dags/{dag_id}/runs/{run['dag_run_id']}")
     time.sleep(3)  # let the grid render
-    shot(driver, f"{dag_id}-3-run-{run['state']}")
+    shot(driver, f"{dag_id}-{label}-{run['state']}")
     return run
 
 
@@ -177,3 +185,59 @@ def test_workloads_from_the_form_with_a_server_name_as_a_dry_run(ui, api, browse
         f"/dags/{WORKLOADS}/dagRuns/{run['dag_run_id']}/taskInstances/export_workloads/xcomEntries/return_value"
     )["value"]
     assert export["servers"] == [SERVER]
+
+
+def test_workloads_with_approval_approved_in_the_ui_migrates_the_server(ui, api, browser, sample_cloud):
+    src, dst = sample_cloud
+    form = open_trigger_form(browser, ui, WORKLOADS)
+    expand(browser, form, "Wave")
+    type_into(browser, form, "servers", SERVER)
+    expand(browser, form, "Run options")
+    switch_on(browser, form, "approval")
+    shot(browser, f"{WORKLOADS}-approval-1-form-filled")
+    run = trigger(browser, form, api, WORKLOADS)
+    run_id = run["dag_run_id"]
+    assert run["conf"]["approval"] is True and run["conf"]["dry_run"] is False
+
+    def approval_state():
+        return api.task_states(WORKLOADS, run_id).get(("approval", -1))
+
+    wait_for(lambda: approval_state() == "awaiting_input", "the approval step to wait for input", 600)
+    assert src.compute.find_server(SERVER).status == "ACTIVE"  # nothing stopped before approval
+    browser.get(f"{ui}/dags/{WORKLOADS}/runs/{run_id}/tasks/approval/required_actions")
+    approve = WebDriverWait(browser, 60).until(
+        lambda d: next(
+            (
+                b
+                for b in d.find_elements(By.CSS_SELECTOR, "[data-testid='hitl-option-Approve']")
+                if b.is_enabled()
+            ),
+            False,
+        )
+    )
+    WebDriverWait(browser, 30).until(lambda d: "Servers to stop and migrate (1)" in d.page_source)
+    assert SERVER in browser.page_source and "Expected bytes to copy" in browser.page_source
+    shot(browser, f"{WORKLOADS}-approval-2-required-action")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", approve)
+    approve.click()
+    detail = wait_for(
+        lambda: (
+            (d := api.get(f"/dags/{WORKLOADS}/dagRuns/{run_id}/taskInstances/approval/-1/hitlDetails"))[
+                "response_received"
+            ]
+            and d
+        ),
+        "the UI response",
+        60,
+    )
+    assert detail["chosen_options"] == ["Approve"] and detail["responded_by_user"]["name"] == "admin"
+    time.sleep(2)
+    shot(browser, f"{WORKLOADS}-approval-3-approved")
+
+    run = finish(browser, api, ui, WORKLOADS, run, timeout=900, label="approval-4-run")
+    states = api.task_states(WORKLOADS, run_id)
+    assert run["state"] == "success", states
+    assert states[("approval", -1)] == "success"
+    assert states[("migrate_server.copy_disks", 0)] == "success"
+    server = wait_for(lambda: dst.compute.find_server(SERVER), f"{SERVER} in dst", 60)
+    assert dst.compute.get_server(server.id).status == "ACTIVE"

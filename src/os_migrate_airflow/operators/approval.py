@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 APPROVAL_TIMEOUT = datetime.timedelta(days=2)
 
 
+#: How long an approval waits for an answer before the task fails (stopping nothing).
+DEFAULT_RESPONSE_TIMEOUT = datetime.timedelta(days=7)
+
+
 class PlanApprovalOperator(ApprovalOperator):
     """Ask a human to approve the wave the pre-flight passed; Approve or Reject.
 
@@ -40,7 +44,9 @@ class PlanApprovalOperator(ApprovalOperator):
         :attr:`WorkloadPreflightOperator.REPORT_KEY`) is shown.
     :param kwargs: ``ApprovalOperator`` arguments; ``subject`` defaults to one naming the tenant,
         ``ignore_downstream_trigger_rules`` to True (Reject skips the whole wave, not only the
-        next task).
+        next task), ``response_timeout`` to :data:`DEFAULT_RESPONSE_TIMEOUT` (no answer by then:
+        the task fails and nothing is stopped; an ``execution_timeout`` from ``default_args``
+        then keeps bounding only the work before the wait).
     :returns: ``{"approved": True, "required": bool, "asked": bool}`` plus the HITL response when
         asked and approved (on Reject the base class skips the downstream tasks and returns nothing).
     """
@@ -72,6 +78,7 @@ class PlanApprovalOperator(ApprovalOperator):
         kwargs.setdefault("response_timeout", max(timeout or APPROVAL_TIMEOUT, APPROVAL_TIMEOUT))
         kwargs.setdefault("subject", "Approve the migration wave of tenant {{ params.tenant }}")
         kwargs.setdefault("ignore_downstream_trigger_rules", True)
+        kwargs.setdefault("response_timeout", DEFAULT_RESPONSE_TIMEOUT)
         super().__init__(**kwargs)
         self.required = required
         self.data_dir = data_dir
