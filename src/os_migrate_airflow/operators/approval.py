@@ -23,10 +23,6 @@ from os_migrate_airflow.operators.workload import WorkloadPreflightOperator
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: How long an approval waits for an answer before the task fails (nothing waits forever).
-APPROVAL_TIMEOUT = datetime.timedelta(days=2)
-
-
 #: How long an approval waits for an answer before the task fails (stopping nothing).
 DEFAULT_RESPONSE_TIMEOUT = datetime.timedelta(days=7)
 
@@ -72,10 +68,9 @@ class PlanApprovalOperator(ApprovalOperator):
         preflight_task_id: str = "preflight",
         **kwargs: Any,
     ) -> None:
-        # a human answer is waited for up to response_timeout (not the DAG's execution_timeout,
-        # which HITLOperator clears with a warning)
-        timeout = kwargs.pop("execution_timeout", None)
-        kwargs.setdefault("response_timeout", max(timeout or APPROVAL_TIMEOUT, APPROVAL_TIMEOUT))
+        # the human's wait is response_timeout, not default_args' execution_timeout (which
+        # HITLOperator would clear with a warning)
+        kwargs.pop("execution_timeout", None)
         kwargs.setdefault("subject", "Approve the migration wave of tenant {{ params.tenant }}")
         kwargs.setdefault("ignore_downstream_trigger_rules", True)
         kwargs.setdefault("response_timeout", DEFAULT_RESPONSE_TIMEOUT)
