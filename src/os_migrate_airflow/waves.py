@@ -253,6 +253,8 @@ def build_wave_dag(plan: WavePlan, wave: Wave) -> DAG:
         if wave.start is not None
         else datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
         catchup=False,
+        # the plan is the decision to run: a wave DAG is not paused when it first appears
+        is_paused_upon_creation=False,
         max_active_runs=1,
         max_active_tasks=max(wave.servers_at_once, len(wave.tenants)) * 2,
         default_args=DEFAULT_ARGS,
