@@ -381,7 +381,8 @@ class ServerMigration:
 
     def _timed(self, step: str, work: Callable[[], dict]) -> dict:
         """Run one step; add ``started_at``/``finished_at`` to its result and record them (and a
-        failure's error text) in the state file, unless the server is skipped."""
+        failure's error text) in the state file, unless the server is skipped or was finished by
+        an earlier run (whose timings stay)."""
         started = utc_now()
         try:
             result = work()
@@ -389,7 +390,7 @@ class ServerMigration:
             self._record_step(step, started, error=f"{type(e).__name__}: {e}")
             raise
         finished = utc_now()
-        if result.get("action") != SKIP and result.get("result") != SKIPPED:
+        if result.get("action") not in (SKIP, DONE) and result.get("result") != SKIPPED:
             self._record_step(step, started, finished=finished)
         return {**result, "started_at": started, "finished_at": finished}
 
