@@ -11,7 +11,7 @@
     workloads export    --src-cloud S --data-dir D [--server NAME|regex:RE]...
     workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
-                        [--volume NAME|regex:RE]...   (detached volumes too)
+                        [--volume NAME|regex:RE]...   (detached volumes too) [--report-dir DIR]
         both also: [--flavor-map SRC=DST]... [--flavor-map-file FILE.yml|.json]
                    [--on-preflight-failure stop|skip]
     report     FILE.json   print a migration report (written by the workloads DAG) as a table
@@ -405,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
                 action="append",
                 metavar="NAME|regex:PATTERN",
                 help="detached volume of detached_volumes.yml to migrate too (repeatable)",
+            )
+            p.add_argument(
+                "--report-dir",
+                metavar="DIR",
+                help="write the run's report to DIR/workloads__<UTC time>.json and .html and print "
+                "it as a table",
             )
         p.set_defaults(parser=p, func=func)
 
@@ -849,7 +855,10 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
         f"skipped: {', '.join(s['server'] for s in summary['skipped']) or 'none'}; "
         f"failed: {', '.join(summary['failed']) or 'none'}"
     )
-    out.result({"preflight": report, "summary": summary, "results": results, "volumes": volumes})
+    doc = {"preflight": report, "summary": summary, "results": results, "volumes": volumes}
+    if args.report_dir:
+        doc["report"] = _write_cli_report(args, report, results, summary, volumes, out)
+    out.result(doc)
     failed_volumes = [v["volume"] for v in volumes if v.get("result") == "failed"]
     if summary["failed"]:
         out.error(
@@ -858,6 +867,31 @@ def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
     if failed_volumes:
         out.error(f"{len(failed_volumes)} detached volume(s) failed: {', '.join(failed_volumes)}")
     return EXIT_FAILED if summary["failed"] or failed_volumes else EXIT_OK
+
+
+def _write_cli_report(
+    args: argparse.Namespace, preflight: dict, results: list, summary: dict, volumes: list, out: Output
+) -> dict:
+    """Write the report of a ``workloads migrate`` run (failed servers with the timings and errors
+    their state files recorded); print its table. :returns: ``{"json", "html"}`` paths."""
+    from datetime import UTC, datetime
+
+    from os_migrate.report import build_report, format_table, safe_stem, write_report
+    from os_migrate.workload.migrate import recorded_outcome
+
+    servers = [r for r in results if r]
+    for name in summary["failed"]:
+        try:
+            servers.append({**recorded_outcome(args.data_dir, name), "result": "failed"})
+        except (OsMigrateError, OSError) as e:
+            servers.append({"server": name, "result": "failed", "errors": [f"no state recorded: {e}"]})
+    run_id = "cli-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    tenant = os.path.basename(os.path.normpath(args.data_dir))
+    doc = build_report(tenant, None, run_id, None, preflight, servers, volumes)
+    json_path, html_path = write_report(doc, args.report_dir, safe_stem("workloads", run_id))
+    out.line(format_table(doc))
+    out.line(f"report: {json_path} {html_path}")
+    return {"json": str(json_path), "html": str(html_path)}
 
 
 def run_volumes(

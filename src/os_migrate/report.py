@@ -195,6 +195,8 @@ def _server_row(
         reason = str(
             r.get("error") or "; ".join(errors) or "no result: the migration failed (see its tasks' logs)"
         )
+    if done:  # the figures in its state are the earlier run's
+        r = {k: v for k, v in r.items() if k in ("server", "result", "destination_id")}
     disks = [dict(d) for d in r.get("disks") or r.get("copies") or []]
     nbytes = sum(int(d.get("bytes") or 0) for d in disks)
     seconds = round(sum(float(d.get("seconds") or 0) for d in disks), 3)

@@ -66,6 +66,9 @@ def test_per_server_tasks_are_mapped_labelled_by_server_and_copies_use_the_pool(
     assert {dag.get_task(f"migrate_server.{s}").pool for s in GROUP if s != "copy_disks"} == {"default_pool"}
     assert dag.get_task("migrate_server.finalize").trigger_rule == "all_done"
     assert dag.get_task("summary").trigger_rule == "all_done"
+    assert [link.name for link in dag.get_task("summary").operator_extra_links] == ["Migration report"]
+    assert dag.params["on_preflight_failure"] == "stop"
+    assert dag.params.get_param("on_preflight_failure").schema["section"] == "Wave"
 
 
 def test_params_render_as_native_objects(dag):

@@ -9,6 +9,7 @@ import argparse
 import io
 import json
 import logging
+import re
 
 import pytest
 
@@ -393,6 +394,36 @@ def test_workloads_migrate_runs_each_server_in_turn_and_fails_on_a_failed_one(cl
     assert "os-migrate: vm-b: error: vm-b: create failed" in err
     assert "migrated: vm-a; already migrated: none; skipped: vm-c; failed: vm-b" in out
     assert "1 server(s) failed" in err
+
+
+def test_workloads_migrate_skip_policy_and_report_dir(clouds, wave, tmp_path):
+    status, out, _ = run(
+        "workloads",
+        "migrate",
+        "--src-cloud",
+        "s",
+        "--dst-cloud",
+        "d",
+        "--data-dir",
+        str(tmp_path / "acme"),
+        "--all-servers",
+        "--on-preflight-failure",
+        "skip",
+        "--report-dir",
+        str(tmp_path / "reports"),
+    )
+
+    assert status == 1  # vm-b failed
+    assert wave[0] == ("preflight", None, None, "skip")
+    [json_path] = (tmp_path / "reports").glob("workloads__cli-*.json")
+    report = json.loads(json_path.read_text())
+    assert {s["server"]: s["status"] for s in report["servers"]} == {
+        "vm-a": "migrated",
+        "vm-b": "failed",
+        "vm-c": "skipped",
+    }
+    assert report["tenant"] == "acme"
+    assert re.search(r"vm-b\s+failed", out) and f"report: {json_path}" in out
 
 
 def test_workloads_flavor_map_from_pairs_and_a_file_reaches_preflight_and_every_server(

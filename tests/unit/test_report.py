@@ -68,7 +68,13 @@ DB1 = {
     "steps": steps(2, "CopyError: upload failed"),
     "errors": ["copy_disks: CopyError: upload failed"],
 }
-OLD = {"server": "old", "result": "migrated", "destination_id": "d-0"}
+OLD = {
+    "server": "old",
+    "result": "migrated",
+    "destination_id": "d-0",
+    "disks": [{"bytes": 7, "seconds": 1}],
+    "steps": steps(20),
+}
 IMPORT = {
     "dry_run": False,
     "counts": {"create": 1, "unchanged": 1},
@@ -107,6 +113,12 @@ def test_every_server_has_a_status_and_a_reason(report):
     assert by_name["db-2"]["status"] == "skipped" and "m1.gone" in by_name["db-2"]["reason"]
     assert by_name["db-2"]["problems"] == PREFLIGHT["skip"][0]["problems"]
     assert by_name["old"]["status"] == "migrated" and "earlier run" in by_name["old"]["reason"]
+    # an earlier run's figures are not this run's
+    assert (by_name["old"]["bytes"], by_name["old"]["steps"], by_name["old"]["destination_id"]) == (
+        0,
+        {},
+        "d-0",
+    )
     assert all(s["tenant"] == "acme" for s in report["servers"])
 
 

@@ -158,3 +158,25 @@ def test_a_failed_step_keeps_its_error_and_times_for_the_report(tmp_path):
     assert outcome["server"] == "vm"
     assert outcome["steps"]["copy_disks"]["error"] == "CopyError: upload of v1 failed: 500"
     assert outcome["errors"] == ["copy_disks: CopyError: upload of v1 failed: 500"]
+
+
+def test_a_deferred_step_keeps_its_first_start_when_it_resumes(tmp_path):
+    from os_migrate.workload.errors import Pending
+
+    write_record(tmp_path)
+
+    def waiting(self):
+        raise Pending("volume", "v1", ("available",), ("error",), "dst", "volume v1", 60)
+
+    with pytest.raises(Pending):
+        new_process(tmp_path, copy_disks=waiting).copy_disks()
+    first = migrate.recorded_outcome(tmp_path, "vm")["steps"]["copy_disks"]
+    assert first["pending"] is True and first["finished_at"] is None and "error" not in first
+
+    done = new_process(
+        tmp_path, copy_disks=lambda self: {"server": "vm", "action": migrate.MIGRATE, "disks": []}
+    ).copy_disks()
+
+    assert done["started_at"] == first["started_at"]
+    step = migrate.recorded_outcome(tmp_path, "vm")["steps"]["copy_disks"]
+    assert "pending" not in step and step["seconds"] >= 0

@@ -381,22 +381,41 @@ class ServerMigration:
 
     def _timed(self, step: str, work: Callable[[], dict]) -> dict:
         """Run one step; add ``started_at``/``finished_at`` to its result and record them (and a
-        failure's error text) in the state file, unless the server is skipped."""
-        started = utc_now()
+        failure's error text) in the state file, unless the server is skipped or was finished by
+        an earlier run (whose timings stay). A step that waits in non-blocking mode
+        (:class:`Pending`) is recorded as pending, and its resumption keeps the first start."""
+        earlier = (self.state.get("steps") or {}).get(step) or {}
+        started = earlier["started_at"] if earlier.get("pending") else utc_now()
         try:
             result = work()
+        except Pending:
+            self._record_step(step, started, pending=True)
+            raise
         except Exception as e:
             self._record_step(step, started, error=f"{type(e).__name__}: {e}")
             raise
         finished = utc_now()
-        if result.get("action") != SKIP and result.get("result") != SKIPPED:
+        if result.get("action") not in (SKIP, DONE) and result.get("result") != SKIPPED:
             self._record_step(step, started, finished=finished)
         return {**result, "started_at": started, "finished_at": finished}
 
-    def _record_step(self, step: str, started: str, *, finished: str | None = None, error: str | None = None):
-        entry: dict[str, Any] = {"started_at": started, "finished_at": finished or utc_now()}
+    def _record_step(
+        self,
+        step: str,
+        started: str,
+        *,
+        finished: str | None = None,
+        error: str | None = None,
+        pending: bool = False,
+    ) -> None:
+        entry: dict[str, Any] = {
+            "started_at": started,
+            "finished_at": None if pending else finished or utc_now(),
+        }
         if error:
             entry["error"] = error
+        if pending:
+            entry["pending"] = True
         try:
             self.state.set(steps={**(self.state.get("steps") or {}), step: entry})
         except OSError as e:  # the step's own outcome matters more than its timing
