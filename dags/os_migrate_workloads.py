@@ -359,7 +359,10 @@ with DAG(
 
     servers = migrate_server.expand(server_name=check.output)
     summary = WorkloadSummaryOperator(
-        task_id="summary", preflight_task_id="preflight", finalize_task_id="migrate_server.finalize"
+        task_id="summary",
+        data_dir=DATA_DIR,  # the report is written also when pre-flight stopped the run
+        preflight_task_id="preflight",
+        finalize_task_id="migrate_server.finalize",
     )
     deploy = ConversionHostsDeployOperator(
         task_id="deploy_conversion_hosts",
