@@ -68,9 +68,6 @@ class PlanApprovalOperator(ApprovalOperator):
         preflight_task_id: str = "preflight",
         **kwargs: Any,
     ) -> None:
-        # the human's wait is response_timeout, not default_args' execution_timeout (which
-        # HITLOperator would clear with a warning)
-        kwargs.pop("execution_timeout", None)
         kwargs.setdefault("subject", "Approve the migration wave of tenant {{ params.tenant }}")
         kwargs.setdefault("ignore_downstream_trigger_rules", True)
         kwargs.setdefault("response_timeout", DEFAULT_RESPONSE_TIMEOUT)
