@@ -49,7 +49,7 @@ TWO_CLOUD_TESTS := tests/integration/test_network_migration.py tests/integration
                    tests/integration/test_workloads.py
 test: DEVCLOUD_CLOUDS = 2
 test: venv cloud compose-tool browser-tool
-	$(PY) -m pytest tests -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -q --durations=25 $(PYTEST_ARGS)
 	OSM_TEST_TWO_CLOUDS=1 $(PY) -m pytest $(TWO_CLOUD_TESTS) -q $(PYTEST_ARGS)
 
 bench: venv cloud

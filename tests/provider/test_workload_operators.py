@@ -159,6 +159,41 @@ def test_prepare_skips_a_server_that_does_not_migrate():
         op.execute(context={})
 
 
+def test_prepare_starts_no_server_after_the_change_window_closed():
+    closed = ServerPrepareOperator(
+        task_id="t", data_dir="/d", server_name="db-1", not_after="2020-01-01T06:00:00+01:00"
+    )
+    with (
+        mock.patch.object(op_module, "prepare_server") as prepare,
+        pytest.raises(
+            AirflowSkipException, match="db-1: not started, the change window closed at 2020-01-01T06:00"
+        ),
+    ):
+        closed.execute(context={})
+    prepare.assert_not_called()
+
+    open_ = ServerPrepareOperator(
+        task_id="t", data_dir="/d", server_name="db-1", not_after="2999-01-01T06:00:00+00:00"
+    )
+    with mock.patch.object(
+        op_module, "prepare_server", return_value={"action": "migrate", "source_status": "SHUTOFF"}
+    ) as prepare:
+        open_.execute(context={})
+    prepare.assert_called_once()
+
+
+def test_prepare_resumed_after_a_deferred_wait_goes_on_past_the_window():
+    """A server whose stop began inside the window is carried on, not abandoned half-way."""
+    op = ServerPrepareOperator(
+        task_id="t", data_dir="/d", server_name="db-1", not_after="2020-01-01T06:00:00+00:00"
+    )
+    with mock.patch.object(
+        op_module, "prepare_server", return_value={"action": "migrate", "source_status": "SHUTOFF"}
+    ) as prepare:
+        op.execute_complete(context={}, event={"status": "done", "message": "SHUTOFF"})
+    prepare.assert_called_once()
+
+
 @pytest.mark.parametrize(
     ("error", "retried"),
     [
