@@ -738,8 +738,9 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     monkeypatch.setattr(OpenStackResourceStatusTrigger, "run", spying_run)
     run, states = run_dag(workloads_dag, wl, servers=[VM_IMG], migration_params=IMG_OVERRIDES)
     assert run.state == "success", states
-    # the root disk's server snapshot, the destination volumes from their images, the server ACTIVE
-    assert {("image", "done"), ("volume", "done"), ("server", "done")} <= set(events), events
+    # at least the destination volume made from its image and the server going ACTIVE deferred
+    assert {("volume", "done"), ("server", "done")} <= set(events), events
+    assert all(status == "done" for _, status in events), events
     for step in ("prepare", "copy_disks", "create_server", "finalize"):
         assert states[(f"migrate_server.{step}", 0)] == "success"
 

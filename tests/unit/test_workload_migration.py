@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from unittest import mock
+
 import pytest
 
 from os_migrate.serialization import write_resources
 from os_migrate.workload import migrate
+from os_migrate.workload.cloudops import nonblocking_waits
 from os_migrate.workload.disk_copy import ImageDiskCopier
-from os_migrate.workload.errors import CopyError, MigrationFailed
+from os_migrate.workload.errors import CopyError, MigrationFailed, Pending
 from os_migrate.workload.records import MIGRATION_PARAM_DEFAULTS, Server, workload_file
 
 
@@ -180,3 +184,32 @@ def test_a_deferred_step_keeps_its_first_start_when_it_resumes(tmp_path):
     assert done["started_at"] == first["started_at"]
     step = migrate.recorded_outcome(tmp_path, "vm")["steps"]["copy_disks"]
     assert "pending" not in step and step["seconds"] >= 0
+
+
+def test_prepare_defers_the_stop_and_a_recall_does_not_stop_the_server_twice(tmp_path, monkeypatch):
+    write_record(tmp_path, stop_before_migration=True)
+    source = SimpleNamespace(id="srv-1", status="ACTIVE", task_state=None)
+    stop = mock.Mock(side_effect=lambda s: setattr(source, "task_state", "powering-off"))
+    src = SimpleNamespace(compute=SimpleNamespace(get_server=lambda i: source, stop_server=stop))
+    monkeypatch.setattr(migrate.ServerMigration, "skip_reason", lambda self: None)
+    monkeypatch.setattr(migrate.ServerMigration, "destination_server", lambda self: (None, False))
+
+    def prepare():
+        with nonblocking_waits():
+            return migrate.ServerMigration(src, None, tmp_path, "vm").prepare()
+
+    with pytest.raises(Pending) as pending:
+        prepare()
+    assert (pending.value.kind, pending.value.side, pending.value.target_statuses) == (
+        "server",
+        "src",
+        ("SHUTOFF",),
+    )
+    with pytest.raises(Pending):  # still powering off: no second stop (Nova would answer 409)
+        prepare()
+    source.status, source.task_state = "SHUTOFF", None
+    result = prepare()
+
+    stop.assert_called_once()
+    assert result["action"] == "migrate" and result["source_status"] == "SHUTOFF"
+    assert result["source_status_before"] == "ACTIVE"
