@@ -723,8 +723,9 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
         if i.name == f"{TMP_PREFIX}{data1.id}"
     ] in ([], ["queued"])
 
-    # 3. Re-run the whole wave through Airflow. The steps are deferrable (the default): each long
-    #    wait defers to the trigger, which dag.test runs inline, then the step runs again.
+    # 3. Re-run the whole wave through Airflow. The server steps defer their long waits (the
+    #    default; copies wait in the worker unless deferrable, COPY_DEFERRABLE): each defers to the
+    #    trigger, which dag.test runs inline, then the step runs again.
     from os_migrate_airflow.triggers.openstack import OpenStackResourceStatusTrigger
 
     events = []
@@ -738,8 +739,8 @@ def test_interrupted_copy_then_dag_rerun_converges(wl, workloads_dag, monkeypatc
     monkeypatch.setattr(OpenStackResourceStatusTrigger, "run", spying_run)
     run, states = run_dag(workloads_dag, wl, servers=[VM_IMG], migration_params=IMG_OVERRIDES)
     assert run.state == "success", states
-    # at least the destination volume made from its image and the server going ACTIVE deferred
-    assert {("volume", "done"), ("server", "done")} <= set(events), events
+    # at least the destination server going ACTIVE deferred
+    assert ("server", "done") in set(events), events
     assert all(status == "done" for _, status in events), events
     for step in ("prepare", "copy_disks", "create_server", "finalize"):
         assert states[(f"migrate_server.{step}", 0)] == "success"

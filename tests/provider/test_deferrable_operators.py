@@ -70,7 +70,7 @@ class Step:
 
 def test_a_pending_copy_defers_to_the_trigger_with_the_connection_id_only():
     step = Step({"server": "web", "disks": []})
-    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web")
+    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web", deferrable=True)
 
     with mock.patch.object(op_module, "copy_server_disks", step), pytest.raises(TaskDeferred) as deferred:
         op.execute(context())
@@ -106,7 +106,7 @@ def test_the_trigger_timeout_is_capped_by_the_time_the_task_has_left():
 
 def test_done_runs_the_step_again_which_goes_on():
     step = Step({"server": "web", "disks": [], "action": "migrate"})
-    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web")
+    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web", deferrable=True)
     with mock.patch.object(op_module, "copy_server_disks", step):
         with pytest.raises(TaskDeferred):
             op.execute(context())
@@ -118,7 +118,7 @@ def test_done_runs_the_step_again_which_goes_on():
 
 
 def test_failed_runs_the_step_again_so_the_core_error_is_mapped():
-    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web")
+    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web", deferrable=True)
     failing = mock.Mock(side_effect=CopyError("destination volume 'data' (vol-9): status error"))
     with (
         mock.patch.object(op_module, "copy_server_disks", failing),
@@ -132,7 +132,7 @@ def test_failed_runs_the_step_again_so_the_core_error_is_mapped():
 
 def test_timeout_fails_the_try_without_calling_the_step():
     step = Step({})
-    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web")
+    op = ServerCopyDisksOperator(task_id="copy", data_dir="/d", server_name="web", deferrable=True)
     with (
         mock.patch.object(op_module, "copy_server_disks", step),
         pytest.raises(AirflowException, match="still 'creating' after 900 s"),
@@ -155,7 +155,7 @@ def test_not_deferrable_waits_in_the_worker():
 
 
 def test_the_detached_volume_copy_defers_too():
-    op = DetachedVolumeMigrateOperator(task_id="vol", data_dir="/d", volume_name="data")
+    op = DetachedVolumeMigrateOperator(task_id="vol", data_dir="/d", volume_name="data", deferrable=True)
     with mock.patch.object(op_module, "migrate_volume", Step({})), pytest.raises(TaskDeferred) as deferred:
         op.execute(context())
 
@@ -170,6 +170,8 @@ def test_copy_tasks_keep_their_long_timeout_over_the_dag_default():
 
     assert copy.execution_timeout == volume.execution_timeout == COPY_EXECUTION_TIMEOUT
     assert prepare.execution_timeout == datetime.timedelta(hours=2)
+    # copies wait in the worker unless asked (see COPY_DEFERRABLE); server waits defer
+    assert copy.deferrable is False and volume.deferrable is False and prepare.deferrable is True
 
 
 def test_a_mapped_copy_keeps_its_long_timeout_over_the_dag_default():

@@ -58,6 +58,12 @@ SERVER_MAP_INDEX_TEMPLATE = "{{ task.server_name }}"
 #: ``execution_timeout`` of the copy tasks (disk copy, detached volume) unless given: a copy of
 #: terabytes takes hours; it wins over a DAG's ``default_args`` (set in the operator's __init__).
 COPY_EXECUTION_TIMEOUT = datetime.timedelta(hours=24)
+#: Copies wait in the worker by default. Their waits chain (snapshot, volume, image, volume) and an
+#: access that fails (a snapshot in ``error``) must fall through to the next one; under a real
+#: triggerer the resumed copy re-created the failed snapshot instead (seen 2026-12-03 in
+#: tests/integration/test_waves.py), so deferral of copies is opt-in (``deferrable=True``) until
+#: the core's re-entry handles a failed access. Server stop/ACTIVE waits defer.
+COPY_DEFERRABLE = False
 #: Seconds between the trigger's status polls.
 TRIGGER_POLL_INTERVAL = 10.0
 
@@ -244,6 +250,7 @@ class WorkloadPreflightOperator(_WorkloadOperator):
 def _copy_partial(partial: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     # a mapped task is built from its partial kwargs, where default_args were already merged
     kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
+    kwargs.setdefault("deferrable", COPY_DEFERRABLE)
     return partial(**kwargs)
 
 
@@ -386,6 +393,7 @@ class ServerCopyDisksOperator(_ServerStepOperator):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
+        kwargs.setdefault("deferrable", COPY_DEFERRABLE)
         super().__init__(**kwargs)
 
     @classmethod
@@ -496,6 +504,7 @@ class DetachedVolumeMigrateOperator(_DeferrableOperator):
     def __init__(self, *, volume_name: str, **kwargs: Any) -> None:
         kwargs.setdefault("map_index_template", "{{ task.volume_name }}")
         kwargs.setdefault("execution_timeout", COPY_EXECUTION_TIMEOUT)
+        kwargs.setdefault("deferrable", COPY_DEFERRABLE)
         super().__init__(**kwargs)
         self.volume_name = volume_name
 
