@@ -317,6 +317,8 @@ def write_wave_report(wave: Wave, data_dirs: dict[str, str], context: Any) -> di
 
     A tenant without a report (its summary did not run) is listed with ``failed`` and no rows.
     :returns: ``{"json", "html", "totals", "failed"}`` (paths, no page content).
+    :raises AirflowFailException: a tenant failed (a server failed, or its pre-flight, or no report),
+        after the report is written; the wave's run fails with it.
     """
     from os_migrate.report import load_report, merge_reports, safe_stem, write_report
 
@@ -334,12 +336,15 @@ def write_wave_report(wave: Wave, data_dirs: dict[str, str], context: Any) -> di
     merged = merge_reports(reports, wave=wave.name, run_id=str(context["run_id"]))
     json_path, html_path = write_report(merged, Path(staging_root()) / "waves" / wave.name, stem)
     log.info("Wave report: %s and %s", json_path, html_path)
-    return {
-        "json": str(json_path),
-        "html": str(html_path),
-        "totals": merged["totals"],
-        "failed": merged["failed"],
-    }
+    failed = [t["tenant"] for t in merged["tenants"] if t["failed"]]
+    if failed:
+        # the report is the wave's last task: its state is the run's
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(
+            f"wave {wave.name}: tenant(s) {', '.join(failed)} failed; report {html_path}"
+        )
+    return {"json": str(json_path), "html": str(html_path), "totals": merged["totals"], "failed": False}
 
 
 def wave_dags(path: str | None) -> dict[str, DAG]:

@@ -3,7 +3,8 @@
 Three tenants, each a pair of projects of its own (``wv-<t>-src`` -> ``wv-<t>-dst``, member users,
 connections ``osm_wv_<t>_src``/``_dst`` in the Airflow's environment):
 
-* tenant ``wv-a``: ``wv-a-1`` (m1.tiny, cirros, a 1 GiB data volume with known bytes) and
+* tenant ``wv-a``: ``wv-a-1`` (m1.tiny, cirros, a 1 GiB data volume with known bytes; ``wv-b-1``
+  has one too) and
   ``wv-a-odd`` on flavor ``wv-odd``, which the tenant's flavor map sends to a flavor the
   destination lacks: pre-flight fails for that server only; policy ``skip``;
 * tenant ``wv-b``: ``wv-b-1``; tenant ``wv-c``: ``wv-c-1``.
@@ -127,13 +128,13 @@ def seed(conn, tenant: str, admin) -> dict[str, str]:
         )
         server = conn.compute.wait_for_server(server, wait=300)
         ips[name] = next(a["addr"] for addrs in server.addresses.values() for a in addrs)
-    if tenant == "wv-a":
-        volume = conn.block_storage.create_volume(name="wv-a-data", size=1)
+    if tenant in ("wv-a", "wv-b"):  # a data volume each: their copies take long enough to overlap
+        volume = conn.block_storage.create_volume(name=f"{tenant}-data", size=1)
         conn.block_storage.wait_for_status(volume, "available", wait=300)
         write_volume(conn, volume)
-        server = conn.compute.find_server("wv-a-1")
+        server = conn.compute.find_server(f"{tenant}-1")
         conn.compute.create_volume_attachment(server, volume_id=volume.id)
-        wait_for(lambda: conn.block_storage.get_volume(volume).status == "in-use", "wv-a-data attached")
+        wait_for(lambda: conn.block_storage.get_volume(volume).status == "in-use", f"{tenant}-data attached")
     return ips
 
 
