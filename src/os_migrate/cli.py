@@ -733,6 +733,28 @@ def cmd_workloads_export(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+def _preflight(args: argparse.Namespace, out: Output) -> tuple[Any, Any, dict]:
+    """Connect both clouds and run :func:`os_migrate.workload.preflight` for the args' wave; print it.
+
+    :returns: ``(src, dst, report)``.
+    """
+    from os_migrate.workload import preflight
+
+    servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)  # usage first
+    src, dst = _two_clouds(args)
+    report = preflight(
+        src,
+        dst,
+        args.data_dir,
+        servers=servers,
+        overrides=overrides,
+        flavor_map=flavor_map,
+        on_failure=args.on_preflight_failure,
+    )
+    _print_preflight(report, out)
+    return src, dst, report
+
+
 def _print_preflight(report: dict, out: Output) -> None:
     from os_migrate.workload.checks import flavor_line
 
@@ -753,20 +775,7 @@ def _print_preflight(report: dict, out: Output) -> None:
 
 def cmd_workloads_preflight(args: argparse.Namespace, out: Output) -> int:
     """``workloads preflight``: :func:`os_migrate.workload.preflight` (reads only)."""
-    from os_migrate.workload import preflight
-
-    servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
-    src, dst = _two_clouds(args)
-    report = preflight(
-        src,
-        dst,
-        args.data_dir,
-        servers=servers,
-        overrides=overrides,
-        flavor_map=flavor_map,
-        on_failure=args.on_preflight_failure,
-    )
-    _print_preflight(report, out)
+    _src, _dst, report = _preflight(args, out)
     out.result(report)
     return EXIT_OK
 
@@ -817,21 +826,11 @@ def run_wave(
 
 def cmd_workloads_migrate(args: argparse.Namespace, out: Output) -> int:
     """``workloads migrate``: pre-flight, then each server's steps in order; exit 1 if one failed."""
-    from os_migrate.workload import preflight, summarize_workloads
+    from os_migrate.workload import summarize_workloads
     from os_migrate.workload.checks import runnable
 
-    servers, overrides, flavor_map = _servers(args), _overrides(args), _flavor_map(args)
-    src, dst = _two_clouds(args)
-    report = preflight(
-        src,
-        dst,
-        args.data_dir,
-        servers=servers,
-        overrides=overrides,
-        flavor_map=flavor_map,
-        on_failure=args.on_preflight_failure,
-    )
-    _print_preflight(report, out)
+    src, dst, report = _preflight(args, out)
+    overrides, flavor_map = _overrides(args), _flavor_map(args)
     if args.dry_run:
         out.line("dry run: no server migrated")
         out.result({"preflight": report, "dry_run": True})

@@ -27,25 +27,17 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
-import openstack.connection
 import pytest
 import yaml
 
-from os_migrate.cloud import find_or_none
-
 from ..ui.conftest import REPO_ROOT, AirflowApi, embedded_airflow
 from .conftest import connect, wait_for
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("OSM_TEST_TWO_CLOUDS") == "1", reason="one-cloud scenario (runs in the first pass)"
-)
+from .test_workloads import PASSWORD, ensure_project, member  # a project with a member user
 
 OUTPUT = REPO_ROOT / "test-output" / "waves"
-PASSWORD = "devcloud"
 AUTH_URL = "http://127.0.0.1:5000/v3"
 TENANTS = ("wv-a", "wv-b", "wv-c")
 CIDR = {"wv-a": "10.81.0.0/24", "wv-b": "10.82.0.0/24", "wv-c": "10.83.0.0/24"}
@@ -53,38 +45,6 @@ SERVERS = {"wv-a": ["wv-a-1", "wv-a-odd"], "wv-b": ["wv-b-1"], "wv-c": ["wv-c-1"
 ODD_FLAVOR, MISSING_FLAVOR = "wv-odd", "wv-missing-flavor"
 MIB, GIB = 1024**2, 1024**3
 PAYLOAD = hashlib.sha256(b"wave payload").digest() * (MIB // 32)  # 1 MiB of known bytes
-
-
-def member(project: str) -> openstack.connection.Connection:
-    return openstack.connection.Connection(
-        auth_type="password",
-        region_name="RegionOne",
-        auth={
-            "auth_url": AUTH_URL,
-            "username": f"{project}-member",
-            "password": PASSWORD,
-            "project_name": project,
-            "user_domain_name": "Default",
-            "project_domain_name": "Default",
-        },
-    )
-
-
-def ensure_project(admin, name: str):
-    role = admin.identity.find_role("member")
-    project = find_or_none(
-        admin.identity.find_project, name, domain_id="default"
-    ) or admin.identity.create_project(name=name, domain_id="default", description="os-migrate wave tests")
-    user = find_or_none(
-        admin.identity.find_user, f"{name}-member", domain_id="default"
-    ) or admin.identity.create_user(
-        name=f"{name}-member", password=PASSWORD, domain_id="default", default_project_id=project.id
-    )
-    if not admin.identity.validate_user_has_project_role(project, user, role):
-        admin.identity.assign_project_role_to_user(project, user, role)
-    admin.set_compute_quotas(project.id, instances=10, cores=20, ram=20480)
-    admin.set_volume_quotas(project.id, volumes=20, gigabytes=100, snapshots=20)
-    return project
 
 
 def clean(conn) -> None:
