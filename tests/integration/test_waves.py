@@ -199,9 +199,9 @@ def wave_airflow(wave_cloud):
         for side in ("src", "dst"):
             key, value = conn_env(t, side)
             env[key] = value
-    # The waves start 150 s from now: time for Airflow to start and parse the plan (parsed later,
+    # The waves start 100 s from now: time for Airflow to start and parse the plan (parsed later,
     # a date-time wave still runs once, with its start as logical date).
-    start = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=150)).replace(microsecond=0)
+    start = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=100)).replace(microsecond=0)
     plan = OUTPUT / "waves.yml"
     write_plan(plan, start.astimezone(datetime.timezone(datetime.timedelta(hours=1))))
     env["OS_MIGRATE_WAVE_PLAN"] = str(plan)
@@ -299,6 +299,11 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
         timeout=900,
         interval=5,
     )
+    hitl = api.get(
+        f"/dags/os_migrate_wave_second/dagRuns/{second['dag_run_id']}/taskInstances/approval/-1/hitlDetails"
+    )
+    assert hitl["subject"] == "Approve migration wave second"
+    assert "wv-c" in hitl["body"] and "| wv-c-1 | m1.tiny -> m1.tiny |" in hitl["body"], hitl["body"]
     assert not member("wv-c-dst").compute.find_server("wv-c-1"), "migrated before the approval"
     assert member("wv-c-src").compute.find_server("wv-c-1").status == "ACTIVE", "stopped before the approval"
     approve = api.session.patch(
