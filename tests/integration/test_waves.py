@@ -28,6 +28,7 @@ import datetime
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,17 @@ def wave_airflow(wave_cloud):
         yield api, start, staging
 
 
+def write(api, method: str, path: str, body: dict):
+    """A REST write, retried a few times on a 5xx: the embedded SQLite metadata DB refuses a write
+    now and then while the scheduler and workers write too (PostgreSQL in production)."""
+    for _ in range(5):
+        resp = api.session.request(method, f"{api.base_url}/api/v2{path}", json=body, timeout=30)
+        if resp.status_code < 500:
+            break
+        time.sleep(3)
+    return resp
+
+
 def task_instances(api, dag_id, run_id):
     return api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=500)["task_instances"]
 
@@ -250,9 +262,11 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
         timeout=300,
         interval=3,
     )
-    clash = api.session.post(
-        f"{api.base_url}/api/v2/dags/os_migrate_workloads/dagRuns",
-        json={
+    clash = write(
+        api,
+        "post",
+        "/dags/os_migrate_workloads/dagRuns",
+        {
             "logical_date": None,
             "conf": {
                 "tenant": "wv-a",
@@ -261,7 +275,6 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
                 "servers": ["wv-a-1"],
             },
         },
-        timeout=30,
     )
     assert clash.status_code in (200, 201), clash.text
     clash_run = api.wait_for_end("os_migrate_workloads", clash.json()["dag_run_id"], timeout=300)
@@ -306,10 +319,11 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
     assert "wv-c" in hitl["body"] and "| wv-c-1 | m1.tiny -> m1.tiny |" in hitl["body"], hitl["body"]
     assert not member("wv-c-dst").compute.find_server("wv-c-1"), "migrated before the approval"
     assert member("wv-c-src").compute.find_server("wv-c-1").status == "ACTIVE", "stopped before the approval"
-    approve = api.session.patch(
-        f"{api.base_url}/api/v2/dags/os_migrate_wave_second/dagRuns/{second['dag_run_id']}/taskInstances/approval/-1/hitlDetails",
-        json={"chosen_options": ["Approve"], "params_input": {}},
-        timeout=30,
+    approve = write(
+        api,
+        "patch",
+        f"/dags/os_migrate_wave_second/dagRuns/{second['dag_run_id']}/taskInstances/approval/-1/hitlDetails",
+        {"chosen_options": ["Approve"], "params_input": {}},
     )
     assert approve.status_code == 200, approve.text
     second = api.wait_for_end("os_migrate_wave_second", second["dag_run_id"], timeout=900)
@@ -356,9 +370,7 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
     assert [(s["server"], s["status"]) for s in second_report["servers"]] == [("wv-c-1", "migrated")]
 
     # -- wave later, triggered by hand a day early: refused by check_window, nothing written
-    resp = api.session.post(
-        f"{api.base_url}/api/v2/dags/os_migrate_wave_later/dagRuns", json={"logical_date": None}, timeout=30
-    )
+    resp = write(api, "post", "/dags/os_migrate_wave_later/dagRuns", {"logical_date": None})
     assert resp.status_code in (200, 201), resp.text
     later = api.wait_for_end("os_migrate_wave_later", resp.json()["dag_run_id"], timeout=300)
     assert later["state"] == "failed"
