@@ -946,17 +946,32 @@ def cmd_wave_validate(args: argparse.Namespace, out: Output) -> int:
     """``wave validate PLAN``: :func:`os_migrate.waves.load_plan`; exit 1 listing every error."""
     from os_migrate.waves import load_plan
 
-    try:
-        plan = load_plan(args.plan)
-    except ValidationError as e:
-        out.result({"plan": args.plan, "valid": False, "errors": e.errors})
-        raise
-    tenants = sum(len(w.tenants) for w in plan.waves)
-    out.result(
-        {"plan": args.plan, "valid": True, "errors": [], "waves": len(plan.waves), "tenant_runs": tenants}
-    )
-    out.line(f"{args.plan}: valid ({len(plan.waves)} wave(s), {tenants} tenant run(s))")
+    errors: list[str] = []
+    waves = tenants = 0
+    for path in _plan_files(args.plan):
+        try:
+            plan = load_plan(path)
+        except ValidationError as e:
+            errors += e.errors
+            continue
+        waves += len(plan.waves)
+        tenants += sum(len(w.tenants) for w in plan.waves)
+    if errors:
+        out.result({"plan": args.plan, "valid": False, "errors": errors})
+        raise ValidationError(errors)
+    out.result({"plan": args.plan, "valid": True, "errors": [], "waves": waves, "tenant_runs": tenants})
+    out.line(f"{args.plan}: valid ({waves} wave(s), {tenants} tenant run(s))")
     return EXIT_OK
+
+
+def _plan_files(path: str) -> list[Any]:
+    """:func:`os_migrate.waves.plan_files`; a missing plan is a usage error (exit 2)."""
+    from os_migrate.waves import plan_files
+
+    try:
+        return plan_files(path)
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from e
 
 
 def _selection_text(items: Sequence[Any]) -> str:
@@ -970,7 +985,10 @@ def cmd_wave_show(args: argparse.Namespace, out: Output) -> int:
     tenants with their server selections; ``-f json``: :meth:`WavePlan.to_dict` (both confs per tenant)."""
     from os_migrate.waves import duration_text, load_plan
 
-    plan = load_plan(args.plan)
+    files = _plan_files(args.plan)
+    if len(files) != 1:
+        raise UsageError(f"{args.plan}: wave show takes one plan file; this directory holds {len(files)}")
+    plan = load_plan(files[0])
     out.result(plan.to_dict())
     for wave in plan.waves:
         if wave.end is not None:

@@ -723,6 +723,22 @@ def _wave(w: Mapping[str, Any], tenants: list[dict[str, Any]]) -> Wave:
     )
 
 
+def plan_files(path: str | Path) -> list[Path]:
+    """The plan files at ``path``: the file itself, or a directory's ``*.yml``/``*.yaml``, sorted.
+
+    :raises FileNotFoundError: ``path`` does not exist, or the directory holds no plan file.
+    """
+    root = Path(path).expanduser()
+    if root.is_dir():
+        files = sorted([*root.glob("*.yml"), *root.glob("*.yaml")])
+        if not files:
+            raise FileNotFoundError(f"{root}: no *.yml or *.yaml wave plan in this directory")
+        return files
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such wave plan file or directory")
+    return [root]
+
+
 def load_plan(path: str | Path) -> WavePlan:
     """Load and check a wave plan file (YAML or JSON).
 

@@ -356,10 +356,8 @@ def wave_dags(path: str | None) -> dict[str, DAG]:
     """
     if not path:
         return {}
-    root = Path(path).expanduser()
-    files = sorted([*root.glob("*.yml"), *root.glob("*.yaml")]) if root.is_dir() else [root]
     dags: dict[str, DAG] = {}
-    for plan in (core_waves.load_plan(f) for f in files):
+    for plan in (core_waves.load_plan(f) for f in core_waves.plan_files(path)):
         for wave in plan.waves:
             if wave.dag_id in dags:
                 raise ValueError(

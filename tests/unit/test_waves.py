@@ -511,7 +511,12 @@ def test_cli_validate(tmp_path):
     doc = json.loads(out)
     assert status == 1 and doc["valid"] is False and len(doc["errors"]) == 13
     status, out, err = run("wave", "validate", str(tmp_path / "missing.yml"))
-    assert status == 1 and "No such file" in err
+    assert status == 2 and "missing.yml: no such wave plan file or directory" in err  # a usage error
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "a.yml").write_text(bad.read_text())
+    status, out, err = run("wave", "validate", str(plans))  # a directory, as the DAG file reads it
+    assert status == 1 and "a.yml:" in err
     assert run("wave", "validate")[0] == 2
 
 
