@@ -12,6 +12,7 @@ tests under ``tests/unit`` do not pay for it.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -55,6 +56,36 @@ def create_connection_without_db(monkeypatch):
         return connection
 
     return _create
+
+
+@pytest.fixture
+def fake_openstack_connections(create_connection_without_db, monkeypatch):
+    """Register ``openstack`` Connections whose hook yields the auth URL instead of a cloud.
+
+    Usage: ``fake_openstack_connections(("openstack_src", "openstack_dst"), password="pw")``; each
+    Connection has host ``https://<conn_id>.example:5000/v3``, login ``u``, project ``acme``.
+    """
+    from airflow.sdk import Connection
+
+    from os_migrate_airflow.hooks import openstack as hook_module
+
+    def _register(conn_ids, password):
+        for conn_id in conn_ids:
+            create_connection_without_db(
+                Connection(
+                    conn_id=conn_id,
+                    conn_type="openstack",
+                    host=f"https://{conn_id}.example:5000/v3",
+                    login="u",
+                    password=password,
+                    extra=json.dumps({"project_name": "acme"}),
+                )
+            )
+        monkeypatch.setattr(
+            hook_module, "SDKConnection", mock.MagicMock(side_effect=lambda **kw: kw["auth"]["auth_url"])
+        )
+
+    return _register
 
 
 @pytest.fixture(scope="module")

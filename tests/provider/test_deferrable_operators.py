@@ -12,12 +12,11 @@ from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-from airflow.sdk import DAG, Connection
+from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from os_migrate.workload import CopyError, Pending
 from os_migrate.workload.cloudops import waits_block
-from os_migrate_airflow.hooks import openstack as hook_module
 from os_migrate_airflow.operators import workload as op_module
 from os_migrate_airflow.operators.workload import (
     COPY_EXECUTION_TIMEOUT,
@@ -30,20 +29,8 @@ from os_migrate_airflow.triggers.openstack import OpenStackResourceStatusTrigger
 
 
 @pytest.fixture(autouse=True)
-def clouds(create_connection_without_db):
-    for conn_id in ("openstack_src", "openstack_dst"):
-        create_connection_without_db(
-            Connection(
-                conn_id=conn_id,
-                conn_type="openstack",
-                host=f"https://{conn_id}.example:5000/v3",
-                login="u",
-                password="pw-not-in-the-trigger",
-                extra=json.dumps({"project_name": "acme"}),
-            )
-        )
-    with mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]):
-        yield
+def clouds(fake_openstack_connections):
+    fake_openstack_connections(("openstack_src", "openstack_dst"), password="pw-not-in-the-trigger")
 
 
 def context(minutes_ago=0):

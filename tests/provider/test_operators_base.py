@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from unittest import mock
-
 import pytest
-from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from os_migrate import exceptions as core_exceptions
 from os_migrate.workload import errors as workload_errors
-from os_migrate_airflow.hooks import openstack as hook_module
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, parse_param
 from os_migrate_airflow.operators.openstack import (
     OpenStackExportOperator,
@@ -140,20 +135,8 @@ def test_parse_param_rejects_other_shapes_without_retry(value, kind, message):
 
 
 @pytest.fixture
-def clouds(create_connection_without_db):
-    for conn_id in ("openstack_src", "openstack_dst", "cloud_a"):
-        create_connection_without_db(
-            Connection(
-                conn_id=conn_id,
-                conn_type="openstack",
-                host=f"https://{conn_id}.example:5000/v3",
-                login="u",
-                password="not-logged",
-                extra=json.dumps({"project_name": "acme"}),
-            )
-        )
-    with mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]):
-        yield
+def clouds(fake_openstack_connections):
+    fake_openstack_connections(("openstack_src", "openstack_dst", "cloud_a"), password="not-logged")
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,12 @@ The core functions are patched where the operator module imports them; the hook 
 
 from __future__ import annotations
 
-import json
 from unittest import mock
 
 import pytest
-from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from os_migrate.workload import CopyError, SourceDiskUnreadable, SourceStateError
-from os_migrate_airflow.hooks import openstack as hook_module
 from os_migrate_airflow.operators import workload as op_module
 from os_migrate_airflow.operators.workload import (
     ServerCopyDisksOperator,
@@ -34,20 +31,8 @@ REPORT = {
 
 
 @pytest.fixture(autouse=True)
-def clouds(create_connection_without_db):
-    for conn_id in ("openstack_src", "openstack_dst"):
-        create_connection_without_db(
-            Connection(
-                conn_id=conn_id,
-                conn_type="openstack",
-                host=f"https://{conn_id}.example:5000/v3",
-                login="u",
-                password="pw-not-logged",
-                extra=json.dumps({"project_name": "acme"}),
-            )
-        )
-    with mock.patch.object(hook_module, "SDKConnection", side_effect=lambda **kw: kw["auth"]["auth_url"]):
-        yield
+def clouds(fake_openstack_connections):
+    fake_openstack_connections(("openstack_src", "openstack_dst"), password="pw-not-logged")
 
 
 SRC, DST = "https://openstack_src.example:5000/v3", "https://openstack_dst.example:5000/v3"
