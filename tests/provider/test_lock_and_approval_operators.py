@@ -168,3 +168,46 @@ def test_reject_skips_every_later_step_but_the_teardowns(tmp_path):
         op.execute_complete(context, event("Reject"))
 
     assert sorted(skipped.value.tasks) == ["create", "prepare"]  # not the teardown "unlock"
+
+
+def test_a_wave_asks_once_with_every_tenants_plan(tmp_path):
+    from os_migrate_airflow.operators.approval import WaveApprovalOperator
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write_records(a)
+    op = WaveApprovalOperator(
+        task_id="approval",
+        required=True,
+        subject="Approve wave w",
+        tenants=[
+            {
+                "tenant": "ta",
+                "data_dir": str(a),
+                "overrides": {},
+                "flavor_map": {},
+                "preflight_task_id": "ta.preflight",
+            },
+            {
+                "tenant": "tb",
+                "data_dir": str(b),
+                "overrides": {},
+                "flavor_map": {},
+                "preflight_task_id": "tb.preflight",
+            },
+        ],
+    )
+    context = ctx("r")
+    reports = {"ta.preflight": REPORT, "tb.preflight": {**REPORT, "run": []}}
+    context["ti"].xcom_pull.side_effect = lambda task_ids, key: reports[task_ids]
+
+    with (
+        mock.patch("airflow.providers.standard.operators.hitl.upsert_hitl_detail") as upsert,
+        pytest.raises(TaskAwaitingInput),
+    ):
+        op.execute(context)
+
+    body = upsert.call_args.kwargs["body"]
+    assert "Tenant **ta**" in body and "| db-1 | m1.small -> m1.medium | 2 | 5.0 GiB |" in body
+    assert "## Tenant tb\n\nNothing to migrate." in body

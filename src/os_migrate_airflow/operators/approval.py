@@ -27,6 +27,26 @@ if TYPE_CHECKING:
 DEFAULT_RESPONSE_TIMEOUT = datetime.timedelta(days=7)
 
 
+def plan_body(
+    report: dict[str, Any], data_dir: Any, tenant: Any, overrides: Any, flavor_map: Any
+) -> tuple[str, int]:
+    """One tenant's approval body (Markdown) from its pre-flight ``report``, and its expected bytes.
+
+    ``overrides``/``flavor_map`` are rendered values (parsed here); ``tenant`` may be empty.
+    """
+    flavors = report.get("flavors") or {}
+    with core_errors():
+        sizes = expected_bytes(
+            str(data_dir),
+            list(report.get("migrate") or []),
+            overrides=parse_param(overrides, "overrides", dict),
+            flavor_map=parse_param(flavor_map, "flavor_map", dict),
+            flavor_disks={name: (choice or {}).get("disk") for name, choice in flavors.items()},
+        )
+    body = plan_markdown(report, sizes, tenant=str(tenant or "") or None, data_dir=str(data_dir))
+    return body, sum(s["bytes"] for s in sizes.values())
+
+
 class PlanApprovalOperator(ApprovalOperator):
     """Ask a human to approve the wave the pre-flight passed; Approve or Reject.
 
@@ -81,19 +101,7 @@ class PlanApprovalOperator(ApprovalOperator):
 
     def build_body(self, report: dict[str, Any]) -> tuple[str, int]:
         """The Markdown body from the pre-flight ``report`` and the total expected bytes."""
-        flavors = report.get("flavors") or {}
-        with core_errors():
-            sizes = expected_bytes(
-                str(self.data_dir),
-                list(report.get("migrate") or []),
-                overrides=parse_param(self.overrides, "overrides", dict),
-                flavor_map=parse_param(self.flavor_map, "flavor_map", dict),
-                flavor_disks={name: (choice or {}).get("disk") for name, choice in flavors.items()},
-            )
-        body = plan_markdown(
-            report, sizes, tenant=str(self.tenant or "") or None, data_dir=str(self.data_dir)
-        )
-        return body, sum(s["bytes"] for s in sizes.values())
+        return plan_body(report, self.data_dir, self.tenant, self.overrides, self.flavor_map)
 
     def execute(self, context: Context) -> Any:
         if not parse_param(self.required, "required", bool, default=False):
@@ -157,9 +165,9 @@ class WaveApprovalOperator(PlanApprovalOperator):
             if not report or not report.get("run"):
                 parts.append(f"## Tenant {t['tenant']}\n\nNothing to migrate.")
                 continue
-            self.data_dir, self.tenant = t["data_dir"], t["tenant"]
-            self.overrides, self.flavor_map = t.get("overrides"), t.get("flavor_map")
-            body, size = self.build_body(report)
+            body, size = plan_body(
+                report, t["data_dir"], t["tenant"], t.get("overrides"), t.get("flavor_map")
+            )
             parts.append(body)
             total += size
             stop += [f"{t['tenant']}/{name}" for name in report.get("migrate") or []]
