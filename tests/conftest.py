@@ -104,3 +104,30 @@ def api(airflow_db):
 
         with TestClient(create_app()) as client:
             yield client
+
+
+#: Measured figures of this session, printed after the test summary (CI runs pytest -q, which hides
+#: the output of passing tests; the issues ask for figures in the test output).
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure(request):
+    """Record a measured figure for the end-of-run summary: ``report_figure("copies at once: max 2")``.
+
+    Each line is prefixed with the test's node id and printed under "measured figures" in the
+    terminal summary, whether or not the test passed.
+    """
+
+    def _report(line: str) -> None:
+        _FIGURES.append(f"{request.node.nodeid}: {line}")
+
+    return _report
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the figures recorded through ``report_figure``."""
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
