@@ -13,7 +13,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -U pip
-	$(VENV)/bin/pip install -q -e '.[test]' -c constraints.txt
+	$(VENV)/bin/pip install -q -e '.[test,celery]' -c constraints.txt
 	touch $@
 
 # Resolve pyproject.toml's dependencies in a throw-away venv and freeze them as the lock. Existing
@@ -21,9 +21,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 lock:
 	rm -rf .lock-venv && python3 -m venv .lock-venv
 	.lock-venv/bin/pip install -q -U pip
-	.lock-venv/bin/pip install -q '.[test]' $(if $(LOCK_UPGRADE),,-c constraints.txt)
-	{ echo "# Lock of pyproject.toml (runtime + test extra), made by 'make lock' on $$(date -u +%F)."; \
-	  echo "# Install with: pip install -e '.[test]' -c constraints.txt"; \
+	.lock-venv/bin/pip install -q '.[test,celery]' $(if $(LOCK_UPGRADE),,-c constraints.txt)
+	{ echo "# Lock of pyproject.toml (runtime + test and celery extras), made by 'make lock' on $$(date -u +%F)."; \
+	  echo "# Install with: pip install -e '.[test,celery]' -c constraints.txt"; \
 	  .lock-venv/bin/pip freeze --exclude os-migrate-airflow; } > constraints.txt
 	rm -rf .lock-venv
 
@@ -37,8 +37,11 @@ DEVCLOUD_CLOUDS ?= 1
 cloud:
 	DEVCLOUD_CLOUDS=$(DEVCLOUD_CLOUDS) devcloud/devcloud.sh up
 
+# EXECUTOR=celery: the same demo on the native scale-out cluster (PostgreSQL, Redis, two Celery
+# workers; scripts/airflow.sh with OS_MIGRATE_EXECUTOR=celery; UI on http://127.0.0.1:18280).
+EXECUTOR ?= local
 demo: venv
-	scripts/demo.sh
+	OS_MIGRATE_EXECUTOR=$(EXECUTOR) scripts/demo.sh
 
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/provider tests/dags -q $(PYTEST_ARGS)
@@ -86,4 +89,5 @@ compose-check: compose-tool
 # devcloud.sh stop stops every devcloud that has state (both clouds).
 stop:
 	-scripts/airflow.sh stop
+	-OS_MIGRATE_EXECUTOR=celery scripts/airflow.sh stop
 	-devcloud/devcloud.sh stop

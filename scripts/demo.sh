@@ -4,8 +4,11 @@
 # `dst` through the os_migrate_pre_workload and os_migrate_workloads DAGs (triggered over the REST
 # API, as a user would), and print what now exists in `dst`.
 # Leaves the cloud and Airflow running (UI: http://127.0.0.1:18080, admin/admin); `make stop`.
+# OS_MIGRATE_EXECUTOR=celery (`make demo EXECUTOR=celery`): the same on the native CeleryExecutor
+# cluster (UI: http://127.0.0.1:18280).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh  # AIRFLOW_API_PORT and the staging root of the chosen executor
 CLOUDS="${DEVCLOUD_CLOUDS_YAML:-$PWD/.devcloud/clouds.yaml}"
 PY=.venv/bin/python
 echo "== local cloud"; devcloud/devcloud.sh up
@@ -20,4 +23,4 @@ $PY scripts/run_dag.py --dag os_migrate_workloads \
 
 echo "== destination project dst now holds"
 $PY scripts/show_project.py --cloud devcloud-dst --clouds-yaml "$CLOUDS"
-echo "== staged YAML: ${OS_MIGRATE_STAGING_ROOT:-$PWD/.airflow/staging}/demo"
+echo "== staged YAML: $OS_MIGRATE_STAGING_ROOT/demo"

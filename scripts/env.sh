@@ -1,7 +1,31 @@
-# Environment of the embedded Airflow (SQLite + LocalExecutor) for this checkout.
+# Environment of the embedded Airflow (SQLite + LocalExecutor; or the native CeleryExecutor
+# cluster, OS_MIGRATE_EXECUTOR=celery) for this checkout.
 # Source it: `. scripts/env.sh`. Everything listens on 127.0.0.1 only.
 _here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export OS_MIGRATE_ROOT="$_here"
+# OS_MIGRATE_EXECUTOR=celery: the native scale-out cluster instead (scripts/airflow.sh starts
+# PostgreSQL, Redis, the 4 Airflow processes and 2 Celery workers; all state under .cluster/).
+export OS_MIGRATE_EXECUTOR="${OS_MIGRATE_EXECUTOR:-local}"
+case "$OS_MIGRATE_EXECUTOR" in
+  local) ;;
+  celery)
+    export OS_MIGRATE_CLUSTER_DIR="${OS_MIGRATE_CLUSTER_DIR:-$_here/.cluster}"
+    export AIRFLOW_HOME="${AIRFLOW_HOME:-$OS_MIGRATE_CLUSTER_DIR/airflow}"
+    export AIRFLOW_API_PORT="${AIRFLOW_API_PORT:-18280}"
+    export OS_MIGRATE_PG_PORT="${OS_MIGRATE_PG_PORT:-15432}"
+    export OS_MIGRATE_REDIS_PORT="${OS_MIGRATE_REDIS_PORT:-16379}"
+    # the settings shared with docker-compose.yaml
+    set -a; . "$_here/deploy/airflow-celery.env"; set +a
+    # passwords and keys generated once per install by `scripts/airflow.sh start` (never committed)
+    if [ -f "$OS_MIGRATE_CLUSTER_DIR/secrets.env" ]; then
+      set -a; . "$OS_MIGRATE_CLUSTER_DIR/secrets.env"; set +a
+      export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://airflow:$OS_MIGRATE_PG_PASSWORD@127.0.0.1:$OS_MIGRATE_PG_PORT/airflow"
+      export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://airflow:$OS_MIGRATE_PG_PASSWORD@127.0.0.1:$OS_MIGRATE_PG_PORT/airflow"
+      export AIRFLOW__CELERY__BROKER_URL="redis://:$OS_MIGRATE_REDIS_PASSWORD@127.0.0.1:$OS_MIGRATE_REDIS_PORT/0"
+    fi
+    ;;
+  *) echo "OS_MIGRATE_EXECUTOR must be local or celery, not '$OS_MIGRATE_EXECUTOR'" >&2; return 2 ;;
+esac
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$_here/.airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$_here/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
