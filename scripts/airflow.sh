@@ -109,16 +109,23 @@ workers_up() {
   done
 }
 
+# SIGTERM to every service's process group at once, up to 20 s for all to exit, then SIGKILL.
 stop() {
+  local svc pid pids=()
   for svc in "${SERVICES[@]}"; do
     if running "$svc"; then
-      local pid; pid="$(cat "$RUN/$svc.pid")"
+      pid="$(cat "$RUN/$svc.pid")"; pids+=("$pid")
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -KILL -- "-$pid" 2>/dev/null || true
     fi
-    rm -f "$RUN/$svc.pid"
   done
+  for _ in $(seq 1 40); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for svc in "${SERVICES[@]}"; do rm -f "$RUN/$svc.pid"; done
   echo "airflow: stopped"
   if [ "$OS_MIGRATE_EXECUTOR" = celery ]; then backing_stop; fi
 }
