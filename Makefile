@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv lock lint cloud demo test test-unit stop bench bench-disks bench-waves compose-tool compose-check browser-tool
+.PHONY: venv lock lint cloud demo test test-unit stop bench bench-disks bench-waves compose-tool compose-check browser-tool cluster-tool
 
 # The project installed editable with its test extra, pinned by the lock (constraints.txt).
 venv: $(VENV)/.installed
@@ -54,7 +54,7 @@ TWO_CLOUD_TESTS := tests/integration/test_network_migration.py tests/integration
 # then: the *-tool prerequisites run first, devcloud's own apt step finds nothing to do or runs alone).
 OFFLINE_TESTS := tests/unit tests/provider tests/dags tests/test_compose.py
 test: DEVCLOUD_CLOUDS = 2
-test: venv compose-tool browser-tool
+test: venv compose-tool browser-tool cluster-tool
 	@log=$${TMPDIR:-/tmp}/os-migrate-cloud-up.$$$$.log; \
 	DEVCLOUD_CLOUDS=2 devcloud/devcloud.sh up >"$$log" 2>&1 & cloud=$$!; \
 	echo "devcloud: starting both clouds in the background (log $$log); tests that need no cloud meanwhile"; \
@@ -82,6 +82,11 @@ compose-tool:
 # Headless browser of tests/ui: Debian's chromium and its chromedriver (Selenium never downloads one).
 browser-tool:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+# PostgreSQL and Redis of the native CeleryExecutor cluster (tests/cluster; scripts/airflow.sh
+# installs them too when missing, this only does it before the clouds start in the background).
+cluster-tool:
+	@test -x /usr/lib/postgresql/15/bin/initdb && command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 redis-server >/dev/null; }
 
 compose-check: compose-tool
 	docker-compose -f docker-compose.yaml config -q
