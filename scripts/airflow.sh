@@ -141,8 +141,6 @@ status() {
 
 case "${1:-}" in
   start) start ;;
-  # one service again, e.g. a Celery worker after a test killed it
-  start-service) launch "${2:?service}" ;;
   stop) stop ;;
   status) status ;;
   connections-devcloud)

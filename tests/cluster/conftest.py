@@ -80,9 +80,3 @@ def celery_cluster(extra_env: dict[str, str] | None = None):
         status = _run(env, "status", timeout=60)
         # every service, PostgreSQL and Redis report "stopped" (status exits 1 then)
         assert "running" not in status.stdout, f"left running after stop:\n{stopped.stdout}{status.stdout}"
-
-
-def restart_service(cluster: Cluster, service: str) -> None:
-    """Start one service of ``cluster`` again (e.g. a worker a test killed)."""
-    proc = _run(cluster.env, "start-service", service, timeout=60)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
