@@ -42,17 +42,20 @@ def data_file(data_dir: str | Path, type_key: str) -> Path:
     return Path(data_dir) / f"{type_key}{DATA_FILE_SUFFIX}"
 
 
-def _where(path: Path, i: int, record: object) -> str:
+def _where(path: Path, i: int, record: object, cls: type[Resource] | None = None) -> str:
     if isinstance(record, dict):
-        cls = REGISTRY.get(path.stem)
-        ident = cls(record).identity if cls and isinstance(record.get("params"), dict) else "?"
+        cls = cls or REGISTRY.get(path.stem)
+        try:
+            ident = cls(record).identity if cls and isinstance(record.get("params"), dict) else "?"
+        except (AttributeError, TypeError, KeyError):
+            ident = "?"
         return f"{path}: resources[{i}] ({record.get('type', '<no type>')} {ident!r})"
     return f"{path}: resources[{i}]"
 
 
 def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> list[str]:
     """Structural errors of one record (schema, required params)."""
-    where = _where(path, i, record)
+    where = _where(path, i, record, cls)
     if not isinstance(record, dict):
         return [f"{where}: must be a mapping, got {type(record).__name__}"]
     if record.get("type") != cls.type:

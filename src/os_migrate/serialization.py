@@ -97,6 +97,46 @@ def write_resources(path: str | os.PathLike, resources: list[dict]) -> bool:
     return atomic_write_text(path, dump_data(resources))
 
 
+#: Largest data file read (bytes). An exported tenant of a few thousand resources is a few MiB;
+#: a larger file is refused with a message instead of being parsed into memory.
+MAX_DATA_FILE_BYTES = 64 * 1024 * 1024
+
+
+def read_data_text(path: Path) -> str:
+    """The text of a data file, refused with a :class:`DataError` naming the file when it is too
+    large (:data:`MAX_DATA_FILE_BYTES`), binary (NUL bytes) or not UTF-8 (with line and column of
+    the first bad byte).
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_DATA_FILE_BYTES:
+            raise DataError(
+                f"file of {size} bytes; data files are limited to {MAX_DATA_FILE_BYTES} bytes", file=str(path)
+            )
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read: {e.strerror or e}", file=str(path)) from e
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        line, col = _line_col(raw, nul)
+        raise DataError(
+            f"binary content (NUL byte at line {line}, column {col}); not a YAML text file", file=str(path)
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, col = _line_col(raw, e.start)
+        raise DataError(
+            f"not UTF-8: byte 0x{raw[e.start]:02x} at line {line}, column {col} ({e.reason})", file=str(path)
+        ) from None
+
+
+def _line_col(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of ``offset``."""
+    line = raw.count(b"\n", 0, offset) + 1
+    return line, offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+
+
 def load_resources(path: str | os.PathLike) -> list[dict]:
     """Load the records of one data file.
 
@@ -104,20 +144,31 @@ def load_resources(path: str | os.PathLike) -> list[dict]:
     the file structure: record-level checks belong to :mod:`os_migrate.validation`, which reports
     every problem at once.
 
-    :raises DataError: the file is not valid YAML (with line and column), or its top level is not a
+    :raises DataError: the file is unreadable, too large, binary or not UTF-8 (see
+        :func:`read_data_text`), not valid YAML (with line and column), or its top level is not a
         mapping with a ``resources`` list.
     :raises DataVersionMismatch: ``os_migrate_version`` is missing or not :data:`FORMAT_VERSION`.
     """
     path = Path(path)
     if not path.exists():
         return []
+    text = read_data_text(path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.reader.ReaderError as e:
+        # A character YAML does not allow (control characters); the error has a position only.
+        line, col = _line_col(text.encode("utf-8"), len(text[: e.position].encode("utf-8")))
+        code = e.character if isinstance(e.character, int) else ord(e.character)
+        raise DataError(
+            f"malformed YAML: line {line}, column {col}: {e.reason} (character 0x{code:02x})", file=str(path)
+        ) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
+        problem = getattr(e, "problem", None) or str(e).replace('"<unicode string>"', str(path))
         raise DataError(f"malformed YAML: {where}{problem}", file=str(path)) from e
+    except RecursionError:
+        raise DataError("malformed YAML: nested too deeply", file=str(path)) from None
     if doc is None:
         return []
     if not isinstance(doc, dict):

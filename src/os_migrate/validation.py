@@ -11,7 +11,10 @@ Checks, in order of need:
    remote address group) must be in the data set, and when its target is not imported by this
    run, the destination's twin must equal the data set's record, so a rule never gets a wider
    remote than it had;
-5. with a destination connection: params that need a Neutron extension the destination lacks.
+5. values across records that the APIs refuse (:func:`cross_record_errors`): overlapping subnets
+   of one network, a router interface address outside its subnet (each record's own values are
+   checked by its class, see :mod:`os_migrate.api_rules`);
+6. with a destination connection: params that need a Neutron extension the destination lacks.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from keystoneauth1 import discover
 
+from os_migrate import api_rules
 from os_migrate.cloud import is_admin
 from os_migrate.const import AUTH_PROJECT
 from os_migrate.dataset import load_dataset, location, resolve_types
@@ -63,6 +67,27 @@ def duplicate_errors(chosen: Mapping[str, list[Resource]]) -> list[str]:
                         f"{location(r)}: params.name: duplicate {type_key} identity "
                         f"{ident!r} (first at resources[{dups[0].index}])"
                     )
+    return errors
+
+
+def cross_record_errors(
+    chosen: Mapping[str, list[Resource]], all_data: Mapping[str, list[Resource]]
+) -> list[str]:
+    """Errors of values that are wrong only next to another record (see the module docstring)."""
+    errors = api_rules.subnets_overlap_errors(
+        (location(r), ref_str(r.params.get("network") or {}), r.params.get("cidr"))
+        for r in chosen.get("subnets", [])
+    )
+    subnets = {r.name: r for r in all_data.get("subnets", [])}
+    for r in chosen.get("router_interfaces", []):
+        ref = r.params.get("subnet") or {}
+        subnet = subnets.get(ref.get("name")) if ref.get("project_name") in (None, AUTH_PROJECT) else None
+        ip = r.params.get("ip_address")
+        if subnet is not None and not api_rules.ip_in_cidr(ip, subnet.params.get("cidr")):
+            errors.append(
+                f"{location(r)}: params.ip_address: {ip} is not inside {subnet.params.get('cidr')} of subnet "
+                f"{subnet.name!r} ({location(subnet)})"
+            )
     return errors
 
 
@@ -252,6 +277,7 @@ def collect_errors(
     all_data = {**other_data, **sel_data}
     chosen = selected(all_data, types, flt)
     errors.extend(duplicate_errors(chosen))
+    errors.extend(cross_record_errors(chosen, all_data))
     if conn is not None and refs is None:
         refs = RefIndex(conn)
     errors.extend(reference_errors(chosen, all_data, refs, check_twins=not dry_run))

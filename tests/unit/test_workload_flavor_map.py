@@ -176,7 +176,12 @@ class FlavorCloud:
 
 
 def test_disk_sizing_and_the_create_request_use_the_mapped_flavor(tmp_path, monkeypatch):
-    rec = record(image={"name": "cirros", "project_name": None, "domain_name": None}, volumes=[], ports=[])
+    rec = record(
+        image={"name": "cirros", "project_name": None, "domain_name": None},
+        volumes=[],
+        ports=[],
+        floating_ips=[],
+    )
     rec["_migration_params"]["boot_disk_copy"] = True
     write_resources(workload_file(tmp_path), [rec])
     dst = FlavorCloud()
@@ -193,7 +198,7 @@ def test_disk_sizing_and_the_create_request_use_the_mapped_flavor(tmp_path, monk
 
 
 def test_the_create_request_names_the_field_of_a_missing_mapped_flavor(tmp_path):
-    write_resources(workload_file(tmp_path), [record(volumes=[], ports=[])])
+    write_resources(workload_file(tmp_path), [record(volumes=[], ports=[], floating_ips=[])])
     s = load_server(tmp_path, "web-1", flavor_map={"m1.small": "m1.huge"})
 
     with pytest.raises(

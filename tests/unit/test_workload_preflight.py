@@ -26,7 +26,7 @@ def record(name="web-1", sid="srv-1", **params_over):
         "ports": [
             {
                 "network": REF,
-                "mac_address": "fa:01",
+                "mac_address": "fa:16:3e:00:00:01",
                 "security_groups": [],
                 "fixed_ips": [{"subnet": dict(REF, name="app-subnet"), "ip_address": "10.0.0.5"}],
             }

@@ -7,6 +7,7 @@ from collections import Counter
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate import api_rules
 from os_migrate.cloud import find_or_none, is_admin
 from os_migrate.exceptions import ConflictError, ReferenceNotFound
 from os_migrate.references import RefIndex
@@ -68,6 +69,9 @@ class Keypair(Resource):
     @property
     def source_id(self):
         return self.info.get("id")
+
+    def value_errors(self):
+        return api_rules.keypair_errors(self.params)
 
     @classmethod
     def from_sdk(cls, obj, refs, user: dict | None = None):
@@ -179,6 +183,9 @@ class ServerGroup(Resource):
     @classmethod
     def _extra_info(cls, obj):
         return {"member_ids": sorted(obj.member_ids or [])}
+
+    def value_errors(self):
+        return api_rules.length_errors("params.name", self.name, api_rules.NOVA_NAME_MAX, blank=False)
 
     @classmethod
     def existing(cls, conn, refs, desired):

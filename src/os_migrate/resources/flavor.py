@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from os_migrate import api_rules
 from os_migrate.resources.base import _sort_key
 from os_migrate.resources.identity import IDENTITY_REF_SCHEMA, AdminResource, missing_refs
 
@@ -65,6 +66,21 @@ class Flavor(AdminResource):
         "access": {"type": "array", "items": IDENTITY_REF_SCHEMA},
     }
     required_params = ("name", "vcpus", "ram")
+
+    def value_errors(self):
+        p = self.params
+        errors = api_rules.nova_name_errors("params.name", p.get("name"))
+        for f, lo in (("vcpus", 1), ("ram", 1), ("disk", 0), ("ephemeral", 0), ("swap", 0)):
+            errors += api_rules.int_range_errors(f"params.{f}", p.get(f), lo, api_rules.INT32_MAX)
+        rxtx = p.get("rxtx_factor")
+        if isinstance(rxtx, (int, float)) and rxtx > 3.40282e38:
+            errors.append(f"params.rxtx_factor: {rxtx} is above Nova's 3.40282e38")
+        errors += api_rules.length_errors("params.description", p.get("description"), 65535)
+        for k, v in (p.get("extra_specs") or {}).items():
+            errors += api_rules.length_errors(f"params.extra_specs.{k}", v, 255)
+            if not 1 <= len(k) <= 255:
+                errors.append(f"params.extra_specs.{k}: keys must be 1-255 characters")
+        return errors
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from os_migrate import api_rules
 from os_migrate.exceptions import ValidationError
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import Resource, _sort_key
@@ -173,6 +174,13 @@ class AdminResource(Resource):
     def export_scoped(cls, conn: Connection, refs: RefIndex, scope: AdminScope) -> list[Resource]:
         """Serialize the resources of this type in ``scope``, sorted by identity."""
         raise NotImplementedError
+
+    def value_errors(self):
+        """Keystone's name limits (:data:`~os_migrate.api_rules.KEYSTONE_NAME_MAX`)."""
+        limit = api_rules.KEYSTONE_NAME_MAX.get(self.type_key)
+        if limit is None:
+            return []
+        return api_rules.length_errors("params.name", self.params.get("name"), limit, blank=False)
 
     @classmethod
     def existing(cls, conn, refs, desired):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from os_migrate import api_rules
 from os_migrate.exceptions import DataError
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import REF_SCHEMA, Resource
@@ -92,6 +93,21 @@ class Image(Resource):
     }
 
     needs_source = True
+
+    def value_errors(self):
+        p = self.params
+        errors = api_rules.length_errors("params.name", p.get("name"), api_rules.GLANCE_STR_MAX)
+        for f, allowed in (
+            ("disk_format", api_rules.DISK_FORMATS),
+            ("container_format", api_rules.CONTAINER_FORMATS),
+        ):
+            if p.get(f) not in allowed:
+                errors.append(f"params.{f}: {p.get(f)!r} is not one of Glance's {', '.join(allowed)}")
+        for i, tag in enumerate(p.get("tags") or []):
+            errors += api_rules.length_errors(f"params.tags[{i}]", tag, api_rules.GLANCE_STR_MAX)
+        for f in ("min_disk", "min_ram"):
+            errors += api_rules.int_range_errors(f"params.{f}", p.get(f), 0, api_rules.INT32_MAX)
+        return errors
 
     @classmethod
     def list_ref_targets(cls, conn, project_id):

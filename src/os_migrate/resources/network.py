@@ -14,6 +14,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate import api_rules
 from os_migrate.exceptions import ConflictError
 from os_migrate.references import RefIndex, make_ref
 from os_migrate.resources.base import REF_SCHEMA, Resource
@@ -41,6 +42,15 @@ ROUTER_INTERFACE_OWNERS = (
     "network:router_interface_distributed",
     "network:ha_router_replicated_interface",
 )
+
+
+def _text_errors(params: Mapping[str, Any]) -> list[str]:
+    """Neutron's 255-character limit on ``name`` and ``description``."""
+    return [
+        e
+        for f in ("name", "description")
+        for e in api_rules.length_errors(f"params.{f}", params.get(f), api_rules.NEUTRON_NAME_MAX)
+    ]
 
 
 class Network(Resource):
@@ -112,6 +122,13 @@ class Network(Resource):
     @classmethod
     def _extra_info(cls, obj):
         return {"subnet_ids": sorted(obj.subnet_ids or [])}
+
+    def value_errors(self):
+        errors = _text_errors(self.params)
+        errors += api_rules.dns_domain_errors("params.dns_domain", self.params.get("dns_domain"))
+        for i, hint in enumerate(self.params.get("availability_zone_hints") or []):
+            errors += api_rules.length_errors(f"params.availability_zone_hints[{i}]", hint, 255, blank=False)
+        return errors
 
     def _create_sdk(self, conn, body):
         return conn.network.create_network(**body)
@@ -199,6 +216,9 @@ class Subnet(Resource):
     def get_ref_target(cls, conn, obj_id):
         return conn.network.get_subnet(obj_id)
 
+    def value_errors(self):
+        return _text_errors(self.params) + api_rules.subnet_errors(self.params)
+
     def _create_sdk(self, conn, body):
         return conn.network.create_subnet(**body)
 
@@ -266,6 +286,14 @@ class Router(Resource):
                 "enable_snat": gw.get("enable_snat", True),
             }
         }
+
+    def value_errors(self):
+        errors = _text_errors(self.params) + api_rules.routes_errors(
+            "params.routes", self.params.get("routes")
+        )
+        for i, hint in enumerate(self.params.get("availability_zone_hints") or []):
+            errors += api_rules.length_errors(f"params.availability_zone_hints[{i}]", hint, 255, blank=False)
+        return errors
 
     @classmethod
     def _extra_info(cls, obj):
@@ -336,6 +364,9 @@ class RouterInterface(Resource):
         p = self.params
         return f"{(p.get('router') or {}).get('name')}/{(p.get('subnet') or {}).get('name')}"
 
+    def value_errors(self):
+        return api_rules.ip_errors("params.ip_address", self.params.get("ip_address"))
+
     @classmethod
     def export(cls, conn, refs):
         out = []
@@ -405,6 +436,9 @@ class SecurityGroup(Resource):
     def get_ref_target(cls, conn, obj_id):
         return conn.network.get_security_group(obj_id)
 
+    def value_errors(self):
+        return _text_errors(self.params)
+
     def _create_sdk(self, conn, body):
         group = conn.network.create_security_group(**body)
         for rule in group.security_group_rules or []:
@@ -460,7 +494,7 @@ class AddressGroup(Resource):
         return super().normalize_params(params)
 
     def value_errors(self):
-        errors = []
+        errors = _text_errors(self.params)
         for i, address in enumerate(self.params.get("addresses") or []):
             try:
                 ipaddress.ip_network(address, strict=False)
@@ -578,6 +612,9 @@ class SecurityGroupRule(Resource):
     @classmethod
     def list_sdk(cls, conn, refs):
         return conn.network.security_group_rules(project_id=refs.project_id)
+
+    def value_errors(self):
+        return _text_errors(self.params) + api_rules.rule_errors(self.params)
 
     def diff(self, existing, *, only=None):
         # Everything but the description is part of the identity; rules cannot be updated.

@@ -9,6 +9,7 @@ Reads only (both clouds). Checks, for every selected server:
   server gets), image (when the server is recreated from
   it), keypair, security groups (server and ports), networks, subnets, the floating network,
   volume types (after ``volume_type_map`` / ``boot_volume_params``), availability zone;
+- fixed IPs are inside their destination subnet's CIDR;
 - fixed IPs (Neutron mode) and MACs are not held by another port of the destination network;
   ``floating_ip_mode: existing`` addresses are pre-allocated and free;
 - the copy method exists and :meth:`~os_migrate.workload.disk_copy.DiskCopier.check` passes;
@@ -38,6 +39,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
+from os_migrate.api_rules import ip_in_cidr
 from os_migrate.cloud import check_connection, find_or_none
 from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
@@ -420,6 +422,12 @@ class _Checker:
                         server,
                         f"{where}.fixed_ips[{j}]: subnet {subnet.name!r} is not on "
                         f"network {net.name!r} in the destination",
+                    )
+                if subnet is not None and not ip_in_cidr(fixed.get("ip_address"), subnet.cidr):
+                    self.error(
+                        server,
+                        f"{where}.fixed_ips[{j}].ip_address: {fixed.get('ip_address')} is not inside "
+                        f"{subnet.cidr} of subnet {subnet.name!r} in the destination",
                     )
             for k, sg in enumerate(port.get("security_groups") or []):
                 if neutron:

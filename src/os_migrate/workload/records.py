@@ -53,11 +53,13 @@ destination flavor name, :meth:`Server.with_flavor_map`), else the source flavor
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from os_migrate import api_rules
 from os_migrate.const import DATA_FILE_SUFFIX
 from os_migrate.exceptions import ValidationError
 from os_migrate.resources.base import REF_SCHEMA, Resource
@@ -238,6 +240,50 @@ class Server(Resource):
         schema["properties"]["_migration_params"] = {**MIGRATION_PARAMS_SCHEMA, "type": ["object", "null"]}
         return schema
 
+    def value_errors(self):
+        """What Nova, Neutron and Cinder would refuse in this record (:mod:`os_migrate.api_rules`)."""
+        p = self.params
+        errors = api_rules.nova_name_errors("params.name", p.get("name"))
+        errors += api_rules.metadata_errors("params.metadata", p.get("metadata"))
+        errors += api_rules.server_tag_errors("params.tags", p.get("tags"))
+        errors += api_rules.user_data_errors("params.user_data", p.get("user_data"))
+        fixed: set[str] = set()
+        macs: dict[str, int] = {}
+        for i, port in enumerate(p.get("ports") or []):
+            where = f"params.ports[{i}]"
+            for f in ("name", "description"):
+                errors += api_rules.length_errors(f"{where}.{f}", port.get(f), api_rules.NEUTRON_NAME_MAX)
+            errors += api_rules.mac_errors(f"{where}.mac_address", port.get("mac_address"))
+            mac = (port.get("mac_address") or "").lower()
+            if mac and mac in macs:
+                errors.append(f"{where}.mac_address: {mac} is also the MAC of params.ports[{macs[mac]}]")
+            macs.setdefault(mac, i)
+            for j, fip in enumerate(port.get("fixed_ips") or []):
+                errs = api_rules.ip_errors(f"{where}.fixed_ips[{j}].ip_address", fip.get("ip_address"))
+                errors += errs
+                if not errs:
+                    fixed.add(str(ipaddress.ip_address(fip["ip_address"])))
+            for j, pair in enumerate(port.get("allowed_address_pairs") or []):
+                pw = f"{where}.allowed_address_pairs[{j}]"
+                if "ip_address" not in pair:
+                    errors.append(f"{pw}.ip_address: is required")
+                errors += api_rules.ip_or_cidr_errors(f"{pw}.ip_address", pair.get("ip_address"))
+                errors += api_rules.mac_errors(f"{pw}.mac_address", pair.get("mac_address"))
+                errors += [f"{pw}.{k}: unknown field" for k in pair if k not in ("ip_address", "mac_address")]
+        for i, fip in enumerate(p.get("floating_ips") or []):
+            where = f"params.floating_ips[{i}]"
+            errors += api_rules.ip_errors(f"{where}.floating_ip_address", fip.get("floating_ip_address"), 4)
+            errs = api_rules.ip_errors(f"{where}.fixed_ip_address", fip.get("fixed_ip_address"))
+            errors += errs
+            if not errs and str(ipaddress.ip_address(fip["fixed_ip_address"])) not in fixed:
+                errors.append(
+                    f"{where}.fixed_ip_address: {fip['fixed_ip_address']} is not a fixed IP of the server's ports"
+                )
+            errors += api_rules.length_errors(f"{where}.description", fip.get("description"), 255)
+        for i, vol in enumerate(p.get("volumes") or []):
+            errors += volume_errors(f"params.volumes[{i}]", vol)
+        return errors
+
     # -- convenient views ----------------------------------------------------------------------
     @property
     def name(self) -> str:
@@ -354,6 +400,18 @@ class DetachedVolume(Resource):
     @property
     def identity(self) -> str:
         return self.name or self.source_id or ""
+
+    def value_errors(self):
+        return volume_errors("params", self.params)
+
+
+def volume_errors(field: str, volume: Mapping[str, Any]) -> list[str]:
+    """Cinder's limits on a volume's name, description and metadata."""
+    errors = []
+    for f in ("name", "description"):
+        errors += api_rules.length_errors(f"{field}.{f}", volume.get(f), api_rules.CINDER_STR_MAX)
+    errors += api_rules.metadata_errors(f"{field}.metadata", volume.get("metadata"), api_rules.CINDER_STR_MAX)
+    return errors
 
 
 def workload_file(data_dir: str | Path, stem: str = WORKLOADS) -> Path:
