@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from os_migrate.exceptions import DataDirBusy
+from os_migrate.serialization import FILE_MODE, private_mkdir
 
 #: Name of the lock file inside the data dir.
 LOCK_FILE = ".os-migrate.lock"
@@ -73,11 +74,11 @@ def acquire(data_dir: str | os.PathLike, holder: dict[str, Any]) -> Lock:
         raise ValueError("a lock holder needs at least one identity field (e.g. dag_id, run_id)")
     data_dir = str(data_dir)
     path = lock_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_mkdir(path.parent)
     record = {**holder}
     record.setdefault("since", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
         current = read_holder(data_dir)
         if current is not None and current and _identity(current) == _identity(holder):

@@ -13,6 +13,10 @@ Keys inside each record are sorted and list params are put in a canonical order 
 classes, so re-exporting an unchanged tenant gives a byte-identical file. Files are replaced with
 ``os.replace`` of a fully written and fsynced temporary file in the same directory (POSIX rename is
 atomic), and only when their content changed.
+
+Staged files are readable by their owner only: files are created ``0600`` (``mkstemp``) and the
+folders this module creates ``0700`` (:func:`private_mkdir`); a data dir describes a tenant
+(addresses, names, public keys, user data), which other users of the worker host must not read.
 """
 
 from __future__ import annotations
@@ -68,8 +72,25 @@ def dump_data(resources: list[dict]) -> str:
     )
 
 
+#: Mode of staged files and of the folders created for them.
+FILE_MODE, DIR_MODE = 0o600, 0o700
+
+
+def private_mkdir(path: str | os.PathLike) -> None:
+    """Create ``path`` and missing parents with mode :data:`DIR_MODE` (existing folders keep
+    their mode: the operator chose it)."""
+    path = Path(path)
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    # Path.mkdir(parents=True) gives parents the default mode: create each one.
+    for folder in reversed(missing):
+        folder.mkdir(mode=DIR_MODE, exist_ok=True)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> bool:
-    """Write ``text`` to ``path`` atomically, only if the content differs.
+    """Write ``text`` to ``path`` atomically (mode :data:`FILE_MODE`), only if the content differs.
 
     :returns: True if the file was (re)written, False if it already held exactly ``text``.
     :raises OSError: if the directory is not writable.
@@ -77,9 +98,10 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> bool:
     path = Path(path)
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_mkdir(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's mode already; stated so a change of helper keeps it
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

@@ -97,3 +97,21 @@ def test_reexport_replaces_a_recreated_resource_instead_of_duplicating_its_name(
         ("fresh", "new-4"),
     ]
     assert merged[0]["_migration_params"] == {"x": 1}
+
+
+def test_staged_files_and_the_folders_made_for_them_are_owner_only(tmp_path):
+    import stat
+    from pathlib import Path
+
+    from os_migrate.locks import acquire
+
+    old = os.umask(0o022)
+    path = tmp_path / "new" / "dir" / "networks.yml"
+    atomic_write_text(path, "a: 1\n")
+    atomic_write_text(path, "a: 2\n")  # a rewrite keeps the mode
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    lock = acquire(tmp_path / "locked", {"dag_id": "d", "run_id": "r"})
+    assert stat.S_IMODE(Path(lock.path).stat().st_mode) == 0o600
+    os.umask(old)

@@ -21,12 +21,14 @@ Streaming, verification and the list of non-property keys are shared with disk c
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from os_migrate import api_rules
 from os_migrate.exceptions import DataError
 from os_migrate.references import RefIndex
 from os_migrate.resources.base import REF_SCHEMA, Resource
+from os_migrate.serialization import FILE_MODE, private_mkdir
 from os_migrate.transfer import (
     CHUNK_SIZE,
     SOURCE_FACT_PROPERTIES,
@@ -156,10 +158,11 @@ class Image(Resource):
             if reader.hexdigest(algo) == expected:
                 self.record.setdefault("_migration_params", {})["data_file"] = rel
                 return rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_mkdir(path.parent)
         tmp = path.with_name(path.name + ".part")
         resp = conn.image.download_image(self.source_id, stream=True)
-        with progress_bar(self.info.get("size"), f"stage {self.name}") as bar, open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with progress_bar(self.info.get("size"), f"stage {self.name}") as bar, os.fdopen(fd, "wb") as fh:
             reader = HashingReader(
                 resp.iter_content(chunk_size=CHUNK_SIZE), self.info.get("size"), (algo,), bar
             )
