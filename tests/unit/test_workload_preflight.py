@@ -54,12 +54,15 @@ def record(name="web-1", sid="srv-1", **params_over):
 class Refs:
     """RefIndex stand-in over a set of ``(kind, name)`` that exist in the destination."""
 
-    def __init__(self, existing):
+    def __init__(self, existing, cidr="10.0.0.0/24"):
         self.existing = existing
+        self.cidr = cidr
 
     def find(self, kind, ref, required=True):
         if (kind, ref["name"]) in self.existing:
-            return SimpleNamespace(id=f"{kind}-{ref['name']}", name=ref["name"], network_id="network-app-net")
+            return SimpleNamespace(
+                id=f"{kind}-{ref['name']}", name=ref["name"], network_id="network-app-net", cidr=self.cidr
+            )
         return None
 
 
@@ -198,6 +201,12 @@ def test_a_name_taken_by_a_foreign_server_is_skipped_without_checks(tmp_path, re
 
     assert report["migrate"] == []
     assert report["skip"][0]["server"] == "web-1" and "other" in report["skip"][0]["reason"]
+
+
+def test_a_fixed_ip_outside_the_destination_subnet_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(pf, "RefIndex", lambda conn: Refs(set(EVERYTHING), cidr="10.9.0.0/24"))
+    with pytest.raises(ValidationError, match=r"10.0.0.5 is not inside 10.9.0.0/24 of subnet 'app-subnet'"):
+        run(tmp_path, [record()], clouds())
 
 
 def test_a_fixed_ip_held_by_another_port_is_refused(tmp_path, refs):
