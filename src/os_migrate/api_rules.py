@@ -247,6 +247,10 @@ def subnet_errors(params: Mapping[str, Any]) -> list[str]:
     gateway = params.get("gateway_ip")
     errors += ip_errors("params.gateway_ip", gateway, version)
     gw = _address(gateway)
+    if "gateway_ip" not in params and net is not None and net.num_addresses > 2:
+        # Absent (not null): Neutron gives the subnet its first address as gateway.
+        gw = net.network_address + 1
+        gateway = f"{gw} (Neutron's default gateway, params.gateway_ip being absent)"
     if net is not None and gw is not None and gw.version == net.version:
         if gw == net.network_address and net.num_addresses > 1:
             errors.append(f"params.gateway_ip: {gateway!r} is the network address of {cidr}")
@@ -304,13 +308,13 @@ def subnet_errors(params: Mapping[str, Any]) -> list[str]:
 
 
 def routes_errors(field: str, routes: Any, version: int | None = None) -> list[str]:
-    """Host routes or router routes: destination a CIDR, nexthop an IP of its family; no
-    duplicates."""
+    """Host routes or router routes: destination a CIDR without host bits (neutron-lib validates it
+    as a subnet), nexthop an IP of its family; no duplicates."""
     errors: list[str] = []
     seen = set()
     for i, route in enumerate(routes or []):
         where = f"{field}[{i}]"
-        errs = cidr_errors(f"{where}.destination", route.get("destination"), version)
+        errs = cidr_errors(f"{where}.destination", route.get("destination"), version, strict=True)
         errs += ip_errors(f"{where}.nexthop", route.get("nexthop"), version)
         errors += errs
         if errs:
@@ -458,13 +462,20 @@ def int_range_errors(field: str, value: Any, lo: int, hi: int) -> list[str]:
     return []
 
 
-def ip_in_cidr(address: Any, cidr: Any) -> bool:
-    """True when ``address`` is an IP inside ``cidr``; also True when either does not parse (their
-    syntax is reported by :func:`ip_errors` / :func:`cidr_errors`)."""
+def host_ip_errors(field: str, address: Any, cidr: Any) -> list[str]:
+    """A port's fixed IP: inside ``cidr`` and neither its network address nor (IPv4) its
+    broadcast address (Neutron: "not a valid IP for the specified subnet"). Unparseable values
+    give no error here (:func:`ip_errors` / :func:`cidr_errors` report them)."""
     ip, net = _address(address), _network(cidr)
     if ip is None or net is None:
-        return True
-    return ip.version == net.version and ip in net
+        return []
+    if ip.version != net.version or ip not in net:
+        return [f"{field}: {address} is not inside {cidr}"]
+    if net.num_addresses > 2 and (
+        ip == net.network_address or (net.version == 4 and ip == net.broadcast_address)
+    ):
+        return [f"{field}: {address} is the network or broadcast address of {cidr}"]
+    return []
 
 
 def subnets_overlap_errors(subnets: Iterable[tuple[str, Any, Any]]) -> list[str]:

@@ -82,12 +82,13 @@ def cross_record_errors(
     for r in chosen.get("router_interfaces", []):
         ref = r.params.get("subnet") or {}
         subnet = subnets.get(ref.get("name")) if ref.get("project_name") in (None, AUTH_PROJECT) else None
-        ip = r.params.get("ip_address")
-        if subnet is not None and not api_rules.ip_in_cidr(ip, subnet.params.get("cidr")):
-            errors.append(
-                f"{location(r)}: params.ip_address: {ip} is not inside {subnet.params.get('cidr')} of subnet "
-                f"{subnet.name!r} ({location(subnet)})"
-            )
+        if subnet is not None:
+            errors += [
+                f"{location(r)}: {e} of subnet {subnet.name!r} ({location(subnet)})"
+                for e in api_rules.host_ip_errors(
+                    "params.ip_address", r.params.get("ip_address"), subnet.params.get("cidr")
+                )
+            ]
     return errors
 
 

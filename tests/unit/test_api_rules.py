@@ -12,7 +12,7 @@ from os_migrate.dataset import check_record
 from os_migrate.exceptions import DataError
 from os_migrate.resources import REGISTRY
 from os_migrate.workload.records import DetachedVolume, Server
-from tests.unit.mistakes import MISTAKES, PUBLIC_KEY, rec, ref, write_data_dir
+from tests.unit.mistakes import MISTAKES, PUBLIC_KEY, Mistake, rec, ref, write_data_dir
 
 
 def test_the_valid_data_set_has_no_errors(tmp_path):
@@ -100,6 +100,21 @@ def test_server_port_floating_ip_and_volume_mistakes(changes, expected):
     assert any(expected in e for e in errors), errors
 
 
+def test_a_router_interface_on_the_broadcast_address_is_refused(tmp_path):
+    from tests.unit.mistakes import IFACE
+    from tests.unit.mistakes import rec as record
+    from tests.unit.mistakes import write_data_dir as write
+
+    bad = Mistake(
+        "x",
+        "router_interfaces",
+        record(IFACE, router=ref("m-iface-router"), subnet=ref("prop-subnet"), ip_address="10.61.0.255"),
+        "",
+    )
+    errors = validate_data_dir(write(tmp_path, [bad]))
+    assert any("10.61.0.255 is the network or broadcast address of 10.61.0.0/24" in e for e in errors), errors
+
+
 def test_volume_mistakes():
     volume = rec("openstack.block_storage.Volume", name="data", size=1, description="d" * 256)
     assert any("params.description: 256 characters" in e for e in _check(DetachedVolume, volume))
@@ -160,6 +175,28 @@ def test_volume_mistakes():
                 "dns_nameservers": ["10.0.0.2", "10.0.0.2"],
             },
             "listed twice",
+        ),
+        (
+            "subnets",
+            {
+                "name": "s",
+                "network": ref("n"),
+                "cidr": "10.0.0.0/24",
+                "ip_version": 4,
+                "host_routes": [{"destination": "10.1.0.5/24", "nexthop": "10.0.0.9"}],
+            },
+            "has host bits set",
+        ),
+        (
+            "subnets",
+            {
+                "name": "s",
+                "network": ref("n"),
+                "cidr": "10.0.0.0/24",
+                "ip_version": 4,
+                "allocation_pools": [{"start": "10.0.0.1", "end": "10.0.0.9"}],
+            },
+            "contains the gateway 10.0.0.1 (Neutron's default gateway",
         ),
         (
             "security_group_rules",

@@ -205,7 +205,9 @@ def test_a_name_taken_by_a_foreign_server_is_skipped_without_checks(tmp_path, re
 
 def test_a_fixed_ip_outside_the_destination_subnet_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(pf, "RefIndex", lambda conn: Refs(set(EVERYTHING), cidr="10.9.0.0/24"))
-    with pytest.raises(ValidationError, match=r"10.0.0.5 is not inside 10.9.0.0/24 of subnet 'app-subnet'"):
+    with pytest.raises(
+        ValidationError, match=r"10.0.0.5 is not inside 10.9.0.0/24 of subnet .app-subnet. in the destination"
+    ):
         run(tmp_path, [record()], clouds())
 
 

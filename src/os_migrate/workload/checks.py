@@ -39,7 +39,7 @@ from typing import Any
 
 from openstack import exceptions as sdk_exc
 
-from os_migrate.api_rules import ip_in_cidr
+from os_migrate.api_rules import host_ip_errors
 from os_migrate.cloud import check_connection, find_or_none
 from os_migrate.exceptions import AmbiguousReference, ValidationError
 from os_migrate.filters import Filters
@@ -423,12 +423,11 @@ class _Checker:
                         f"{where}.fixed_ips[{j}]: subnet {subnet.name!r} is not on "
                         f"network {net.name!r} in the destination",
                     )
-                if subnet is not None and not ip_in_cidr(fixed.get("ip_address"), subnet.cidr):
-                    self.error(
-                        server,
-                        f"{where}.fixed_ips[{j}].ip_address: {fixed.get('ip_address')} is not inside "
-                        f"{subnet.cidr} of subnet {subnet.name!r} in the destination",
-                    )
+                if subnet is not None:
+                    for e in host_ip_errors(
+                        f"{where}.fixed_ips[{j}].ip_address", fixed.get("ip_address"), subnet.cidr
+                    ):
+                        self.error(server, f"{e} of subnet {subnet.name!r} in the destination")
             for k, sg in enumerate(port.get("security_groups") or []):
                 if neutron:
                     self.find(server, "security_group", sg, f"{where}.security_groups[{k}]")
