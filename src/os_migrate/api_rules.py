@@ -21,8 +21,9 @@ gateway, pools, routes, nameservers: IPs   network api-ref "Create subnet"; neut
 of the subnet's version; pools inside      ``ipam_backend_mixin`` (pool spans beyond cidr, pools
 the cidr (not network/v4 broadcast),       overlap, gateway conflicts with pool), neutron-lib
 start <= end, not overlapping, gateway     ``validate_nameservers`` / ``validate_hostroutes``
-outside them; no duplicate nameserver or   (duplicates)
-route
+(or, absent, the first address) outside    (duplicates; destinations validated as subnets)
+them; no duplicate nameserver or route;
+route destinations without host bits
 ipv6 modes need ip_version 6 and agree     network api-ref "Create subnet" (ipv6_ra_mode)
 subnets of one network do not overlap      network api-ref "Create subnet" (409/400 overlap)
 rule protocol: name or 0-255; ports        network api-ref "Create security group rule";
@@ -30,7 +31,8 @@ rule protocol: name or 0-255; ports        network api-ref "Create security grou
 1-65535), min <= max, need a protocol;
 ICMP type/code 0-255
 rule ``ether_type`` = family of            neutron ``_validate_ip_prefix`` ("Conflicting value
-``remote_ip_prefix``; one remote only      ethertype"), api-ref (remote_group_id xor prefix)
+``remote_ip_prefix`` and of IPv6-only      ethertype"), ``_validate_ethertype_and_protocol``,
+protocols; one remote only                 api-ref (remote_group_id xor prefix)
 router routes: destination CIDR,           network api-ref "Update router" (extraroute)
 nexthop IP of the same family
 MAC addresses: unicast EUI-48              neutron-lib ``validate_mac_address``
@@ -56,8 +58,11 @@ Keystone names: domain/project/group       identity api-ref v3 (keystone schemas
 <= 64, user/role <= 255; not blank         domain name 64, group 64, user 255, role 255)
 floating IP addresses are IPs; the fixed   network api-ref "Create floating IP" (fixed_ip_address
 address is one of the server's fixed IPs   must be an address of the port)
-fixed IPs: of their subnet's version and   network api-ref "Create port" (fixed_ips: "IP address
-inside its cidr (subnet in the data set)   ... not a valid IP for the specified subnet")
+fixed IPs, router interface IPs: inside    network api-ref "Create port" (fixed_ips: "IP address
+the subnet's cidr, not its network or v4   ... not a valid IP for the specified subnet")
+broadcast address (subnet of the data set
+or, in the workload pre-flight, of the
+destination)
 ========================================  =====================================================
 
 Checks that need the destination (references, flavors, quotas, free fixed IPs and MACs,
@@ -122,6 +127,16 @@ RULE_PROTOCOLS = (
 _PORT_PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 #: Protocols whose port range is an ICMP type/code (0-255).
 _ICMP_PROTOCOLS = {"icmp": 1, "icmpv6": 58, "ipv6-icmp": 58}
+#: Protocols Neutron refuses with ``ether_type: IPv4`` (neutron-lib ``IPV6_ONLY_PROTOCOLS``).
+_IPV6_ONLY_PROTOCOLS = (
+    "icmpv6",
+    "ipv6-encap",
+    "ipv6-frag",
+    "ipv6-icmp",
+    "ipv6-nonxt",
+    "ipv6-opts",
+    "ipv6-route",
+)
 #: Characters of a keypair name (Nova before microversion 2.92).
 _KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _-]+$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
@@ -377,6 +392,8 @@ def rule_errors(params: Mapping[str, Any]) -> list[str]:
     ether = params.get("ether_type")
     if net is not None and ether in ("IPv4", "IPv6") and f"IPv{net.version}" != ether:
         errors.append(f"params.remote_ip_prefix: {prefix!r} is IPv{net.version} but ether_type is {ether}")
+    if str(proto).lower() in _IPV6_ONLY_PROTOCOLS and ether == "IPv4":
+        errors.append(f"params.protocol: {proto!r} is an IPv6 protocol but ether_type is IPv4")
     if str(proto).lower() == "icmp" and ether == "IPv6":
         errors.append("params.protocol: 'icmp' with ether_type IPv6; Neutron wants 'ipv6-icmp' there")
     remotes = [k for k in ("remote_ip_prefix", "remote_group", "remote_address_group") if params.get(k)]

@@ -209,6 +209,16 @@ def test_volume_mistakes():
                 "security_group": ref("g"),
                 "direction": "ingress",
                 "ether_type": "IPv4",
+                "protocol": "ipv6-icmp",
+            },
+            "is an IPv6 protocol but ether_type is IPv4",
+        ),
+        (
+            "security_group_rules",
+            {
+                "security_group": ref("g"),
+                "direction": "ingress",
+                "ether_type": "IPv4",
                 "protocol": "gre",
                 "port_range_min": 1,
                 "port_range_max": 2,
