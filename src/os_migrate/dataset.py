@@ -1,20 +1,24 @@
 """Loading a data dir into resources, with structural checks that report every problem.
 
-Errors are strings of the form ``<file>: resources[<i>] (<type> '<identity>'): <field>: <message>``.
+Errors are strings of the form
+``<file>:<line>: resources[<i>] (<type> '<identity>'): <field>: <message>``, the line being where
+the record starts in the file (left out when the file cannot be read again).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
 import jsonschema
+import yaml
 
 from os_migrate.const import DATA_FILE_SUFFIX
 from os_migrate.exceptions import DataError, ValidationError
 from os_migrate.resources import REGISTRY, RESOURCE_TYPES, TENANT_TYPES, Resource
 from os_migrate.resources.base import is_empty
-from os_migrate.serialization import load_resources
+from os_migrate.serialization import _Loader, load_resources, read_data_text
 
 
 def resolve_types(types: Iterable[str] | str | None) -> tuple[str, ...]:
@@ -42,6 +46,31 @@ def data_file(data_dir: str | Path, type_key: str) -> Path:
     return Path(data_dir) / f"{type_key}{DATA_FILE_SUFFIX}"
 
 
+@functools.lru_cache(maxsize=64)
+def _record_lines(path: str, mtime_ns: int) -> tuple[int, ...]:
+    """1-based line of each record of ``resources`` in a data file (composed, not constructed:
+    only when a message needs it); empty when the file no longer parses."""
+    try:
+        root = yaml.compose(read_data_text(Path(path)), Loader=_Loader)
+    except (yaml.YAMLError, DataError, RecursionError):
+        return ()
+    if not isinstance(root, yaml.MappingNode):
+        return ()
+    for key, value in root.value:
+        if key.value == "resources" and isinstance(value, yaml.SequenceNode):
+            return tuple(item.start_mark.line + 1 for item in value.value)
+    return ()
+
+
+def record_at(path: str | Path, i: int | None) -> str:
+    """``<file>:<line>`` of record ``i`` of a data file (``<file>`` alone when unknown)."""
+    try:
+        lines = _record_lines(str(path), Path(path).stat().st_mtime_ns)
+    except OSError:
+        lines = ()
+    return f"{path}:{lines[i]}" if i is not None and 0 <= i < len(lines) else str(path)
+
+
 def _where(path: Path, i: int, record: object, cls: type[Resource] | None = None) -> str:
     if isinstance(record, dict):
         cls = cls or REGISTRY.get(path.stem)
@@ -49,8 +78,8 @@ def _where(path: Path, i: int, record: object, cls: type[Resource] | None = None
             ident = cls(record).identity if cls and isinstance(record.get("params"), dict) else "?"
         except (AttributeError, TypeError, KeyError):
             ident = "?"
-        return f"{path}: resources[{i}] ({record.get('type', '<no type>')} {ident!r})"
-    return f"{path}: resources[{i}]"
+        return f"{record_at(path, i)}: resources[{i}] ({record.get('type', '<no type>')} {ident!r})"
+    return f"{record_at(path, i)}: resources[{i}]"
 
 
 def check_record(path: Path, i: int, record: object, cls: type[Resource]) -> list[str]:
@@ -104,4 +133,5 @@ def load_dataset(data_dir: str | Path, types: Iterable[str]) -> tuple[dict[str, 
 
 def location(res: Resource) -> str:
     """``<file>: resources[<i>] (<type> '<identity>')`` of a loaded resource."""
-    return f"{res.file or '?'}: resources[{'?' if res.index is None else res.index}] ({res.describe()})"
+    where = record_at(res.file, res.index) if res.file else "?"
+    return f"{where}: resources[{'?' if res.index is None else res.index}] ({res.describe()})"

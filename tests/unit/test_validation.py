@@ -189,7 +189,7 @@ def test_address_that_is_no_cidr_is_reported_with_its_index(tmp_path):
     errors = validate_data_dir(tmp_path, types=["address_groups"])
     assert len(errors) == 2, errors
     assert "params.addresses[1]: 'not-an-ip' is not an IP address or CIDR" in errors[0]
-    assert "address_groups.yml: resources[0] (openstack.network.AddressGroup 'office')" in errors[0]
+    assert "address_groups.yml:3: resources[0] (openstack.network.AddressGroup 'office')" in errors[0]
     assert "params.addresses[2]" in errors[1]
 
 
