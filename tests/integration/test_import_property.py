@@ -11,7 +11,7 @@ Outcomes:
 - ``imported``: no error, and a dry-run re-import plans no create (everything is there);
 - anything else (an :class:`~os_migrate.ApplyError`, an SDK error) fails the test.
 
-Bounds (CI): ``OSM_PROPERTY_EXAMPLES`` examples (default 40) and a wall-clock budget of
+Bounds (CI): ``OSM_PROPERTY_EXAMPLES`` examples (default 100, about 80 s on the devcloud) and a wall-clock budget of
 ``OSM_PROPERTY_BUDGET`` seconds (default 180) after which the remaining examples are not run.
 
 Replay: the run is derandomized (the same examples in every run), so a CI failure replays by
@@ -44,7 +44,7 @@ from tests.integration.test_validation_before_write import snapshot
 from tests.unit.mistakes import MISTAKES, VALID
 
 PROJECT, USER = "osm-prop", "osm-prop-user"
-EXAMPLES = int(os.environ.get("OSM_PROPERTY_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("OSM_PROPERTY_EXAMPLES", "100"))
 BUDGET = float(os.environ.get("OSM_PROPERTY_BUDGET", "180"))
 SEED = os.environ.get("OSM_PROPERTY_SEED")
 
