@@ -63,6 +63,7 @@ from openstack import exceptions as sdk_exc
 from os_migrate import transfer
 from os_migrate.apply import import_resources
 from os_migrate.cloud import RequestCounter
+from os_migrate.const import DEFAULT_API_TIMEOUT
 from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
 from os_migrate.export import export_resources
 from os_migrate.filters import parse_filter_item
@@ -504,12 +505,18 @@ def connect(name: str):
     """An openstacksdk Connection for cloud ``name`` of clouds.yaml (as the OpenStack client
     loads it: ``OS_CLIENT_CONFIG_FILE`` and the standard locations).
 
+    Every request has a timeout: the cloud's ``api_timeout``, else
+    :data:`~os_migrate.const.DEFAULT_API_TIMEOUT` (no call hangs on a dead API).
+
     :raises UsageError: no cloud of that name, or its configuration is incomplete.
     """
     import openstack
 
     try:
-        return openstack.connect(cloud=name)
+        conn = openstack.connect(cloud=name)  # builds no session yet: no request is made
+        if not conn.config.config.get("api_timeout"):
+            conn = openstack.connect(cloud=name, api_timeout=DEFAULT_API_TIMEOUT)
+        return conn
     except (sdk_exc.ConfigException, ksa_exc.MissingRequiredOptions) as e:
         where = os.environ.get("OS_CLIENT_CONFIG_FILE") or "clouds.yaml"
         raise UsageError(f"cloud {name!r} ({where}): {e}") from e

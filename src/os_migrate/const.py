@@ -17,3 +17,7 @@ DATA_FILE_SUFFIX = ".yml"
 #: A tenant name: it names the tenant's data dir under the staging root (the tenant DAGs' ``tenant``
 #: Param, the tenants of a wave plan).
 TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+#: Seconds of openstacksdk's ``api_timeout`` (connect and each read of every HTTP request) of every
+#: connection os-migrate builds, when neither the Connection's extra nor the clouds.yaml cloud sets one.
+DEFAULT_API_TIMEOUT = 60.0

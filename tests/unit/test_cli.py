@@ -15,6 +15,7 @@ import pytest
 
 import os_migrate.workload
 from os_migrate import cli, transfer
+from os_migrate.const import DEFAULT_API_TIMEOUT
 from os_migrate.exceptions import ApplyError, CloudError, ValidationError
 from os_migrate.resources import ADMIN_TYPES
 from os_migrate.workload import MigrationFailed
@@ -697,3 +698,20 @@ class FakeCounter:
 
     def __exit__(self, *exc):
         return None
+
+
+# -- connections ----------------------------------------------------------------------------------
+
+
+def test_every_cli_connection_gets_an_api_timeout_that_reaches_the_http_session(tmp_path, monkeypatch):
+    auth = (
+        "auth: {auth_url: 'https://k.example:5000/v3', username: u, password: p, project_name: x,"
+        " user_domain_name: Default, project_domain_name: Default}"
+    )
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(f"clouds:\n  c1:\n    {auth}\n  c2:\n    api_timeout: 7\n    {auth}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+
+    # real openstacksdk Connections (no API call is made to build them)
+    assert cli.connect("c1").session.timeout == DEFAULT_API_TIMEOUT
+    assert cli.connect("c2").session.timeout == 7

@@ -76,6 +76,8 @@ from openstack import exceptions as sdk_exceptions
 from openstack.config import OpenStackConfig
 from openstack.connection import Connection as SDKConnection
 
+from os_migrate import const
+
 #: Sent in the User-Agent header of every API call.
 APP_NAME = "os-migrate-airflow"
 
@@ -123,8 +125,9 @@ DEFAULT_PROTOCOL = "https"
 #: Applied only when no clouds.yaml cloud is used (a named cloud keeps its own values).
 DEFAULTS = {"interface": "public", "identity_api_version": "3"}
 
-#: Seconds of openstacksdk's ``api_timeout`` when neither extra nor the named cloud sets one.
-DEFAULT_API_TIMEOUT = 60.0
+#: Seconds of openstacksdk's ``api_timeout`` when neither extra nor the named cloud sets one
+#: (the core's, shared with the ``os-migrate`` CLI).
+DEFAULT_API_TIMEOUT = const.DEFAULT_API_TIMEOUT
 
 _TRUE = ("true", "yes", "1", "on")
 _FALSE = ("false", "no", "0", "off")
