@@ -124,3 +124,52 @@ class RequestCounter:
     def total(self) -> int:
         """All requests."""
         return sum(self.by_method.values())
+
+
+def bulk_create(proxy: Any, sdk_cls: Any, bodies: list[dict]) -> list[Any]:
+    """Create one ``sdk_cls`` per body in one request (a list body, Neutron's bulk create).
+
+    The proxies' ``_bulk_create`` (openstacksdk's ``Resource.bulk_create``; only ports and
+    security group rules have a public ``create_*s`` verb) takes the same kwargs as the single
+    ``create_*`` verb and returns a generator; the request is made before it is consumed.
+
+    :param proxy: the service proxy, e.g. ``conn.network``.
+    :param sdk_cls: the openstacksdk resource class, e.g. ``openstack.network.v2.network.Network``.
+    :returns: the created objects, in the order of ``bodies``.
+    :raises openstack.exceptions.HttpException: the API refused the request.
+    """
+    return list(proxy._bulk_create(sdk_cls, bodies))
+
+
+#: keystoneauth retries of a request answered 429 or 503 (its default ``retriable_status_codes``),
+#: with its exponential back-off from 0.5 s; set by :func:`set_retries` unless the cloud's config
+#: sets ``status_code_retries`` itself.
+STATUS_CODE_RETRIES = 4
+#: keystoneauth retries of a request whose connection could not be made (nothing was sent).
+CONNECT_RETRIES = 2
+
+
+def set_retries(
+    conn: Any, status_code_retries: int = STATUS_CODE_RETRIES, connect_retries: int = CONNECT_RETRIES
+) -> None:
+    """Make the proxies of ``conn`` retry on 429/503 and on failed connections.
+
+    Concurrent writes may meet an API's rate limit (429) or a busy server (503); keystoneauth's
+    adapter retries them when ``status_code_retries`` is set (openstacksdk passes the cloud
+    config's ``status_code_retries``/``connect_retries`` to each proxy it builds). Values the
+    cloud's config already sets are kept. Proxies built so far are updated in place (openstacksdk
+    keeps them in ``Connection._proxies``), later ones read the config.
+    """
+    config = getattr(getattr(conn, "config", None), "config", None)
+    if isinstance(config, dict):
+        for key, value in (
+            ("status_code_retries", status_code_retries),
+            ("connect_retries", connect_retries),
+        ):
+            if config.get(key) is None:
+                config[key] = value
+    for proxy in list((getattr(conn, "_proxies", None) or {}).values()):
+        if not getattr(proxy, "status_code_retries", None):
+            proxy.status_code_retries = status_code_retries
+        if not getattr(proxy, "connect_retries", None):
+            proxy.connect_retries = connect_retries
