@@ -145,31 +145,27 @@ def bulk_create(proxy: Any, sdk_cls: Any, bodies: list[dict]) -> list[Any]:
 #: with its exponential back-off from 0.5 s; set by :func:`set_retries` unless the cloud's config
 #: sets ``status_code_retries`` itself.
 STATUS_CODE_RETRIES = 4
-#: keystoneauth retries of a request whose connection could not be made (nothing was sent).
-CONNECT_RETRIES = 2
+#: Services whose write requests carry a JSON body that a retry can send again. Not the image
+#: service: an upload streams the source's data, which a retry cannot replay. Connection
+#: failures are not retried either: keystoneauth cannot tell "never sent" from "sent, then cut",
+#: and a second POST would create a twin.
+RETRY_SERVICES = ("network", "compute", "identity")
 
 
-def set_retries(
-    conn: Any, status_code_retries: int = STATUS_CODE_RETRIES, connect_retries: int = CONNECT_RETRIES
-) -> None:
-    """Make the proxies of ``conn`` retry on 429/503 and on failed connections.
+def set_retries(conn: Any, status_code_retries: int = STATUS_CODE_RETRIES) -> None:
+    """Make the :data:`RETRY_SERVICES` proxies of ``conn`` retry requests answered 429 or 503.
 
-    Concurrent writes may meet an API's rate limit (429) or a busy server (503); keystoneauth's
-    adapter retries them when ``status_code_retries`` is set (openstacksdk passes the cloud
-    config's ``status_code_retries``/``connect_retries`` to each proxy it builds). Values the
-    cloud's config already sets are kept. Proxies built so far are updated in place (openstacksdk
-    keeps them in ``Connection._proxies``), later ones read the config.
+    Concurrent writes may meet an API's rate limit (429) or a busy server (503), which by HTTP
+    semantics did not act on the request; keystoneauth's adapter retries them when
+    ``status_code_retries`` is set (openstacksdk passes the cloud config's
+    ``<service>_status_code_retries`` to each proxy it builds). Values the cloud's config sets are
+    kept. Proxies built so far are updated in place (openstacksdk keeps them in
+    ``Connection._proxies``), later ones read the config.
     """
     config = getattr(getattr(conn, "config", None), "config", None)
-    if isinstance(config, dict):
-        for key, value in (
-            ("status_code_retries", status_code_retries),
-            ("connect_retries", connect_retries),
-        ):
-            if config.get(key) is None:
-                config[key] = value
+    if isinstance(config, dict) and config.get("status_code_retries") is None:
+        for service in RETRY_SERVICES:
+            config.setdefault(f"{service}_status_code_retries", status_code_retries)
     for proxy in list((getattr(conn, "_proxies", None) or {}).values()):
-        if not getattr(proxy, "status_code_retries", None):
+        if getattr(proxy, "service_type", None) in RETRY_SERVICES and not proxy.status_code_retries:
             proxy.status_code_retries = status_code_retries
-        if not getattr(proxy, "connect_retries", None):
-            proxy.connect_retries = connect_retries

@@ -353,3 +353,24 @@ def test_independent_chains_run_side_by_side_in_dependency_order():
 def test_concurrency_below_one_is_refused():
     with pytest.raises(ValueError, match="concurrency"):
         apply(FakeNeutron(), networks(1), concurrency=0)
+
+
+def test_set_retries_covers_json_services_only_and_keeps_the_clouds_own_setting():
+    from os_migrate.cloud import STATUS_CODE_RETRIES, set_retries
+
+    def proxy(service_type, retries=None):
+        return SimpleNamespace(service_type=service_type, status_code_retries=retries)
+
+    proxies = {"network": proxy("network"), "image": proxy("image"), "compute": proxy("compute", 9)}
+    conn = SimpleNamespace(config=SimpleNamespace(config={}), _proxies=proxies)
+
+    set_retries(conn)
+
+    assert proxies["network"].status_code_retries == STATUS_CODE_RETRIES
+    assert proxies["compute"].status_code_retries == 9  # set by the cloud's config
+    assert proxies["image"].status_code_retries is None  # uploads stream: never replayed
+    assert conn.config.config == {
+        "network_status_code_retries": STATUS_CODE_RETRIES,
+        "compute_status_code_retries": STATUS_CODE_RETRIES,
+        "identity_status_code_retries": STATUS_CODE_RETRIES,
+    }
