@@ -227,7 +227,14 @@ class _Applier:
         if actions[0].phase == MAIN_PHASE:
             singles = self._prepare(cls, singles)
         futures = self._submit_singles(singles)
-        chunks = [bulk[i : i + self.bulk_size] for i in range(0, len(bulk), self.bulk_size)]
+        by_key: dict[Any, list[Action]] = {}
+        for action in bulk:
+            by_key.setdefault(action.resource.bulk_key(), []).append(action)
+        chunks = [
+            group[i : i + self.bulk_size]
+            for group in by_key.values()
+            for i in range(0, len(group), self.bulk_size)
+        ]
         for chunk_future in [self.pool.submit(self.bulk_chunk, chunk) for chunk in chunks]:
             created, retry = chunk_future.result()
             futures += [self.pool.submit(self.finish, action, obj) for action, obj in created]

@@ -113,6 +113,8 @@ class FakeNeutron:
             raise self.bulk_error
         if self.refuse_bulk:
             raise _bad_request("Bulk operation not supported")
+        if kind == "security_group_rule" and len({b["security_group_id"] for b in bodies}) > 1:
+            raise _bad_request("Only allowed to update rules for one security profile at a time")
         if any(b.get("name") in self.bad_names for b in bodies):
             raise _bad_request("Invalid input for name.")  # Neutron does not say which item
         return iter([self._new(kind, b) for b in bodies])
@@ -228,7 +230,7 @@ def test_bulk_path_creates_each_type_in_one_request_and_drops_default_rules():
         "POST subnets (bulk)": 1,
         "POST security_groups (bulk)": 1,
         "DELETE security_group_rules": 6,  # Neutron's two default egress rules of each new group
-        "POST security_group_rules (bulk)": 1,
+        "POST security_group_rules (bulk)": 3,  # Neutron takes one group's rules per request
     }
 
 

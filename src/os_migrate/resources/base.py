@@ -446,6 +446,10 @@ class Resource:
         """
         return {}
 
+    def bulk_key(self) -> str | None:
+        """Resources of one bulk request share this key (default: any of the type may)."""
+        return None
+
     def serial_key(self) -> str | None:
         """Writes of resources of one type that share a key run one after the other, in plan
         order; None (default): independent of the others, so import may run them side by side."""

@@ -703,6 +703,10 @@ class SecurityGroupRule(Resource):
         # rules one by one, and _create_sdk below takes the 409 as "exists".
         return bulk_create(conn.network, SdkSecurityGroupRule, bodies)
 
+    def bulk_key(self):
+        # Neutron takes the rules of one group per bulk request (SecurityGroupNotSingleGroupRules).
+        return (self.params.get("security_group") or {}).get("name")
+
     def _create_sdk(self, conn, body: dict[str, Any]):
         try:
             return conn.network.create_security_group_rule(**body)
