@@ -118,7 +118,8 @@ def test_a_refused_record_fails_alone_named_by_file_and_field_and_a_rerun_finish
 
     assert len(err.value.errors) == 1
     message = err.value.errors[0]
-    assert message.startswith(f"{tmp_path}/subnets.yml: resources[2] (openstack.network.Subnet 'bulk-sub-2')")
+    assert message.startswith(f"{tmp_path}/subnets.yml:")  # the file (and line) of the record
+    assert "resources[2] (openstack.network.Subnet 'bulk-sub-2')" in message
     assert "cidr" in message.lower() and "overlap" in message.lower()
     assert subnet_names(empty_dst) == ["bulk-sub-0", "bulk-sub-1", "bulk-sub-3", "squatter"]
     # one list body (refused as a whole), then one request per subnet
