@@ -27,6 +27,7 @@ the source, verified by checksum → `summary`.
 | `export` | export first (default); off = import the staged YAML as it is, after editing it |
 | `stage_image_data` | also stage verified image data files in the data dir (air-gapped moves) |
 | `dry_run` | log the import plan without changing the destination |
+| `import_concurrency` | most write requests an import task has in flight at once (bulk creates and parallel writes; 1 = one at a time) |
 
 In the trigger form the Params are grouped in four sections: **Clouds and data** (tenant,
 connections, data dir), **Selection** (types), **Name filters** (one text area per type, one
@@ -50,6 +51,7 @@ import functools
 
 from airflow.sdk import DAG, Param, TriggerRule, chain, task
 
+from os_migrate.apply import DEFAULT_CONCURRENCY
 from os_migrate.resources import DATA_TYPES, IMPORT_CHAINS, PARENT_FILTER, PRE_WORKLOAD_TYPES
 from os_migrate_airflow.assets import STAGED_ALIAS, summarize_and_stage
 from os_migrate_airflow.dag_support import (
@@ -200,6 +202,16 @@ with DAG(
             description="Export and validate, then only log what the import would change.",
             section=OPTIONS,
         ),
+        "import_concurrency": Param(
+            DEFAULT_CONCURRENCY,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Import concurrency",
+            description="Most write requests each import task has in flight at once (1: one at a "
+            "time). Lower it for a destination with tight API rate limits.",
+            section=OPTIONS,
+        ),
     },
 ) as dag:
     exports = {
@@ -240,6 +252,7 @@ with DAG(
             filters=FILTERS,
             data_dir=DATA_DIR,
             plan_only="{{ params.dry_run }}",
+            concurrency="{{ params.import_concurrency }}",
             dst_conn_id=DST_CONN_ID,
             src_conn_id=SRC_CONN_ID if type_key in DATA_TYPES else None,
             trigger_rule=TriggerRule.NONE_FAILED,  # an unselected upstream type is skipped, not failed

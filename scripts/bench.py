@@ -14,14 +14,22 @@ connection used (a fresh connection per phase, so its token request is included)
 1. ``export``   -- ``export_resources`` of ``bench-src`` into a fresh data dir;
 2. ``floor``    -- a bare openstacksdk loop creating the same 500 resources in ``bench-floor``
    (cleaned first): what any tool must at least spend on this cloud;
-3. ``import``   -- ``import_resources`` into ``bench-dst`` (cleaned first);
+3. ``import``   -- ``import_resources`` into ``bench-dst`` (cleaned first), with its bulk
+   creates and ``--concurrency`` writer threads (default the core's);
 4. ``reimport`` -- the same import again (must plan no change and write nothing).
 
 Projects ``bench-src``, ``bench-dst`` and ``bench-floor`` (users ``<project>-member``, role
 ``member``, network quotas raised to 1000) are created as the devcloud admin; the integration tests
 use ``src``/``dst`` and never touch them. Needs a running devcloud (``devcloud/devcloud.sh up``).
 
-Usage: ``.venv/bin/python scripts/bench.py [--repeat N] [--json PATH]
+``--scale N`` multiplies every count (``--scale 10``: 5,000 resources: 600 networks and subnets,
+100 routers with 600 interfaces, 400 groups with 2,700 rules) in projects ``bench-x<N>-src|dst|floor``
+(quotas 1000 x N); seeding uses ``--seed-workers`` threads, the floor stays one request at a time.
+Targets (issue 13, exit status 1 if one is missed): import <= 0.35x the floor of the same run and
+< 0.8 requests per resource; export and no-op re-import within 3 s per 500 resources and at most
+15 requests whatever the size.
+
+Usage: ``.venv/bin/python scripts/bench.py [--scale N] [--concurrency N] [--repeat N] [--json PATH]
 [--by-url] [--reseed] [--clouds-yaml PATH]``
 """
 
@@ -40,6 +48,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,15 +60,18 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import sample_tenant  # noqa: E402  (clean())
 from os_migrate import RequestCounter, export_resources, import_resources  # noqa: E402
+from os_migrate.apply import DEFAULT_CONCURRENCY  # noqa: E402
 from os_migrate.cloud import find_or_none  # noqa: E402
 
 # ------------------------------------------------------------------ the tenant
 
+#: ``--scale N`` multiplies every count (5,000 resources at 10) and uses its own projects.
+SCALE = 1
+PREFIX = "bench"
 PROJECTS = ("bench-src", "bench-dst", "bench-floor")
 PASSWORD = "devcloud-bench"
-QUOTAS = dict(
-    network=1000, subnet=1000, router=1000, port=1000, security_group=1000, security_group_rule=1000
-)
+QUOTA_TYPES = ("network", "subnet", "router", "port", "security_group", "security_group_rule")
+QUOTAS = dict.fromkeys(QUOTA_TYPES, 1000)
 EXTERNAL_NETWORK = "public"
 TYPES = ("networks", "subnets", "routers", "router_interfaces", "security_groups", "security_group_rules")
 #: Neutron gives every project a ``default`` group; it is not part of the 500.
@@ -70,7 +82,7 @@ N_ROUTERS = 10  # 6 interfaces each
 IFACES_PER_ROUTER = N_NETWORKS // N_ROUTERS
 N_GROUPS = 40
 GROUPS_WITH_7_RULES = 30  # 30 * 7 + 10 * 6 = 270
-EXPECTED = {
+BASE_EXPECTED = {
     "networks": 60,
     "subnets": 60,
     "routers": 10,
@@ -78,8 +90,27 @@ EXPECTED = {
     "security_groups": 40,
     "security_group_rules": 270,
 }
+EXPECTED = dict(BASE_EXPECTED)
 TOTAL = sum(EXPECTED.values())
 assert TOTAL == 500
+
+
+def set_scale(scale: int) -> None:
+    """Multiply the tenant by ``scale``; projects ``bench-x<scale>-src|dst|floor`` for scale > 1
+    (quotas 1000 x scale), so the 500-resource projects stay seeded."""
+    global SCALE, PREFIX, PROJECTS, QUOTAS, N_NETWORKS, N_ROUTERS, N_GROUPS, GROUPS_WITH_7_RULES, TOTAL
+    SCALE = scale
+    PREFIX = "bench" if scale == 1 else f"bench-x{scale}"
+    PROJECTS = tuple(f"{PREFIX}-{role}" for role in ("src", "dst", "floor"))
+    QUOTAS = dict.fromkeys(QUOTA_TYPES, 1000 * scale)
+    N_NETWORKS, N_ROUTERS, N_GROUPS, GROUPS_WITH_7_RULES = 60 * scale, 10 * scale, 40 * scale, 30 * scale
+    EXPECTED.update({key: n * scale for key, n in BASE_EXPECTED.items()})
+    TOTAL = sum(EXPECTED.values())
+
+
+def _prefix(i: int) -> str:
+    """The /24 of subnet ``i`` (10.100.0.0/24 ... 10.100.199.0/24, then 10.101.0.0/24 ...)."""
+    return f"10.{100 + i // 200}.{i % 200}"
 
 
 def network_specs() -> list[dict]:
@@ -89,7 +120,7 @@ def network_specs() -> list[dict]:
 def subnet_specs() -> list[dict]:
     out = []
     for i in range(N_NETWORKS):
-        p = f"10.100.{i}"
+        p = _prefix(i)
         out.append(
             {
                 "name": f"bench-subnet-{i:02d}",
@@ -103,7 +134,9 @@ def subnet_specs() -> list[dict]:
                     {"start": f"{p}.10", "end": f"{p}.50"},
                 ],
                 "dns_nameservers": ["8.8.8.8", f"{p}.2"],
-                "host_routes": [{"destination": f"192.168.{i}.0/24", "nexthop": f"{p}.254"}],
+                "host_routes": [
+                    {"destination": f"192.{168 + i // 200}.{i % 200}.0/24", "nexthop": f"{p}.254"}
+                ],
             }
         )
     return out
@@ -116,7 +149,9 @@ def router_specs() -> list[dict]:
         for j in range(IFACES_PER_ROUTER):
             i = r * IFACES_PER_ROUTER + j
             # the last interface of each router sits on a non-gateway IP (port first)
-            ifaces.append((f"bench-subnet-{i:02d}", f"10.100.{i}.5" if j == IFACES_PER_ROUTER - 1 else None))
+            ifaces.append(
+                (f"bench-subnet-{i:02d}", f"{_prefix(i)}.5" if j == IFACES_PER_ROUTER - 1 else None)
+            )
         out.append({"name": f"bench-router-{r}", "description": f"bench router {r}", "interfaces": ifaces})
     return out
 
@@ -226,32 +261,47 @@ def _sdk_rule_key(rule) -> tuple:
     )
 
 
-def build_tenant(conn, *, reuse: bool) -> int:
-    """Create the 500 resources in the project of ``conn``; returns the number created.
+def build_tenant(conn, *, reuse: bool, workers: int = 1) -> int:
+    """Create the tenant's resources in the project of ``conn``; returns the number created.
 
     With ``reuse`` the project is listed first (one list per type) and existing resources, found
     by name, are kept. Without it this is the bare-SDK floor: nothing but the create calls (and
-    the one lookup of the external network any tool needs).
+    the one lookup of the external network any tool needs), one at a time. ``workers`` > 1 (for
+    seeding only) creates the items of each step on that many threads.
     """
     net = conn.network
     pid = conn.current_project_id
     created = 0
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+
+    def each(fn, items):
+        nonlocal created
+        results = list(pool.map(fn, items)) if pool else [fn(item) for item in items]
+        created += sum(1 for r in results if r)
 
     def by_name(items):
         return {x.name: x for x in items} if reuse else {}
 
     nets = by_name(net.networks(project_id=pid))
-    for spec in network_specs():
-        if spec["name"] not in nets:
-            nets[spec["name"]] = net.create_network(**spec)
-            created += 1
+
+    def make_network(spec):
+        if spec["name"] in nets:
+            return False
+        nets[spec["name"]] = net.create_network(**spec)
+        return True
+
+    each(make_network, network_specs())
     subnets = by_name(net.subnets(project_id=pid))
-    for spec in subnet_specs():
-        if spec["name"] not in subnets:
-            spec = dict(spec)
-            network = nets[spec.pop("network")]
-            subnets[spec["name"]] = net.create_subnet(network_id=network.id, **spec)
-            created += 1
+
+    def make_subnet(spec):
+        if spec["name"] in subnets:
+            return False
+        spec = dict(spec)
+        network = nets[spec.pop("network")]
+        subnets[spec["name"]] = net.create_subnet(network_id=network.id, **spec)
+        return True
+
+    each(make_subnet, subnet_specs())
     public = net.find_network(EXTERNAL_NETWORK, ignore_missing=False)
     routers = by_name(net.routers(project_id=pid))
     attached = set()
@@ -261,17 +311,22 @@ def build_tenant(conn, *, reuse: bool) -> int:
             for p in net.ports(project_id=pid, device_owner="network:router_interface")
             for f in p.fixed_ips
         }
+
     # types one after the other, as the import applies them
-    for spec in router_specs():
-        if spec["name"] not in routers:
-            routers[spec["name"]] = net.create_router(
-                name=spec["name"],
-                description=spec["description"],
-                external_gateway_info={"network_id": public.id},
-            )
-            created += 1
-    for spec in router_specs():
-        router = routers[spec["name"]]
+    def make_router(spec):
+        if spec["name"] in routers:
+            return False
+        routers[spec["name"]] = net.create_router(
+            name=spec["name"],
+            description=spec["description"],
+            external_gateway_info={"network_id": public.id},
+        )
+        return True
+
+    each(make_router, router_specs())
+
+    def attach(spec):  # the interfaces of one router
+        router, done = routers[spec["name"]], 0
         for subnet_name, ip in spec["interfaces"]:
             subnet = subnets[subnet_name]
             if (router.id, subnet.id) in attached:
@@ -283,31 +338,45 @@ def build_tenant(conn, *, reuse: bool) -> int:
                     network_id=subnet.network_id, fixed_ips=[{"subnet_id": subnet.id, "ip_address": ip}]
                 )
                 net.add_interface_to_router(router, port=port.id)
-            created += 1
+            done += 1
+        return done
+
+    results = list(pool.map(attach, router_specs())) if pool else [attach(s) for s in router_specs()]
+    created += sum(results)
     groups = by_name(net.security_groups(project_id=pid))
     have_rules: dict[str, set] = {}
     if reuse:
         for rule in net.security_group_rules(project_id=pid):
             have_rules.setdefault(rule.security_group_id, set()).add(_sdk_rule_key(rule))
-    for spec in group_specs():
-        if spec["name"] not in groups:
-            group = net.create_security_group(name=spec["name"], description=spec["description"])
-            for rule in group.security_group_rules or []:
-                net.delete_security_group_rule(rule["id"])
-            groups[spec["name"]] = group
-            created += 1
+
+    def make_group(spec):
+        if spec["name"] in groups:
+            return False
+        group = net.create_security_group(name=spec["name"], description=spec["description"])
+        for rule in group.security_group_rules or []:
+            net.delete_security_group_rule(rule["id"])
+        groups[spec["name"]] = group
+        return True
+
+    each(make_group, group_specs())
     group_ids = {name: g.id for name, g in groups.items()}
+    rules = []
     for spec in group_specs():
         group_id = group_ids[spec["name"]]
         have = have_rules.get(group_id, set())
-        for rule in spec["rules"]:
-            if _rule_key(rule, group_ids) in have:
-                continue
-            body = {k: v for k, v in rule.items() if k != "remote_group"}
-            if rule.get("remote_group"):
-                body["remote_group_id"] = group_ids[rule["remote_group"]]
-            net.create_security_group_rule(security_group_id=group_id, **body)
-            created += 1
+        rules += [(group_id, rule) for rule in spec["rules"] if _rule_key(rule, group_ids) not in have]
+
+    def make_rule(item):
+        group_id, rule = item
+        body = {k: v for k, v in rule.items() if k != "remote_group"}
+        if rule.get("remote_group"):
+            body["remote_group_id"] = group_ids[rule["remote_group"]]
+        net.create_security_group_rule(security_group_id=group_id, **body)
+        return True
+
+    each(make_rule, rules)
+    if pool:
+        pool.shutdown()
     return created
 
 
@@ -448,40 +517,43 @@ def clean(conn, label: str) -> None:
     print(f"  cleaned {label} in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
-def run_once(region, data_dir: Path, floor_first: bool) -> dict:
+def run_once(region, data_dir: Path, floor_first: bool, concurrency: int) -> dict:
     """export, then floor and import (+ no-op re-import) in the given order, both projects
     cleaned before either is measured."""
     phases = {}
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    conn = connect(region, "bench-src")
+    src_name, dst_name, floor_name = PROJECTS
+    conn = connect(region, src_name)
     phases["export"] = measure(
         "export", conn, lambda: export_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
     )
     if phases["export"]["result"] != EXPECTED:
         raise SystemExit(f"export counted {phases['export']['result']}, expected {EXPECTED}")
-    clean(connect(region, "bench-floor"), "bench-floor")
-    clean(connect(region, "bench-dst"), "bench-dst")
+    clean(connect(region, floor_name), floor_name)
+    clean(connect(region, dst_name), dst_name)
 
     def floor():
-        conn = connect(region, "bench-floor")
+        conn = connect(region, floor_name)
         phases["floor"] = measure("floor", conn, lambda: build_tenant(conn, reuse=False))
         # the floor built the same tenant: a dry-run import into it plans no change (not timed)
         same = import_resources(conn, data_dir, types=TYPES, filters=FILTERS, dry_run=True)["counts"]
         if same["unchanged"] != TOTAL:
-            raise SystemExit(f"bench-floor differs from the export: {same}")
+            raise SystemExit(f"{floor_name} differs from the export: {same}")
 
     def import_twice():
-        conn = connect(region, "bench-dst")
-        phases["import"] = measure(
-            "import", conn, lambda: import_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
-        )
+        conn = connect(region, dst_name)
+
+        def run_import():
+            return import_resources(conn, data_dir, types=TYPES, filters=FILTERS, concurrency=concurrency)
+
+        phases["import"] = measure("import", conn, lambda: run_import()["counts"])
         if phases["import"]["result"]["create"] != TOTAL:
             raise SystemExit(f"import planned {phases['import']['result']}, expected {TOTAL} creates")
         got = count_tenant(conn)
         if got != EXPECTED:
-            raise SystemExit(f"bench-dst holds {got} after import, expected {EXPECTED}")
-        conn = connect(region, "bench-dst")
+            raise SystemExit(f"{dst_name} holds {got} after import, expected {EXPECTED}")
+        conn = connect(region, dst_name)
         phases["reimport"] = measure(
             "reimport", conn, lambda: import_resources(conn, data_dir, types=TYPES, filters=FILTERS)["counts"]
         )
@@ -539,17 +611,23 @@ def print_table(phases: dict) -> None:
 
 
 def check_targets(phases: dict) -> dict:
+    """Issue 13's acceptance: import <= 0.35x the floor with < 0.8 requests per resource; export
+    and no-op re-import within 3 s per 500 resources (linear) and a constant 15 requests."""
     exp, imp, re_ = phases["export"], phases["import"], phases["reimport"]
     per_resource_get = any(
         k.startswith("GET ") and "{id}" in k.split("?")[0] and v["count"] > 2
         for k, v in exp["by_url"].items()
     )
+    seconds = 3 * SCALE
     return {
-        "export_under_10s": exp["seconds"] < 10,
+        f"export_within_{seconds}s": exp["seconds"] <= seconds,
+        "export_at_most_15_requests": exp["requests"] <= 15,
         "export_no_get_per_resource": exp["writes"] == 0 and not per_resource_get,
-        "import_within_1.3x_floor": imp["vs_floor"] <= 1.3 and imp["vs_floor_paired_median"] <= 1.3,
+        "import_within_0.35x_floor": imp["vs_floor"] <= 0.35 and imp["vs_floor_paired_median"] <= 0.35,
+        "import_under_0.8_requests_per_resource": imp["requests_per_resource"] < 0.8,
         "reimport_zero_writes": re_["writes"] == 0,
-        "reimport_under_10s": re_["seconds"] < 10,
+        f"reimport_within_{seconds}s": re_["seconds"] <= seconds,
+        "reimport_at_most_15_requests": re_["requests"] <= 15,
     }
 
 
@@ -571,19 +649,30 @@ def main(argv: list[str] | None = None) -> int:
         "--by-url", action="store_true", help="also print the requests of each phase by method and path"
     )
     parser.add_argument("--reseed", action="store_true", help="clean bench-src and seed it from scratch")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="multiply the tenant (10: 5,000 resources, projects bench-x10-*; seeding takes a while)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="import_resources(concurrency=...)"
+    )
+    parser.add_argument("--seed-workers", type=int, default=8, help="threads that seed the source project")
     args = parser.parse_args(argv)
+    set_scale(args.scale)
     logging.basicConfig(level=logging.WARNING)
 
     admin, region = load_admin(Path(args.clouds_yaml), args.admin_cloud)
     ensure_projects(admin)
-    src = connect(region, "bench-src")
+    src = connect(region, PROJECTS[0])
     if args.reseed:
-        clean(src, "bench-src")
+        clean(src, PROJECTS[0])
     t0 = time.perf_counter()
-    created = build_tenant(src, reuse=True)
+    created = build_tenant(src, reuse=True, workers=args.seed_workers)
     have = count_tenant(src)
     print(
-        f"seed bench-src: {created} created, {TOTAL - created} reused ({time.perf_counter() - t0:.1f} s)",
+        f"seed {PROJECTS[0]}: {created} created, {TOTAL - created} reused ({time.perf_counter() - t0:.1f} s)",
         flush=True,
     )
     if have != EXPECTED:
@@ -593,7 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeat):
         print(f"run {i + 1}/{args.repeat}", flush=True)
         # alternate the order of floor and import so that drift of the cloud hits both alike
-        runs.append(run_once(region, Path(args.data_dir), floor_first=i % 2 == 0))
+        runs.append(
+            run_once(region, Path(args.data_dir), floor_first=i % 2 == 0, concurrency=args.concurrency)
+        )
     phases = summarize(runs)
     print()
     print(
@@ -622,6 +713,8 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
+        "scale": SCALE,
+        "concurrency": args.concurrency,
         "resources": EXPECTED,
         "total": TOTAL,
         "repeat": args.repeat,

@@ -7,7 +7,7 @@
     export     --src-cloud S --data-dir D [--types T,..] [--filter TYPE=NAME|TYPE=regex:RE]...
     validate   --dst-cloud C --data-dir D [--types] [--filter]... [--offline]
     plan       --dst-cloud C --data-dir D [--types] [--filter]...            (= import --dry-run)
-    import     --dst-cloud C --data-dir D [--types] [--filter]... [--src-cloud S] [--dry-run]
+    import     --dst-cloud C --data-dir D [--types] [--filter]... [--src-cloud S] [--dry-run] [--concurrency N]
     workloads export    --src-cloud S --data-dir D [--server NAME|regex:RE]...
     workloads preflight --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers)
     workloads migrate   --src-cloud S --dst-cloud C --data-dir D (--server ...|--all-servers) [--dry-run]
@@ -61,7 +61,7 @@ from keystoneauth1 import exceptions as ksa_exc
 from openstack import exceptions as sdk_exc
 
 from os_migrate import transfer
-from os_migrate.apply import import_resources
+from os_migrate.apply import DEFAULT_CONCURRENCY, import_resources
 from os_migrate.cloud import RequestCounter
 from os_migrate.const import DEFAULT_API_TIMEOUT
 from os_migrate.exceptions import ApplyError, OsMigrateError, ValidationError
@@ -232,6 +232,26 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def _add_concurrency(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"most write requests in flight at once (default {DEFAULT_CONCURRENCY}; 1: one at a time)",
+    )
+
+
 def _add_data_dir(p: argparse.ArgumentParser) -> None:
     default = os.environ.get(DATA_DIR_ENV)
     p.add_argument(
@@ -367,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p)
     _add_selection(p)
     p.add_argument("--dry-run", action="store_true", help="plan only: no write request is made")
+    _add_concurrency(p)
     p.set_defaults(parser=p, func=cmd_import)
 
     w = sub.add_parser(
@@ -453,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "import":
             p.add_argument("--dry-run", action="store_true", help="plan only: no write request is made")
+            _add_concurrency(p)
         p.set_defaults(parser=p, func=func, admin=True, stage_image_data=False, src_cloud=None)
         if name == "plan":
             p.set_defaults(dry_run=True)
@@ -684,6 +706,7 @@ def cmd_import(args: argparse.Namespace, out: Output) -> int:
             dry_run=args.dry_run,
             src_conn=src,
             options=options,
+            concurrency=getattr(args, "concurrency", DEFAULT_CONCURRENCY),
         )
     result["requests"] = {"reads": counter.reads, "writes": counter.writes}
     verb = "would " if args.dry_run else ""

@@ -124,3 +124,48 @@ class RequestCounter:
     def total(self) -> int:
         """All requests."""
         return sum(self.by_method.values())
+
+
+def bulk_create(proxy: Any, sdk_cls: Any, bodies: list[dict]) -> list[Any]:
+    """Create one ``sdk_cls`` per body in one request (a list body, Neutron's bulk create).
+
+    The proxies' ``_bulk_create`` (openstacksdk's ``Resource.bulk_create``; only ports and
+    security group rules have a public ``create_*s`` verb) takes the same kwargs as the single
+    ``create_*`` verb and returns a generator; the request is made before it is consumed.
+
+    :param proxy: the service proxy, e.g. ``conn.network``.
+    :param sdk_cls: the openstacksdk resource class, e.g. ``openstack.network.v2.network.Network``.
+    :returns: the created objects, in the order of ``bodies``.
+    :raises openstack.exceptions.HttpException: the API refused the request.
+    """
+    return list(proxy._bulk_create(sdk_cls, bodies))
+
+
+#: keystoneauth retries of a request answered 429 or 503 (its default ``retriable_status_codes``),
+#: with its exponential back-off from 0.5 s; set by :func:`set_retries` unless the cloud's config
+#: sets ``status_code_retries`` itself.
+STATUS_CODE_RETRIES = 4
+#: Services whose write requests carry a JSON body that a retry can send again. Not the image
+#: service: an upload streams the source's data, which a retry cannot replay. Connection
+#: failures are not retried either: keystoneauth cannot tell "never sent" from "sent, then cut",
+#: and a second POST would create a twin.
+RETRY_SERVICES = ("network", "compute", "identity")
+
+
+def set_retries(conn: Any, status_code_retries: int = STATUS_CODE_RETRIES) -> None:
+    """Make the :data:`RETRY_SERVICES` proxies of ``conn`` retry requests answered 429 or 503.
+
+    Concurrent writes may meet an API's rate limit (429) or a busy server (503), which by HTTP
+    semantics did not act on the request; keystoneauth's adapter retries them when
+    ``status_code_retries`` is set (openstacksdk passes the cloud config's
+    ``<service>_status_code_retries`` to each proxy it builds). Values the cloud's config sets are
+    kept. Proxies built so far are updated in place (openstacksdk keeps them in
+    ``Connection._proxies``), later ones read the config.
+    """
+    config = getattr(getattr(conn, "config", None), "config", None)
+    if isinstance(config, dict) and config.get("status_code_retries") is None:
+        for service in RETRY_SERVICES:
+            config.setdefault(f"{service}_status_code_retries", status_code_retries)
+    for proxy in list((getattr(conn, "_proxies", None) or {}).values()):
+        if getattr(proxy, "service_type", None) in RETRY_SERVICES and not proxy.status_code_retries:
+            proxy.status_code_retries = status_code_retries

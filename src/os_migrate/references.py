@@ -20,6 +20,7 @@ through the registry's :data:`~os_migrate.resources.BY_KIND`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,9 @@ def ref_str(ref: Ref | None) -> str:
 class RefIndex:
     """Cached name <-> id lookups of one connection.
 
+    Safe to share between the threads of a concurrent import: a kind is listed once (a lock
+    guards the cache), and lookups read a snapshot while other threads :meth:`add` objects.
+
     :param conn: an authenticated ``openstack.connection.Connection``.
     """
 
@@ -87,13 +91,16 @@ class RefIndex:
         self._projects: dict[str, tuple[str | None, str | None]] = {}
         self._project_ids: dict[tuple[str, str | None], str | None] = {}
         self._domain_names: dict[str, str | None] = {}
+        self._lock = threading.RLock()
 
     # -- listing -------------------------------------------------------------------------------
     def objects(self, kind: str) -> dict[str, Any]:
         """All listed objects of ``kind`` by id (listed on first use)."""
         if kind not in self._objs:
-            listed = _kind_class(kind).list_ref_targets(self.conn, self.project_id)
-            self._objs[kind] = {o.id: o for o in listed}
+            with self._lock:
+                if kind not in self._objs:
+                    listed = _kind_class(kind).list_ref_targets(self.conn, self.project_id)
+                    self._objs[kind] = {o.id: o for o in listed}
         return self._objs[kind]
 
     def owned(self, kind: str) -> list[Any]:
@@ -102,11 +109,16 @@ class RefIndex:
         Export and plan list a type through this, so the list the index needs anyway serves both
         (one list request per kind, not two).
         """
-        return [o for o in self.objects(kind).values() if owner_of(o) == self.project_id]
+        objs = self.objects(kind)
+        with self._lock:
+            listed = list(objs.values())
+        return [o for o in listed if owner_of(o) == self.project_id]
 
     def add(self, kind: str, obj: Any) -> None:
         """Record an object created (or found) after the kind was listed."""
-        self.objects(kind)[obj.id] = obj
+        objs = self.objects(kind)
+        with self._lock:
+            objs[obj.id] = obj
 
     def get(self, kind: str, obj_id: str | None) -> Any:
         """The object of ``kind`` with ``obj_id``, fetched with one GET if it was not listed.
@@ -118,9 +130,11 @@ class RefIndex:
         objs = self.objects(kind)
         if obj_id not in objs:
             try:
-                objs[obj_id] = _kind_class(kind).get_ref_target(self.conn, obj_id)
+                obj = _kind_class(kind).get_ref_target(self.conn, obj_id)
             except (sdk_exc.NotFoundException, sdk_exc.ForbiddenException):
                 return None
+            with self._lock:
+                objs[obj_id] = obj
         return objs[obj_id]
 
     # -- projects ------------------------------------------------------------------------------
@@ -184,7 +198,9 @@ class RefIndex:
             domains = self.objects("domain")
         except sdk_exc.ForbiddenException:
             return None
-        return next((d.id for d in domains.values() if d.name == domain_name), None)
+        with self._lock:
+            listed = list(domains.values())
+        return next((d.id for d in listed if d.name == domain_name), None)
 
     # -- both directions -----------------------------------------------------------------------
     def ref(self, kind: str, obj_id: str | None) -> dict | None:
@@ -218,7 +234,10 @@ class RefIndex:
                 raise ReferenceNotFound(f"{kind} reference {ref_str(ref)} has no name")
             return None
         name = ref["name"]
-        candidates = [o for o in self.objects(kind).values() if o.name == name]
+        objs = self.objects(kind)
+        with self._lock:
+            listed = list(objs.values())
+        candidates = [o for o in listed if o.name == name]
         project_name = ref.get("project_name")
         scope = _kind_class(kind).ref_scope
         if scope == "domain" and ref.get("domain_name"):

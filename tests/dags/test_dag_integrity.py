@@ -180,6 +180,7 @@ def test_pre_workload_accepts_a_full_conf(pre_workload):
         "export": False,
         "create_dst_project": True,
         "dst_admin_conn_id": "os_dst_admin",
+        "import_concurrency": 4,
     }
 
     validated = _validate(pre_workload, conf)

@@ -90,6 +90,8 @@ def test_templated_params_arrive_as_native_objects(dag):
     assert task.types == ["networks"]
     assert task.filters == filters
     assert task.plan_only is True
+    assert task.concurrency == 8
+    assert render(dag, "import_networks", import_concurrency=3).concurrency == 3
     assert render(dag, "validate", resource_types=["subnets", "networks"]).types == ["subnets", "networks"]
 
 
@@ -222,7 +224,7 @@ def test_full_run_with_core_patched_passes_native_params_and_sums_up(
     def fake_export(conn, data_dir, *, types, filters, stage_image_data=False):
         return {"data_dir": data_dir, "counts": {types[0]: 2}, "files": {}, "changed": {types[0]: True}}
 
-    def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None, options=None):
+    def fake_import(conn, data_dir, *, types, filters, dry_run, src_conn=None, options=None, concurrency=8):
         return {
             "dry_run": dry_run,
             "counts": {"create": 2, "update": 0, "unchanged": 0, "skip": 0},

@@ -224,6 +224,7 @@ def test_import_logs_plan_lines_and_returns_counts_without_actions(
         dry_run=True,
         src_conn=None,
         options=None,
+        concurrency=8,
     )
     assert result == {
         "dry_run": True,

@@ -15,6 +15,7 @@ import pytest
 
 import os_migrate.workload
 from os_migrate import cli, transfer
+from os_migrate.apply import DEFAULT_CONCURRENCY
 from os_migrate.const import DEFAULT_API_TIMEOUT
 from os_migrate.exceptions import ApplyError, CloudError, ValidationError
 from os_migrate.resources import ADMIN_TYPES
@@ -246,12 +247,26 @@ def test_plan_is_a_dry_run_import_with_types_and_filters(clouds, monkeypatch):
                 "dry_run": True,
                 "src_conn": None,
                 "options": None,
+                "concurrency": DEFAULT_CONCURRENCY,
             },
         )
     ]
     assert "would create networks 'app-net'" in out
     assert "would update subnets 'app-subnet': description 'old' -> 'new'" in out
     assert "plan: 1 create, 1 update, 3 unchanged, 2 skipped; 0 write request(s)" in out
+
+
+def test_import_passes_concurrency_and_refuses_less_than_one(clouds, monkeypatch, capsys):
+    recorded = []
+    monkeypatch.setattr(cli, "import_resources", fake_import(recorded))
+    status, _, err = run("import", "--dst-cloud", "dst", "--data-dir", "d", "--concurrency", "3")
+    assert status == 0, err
+    assert recorded[0][2]["concurrency"] == 3
+
+    status, _, _ = run("import", "--dst-cloud", "dst", "--data-dir", "d", "--concurrency", "0")
+    assert status == 2
+    assert "--concurrency: '0' is not a whole number of at least 1" in capsys.readouterr().err
+    assert len(recorded) == 1
 
 
 def test_import_json_result_counts_requests(clouds, monkeypatch):

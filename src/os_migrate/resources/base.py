@@ -179,6 +179,10 @@ class Resource:
     params_schema: ClassVar[Mapping[str, Any]] = {}
     #: default ``_migration_params``.
     migration_param_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The API creates a list of these in one request (Neutron's bulk create): import sends the
+    #: creates of a type in chunks through :meth:`bulk_create_sdk`, and one request per resource
+    #: when the destination refuses the list body (see :mod:`os_migrate.apply`).
+    bulk: ClassVar[bool] = False
 
     def __init__(self, record: Mapping[str, Any], *, sdk: Any = None):
         self.record = dict(record)
@@ -411,10 +415,45 @@ class Resource:
 
         :param source: a :class:`~os_migrate.apply.DataSource` for types that copy data.
         """
-        obj = self._create_sdk(conn, self.create_body(refs))
-        if self.ref_kind:
+        return self.created(conn, refs, self._create_sdk(conn, self.create_body(refs)))
+
+    def created(self, conn: Connection, refs: RefIndex, obj: Any) -> Any:
+        """Finish the creation of ``obj`` (made from :meth:`create_body`, alone or in a bulk
+        request): record it in ``refs``; a type may make further requests (a security group drops
+        Neutron's default rules). Returns the SDK object (None: nothing was created)."""
+        if self.ref_kind and obj is not None:
             refs.add(self.ref_kind, obj)
         return obj
+
+    @classmethod
+    def bulk_create_sdk(cls, conn: Connection, bodies: list[dict]) -> list[Any]:
+        """Create one resource per body (:meth:`create_body` kwargs) in one request, for types
+        with :attr:`bulk`; returns the SDK objects in the order of ``bodies``.
+
+        :raises openstack.exceptions.HttpException: the API refused the request (nothing created:
+            Neutron applies a bulk request in one transaction).
+        """
+        raise NotImplementedError(f"{cls.__name__} has no bulk create")
+
+    @classmethod
+    def prepare_creates(
+        cls, conn: Connection, refs: RefIndex, resources: list[Resource], bulk_size: int
+    ) -> dict[int, Exception]:
+        """Requests that serve several of the ``resources`` about to be created, made once before
+        their :meth:`create` (router interface ports in bulk); default: none.
+
+        :returns: errors by index in ``resources`` (those are not created).
+        """
+        return {}
+
+    def bulk_key(self) -> str | None:
+        """Resources of one bulk request share this key (default: any of the type may)."""
+        return None
+
+    def serial_key(self) -> str | None:
+        """Writes of resources of one type that share a key run one after the other, in plan
+        order; None (default): independent of the others, so import may run them side by side."""
+        return None
 
     def update(
         self,

@@ -319,6 +319,11 @@ class Project(_DomainOwned):
         by_ident = {r.identity: r for r in resources}
         return sorted(resources, key=lambda r: (len(cls.ancestors(r, by_ident)), r.identity))
 
+    def serial_key(self):
+        # A parent must exist before its children are created: projects go one at a time, in
+        # import_order (parents first).
+        return "projects"
+
     def _create_sdk(self, conn, body):
         return conn.identity.create_project(**body)
 

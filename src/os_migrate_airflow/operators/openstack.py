@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from os_migrate import export_resources, import_resources, validate_data_dir
+from os_migrate.apply import DEFAULT_CONCURRENCY
 from os_migrate_airflow.operators.base import OsMigrateBaseOperator, core_errors, jsonable
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class OpenStackImportOperator(_ResourceOperator):
         "plan_only",
         "quota_mode",
         "user_password_variable",
+        "concurrency",
     )
 
     def __init__(
@@ -173,6 +175,7 @@ class OpenStackImportOperator(_ResourceOperator):
         plan_only: bool | str = False,
         quota_mode: str | None = None,
         user_password_variable: str | None = None,
+        concurrency: int | str = DEFAULT_CONCURRENCY,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("src_conn_id", None)
@@ -180,6 +183,7 @@ class OpenStackImportOperator(_ResourceOperator):
         self.plan_only = plan_only
         self.quota_mode = quota_mode
         self.user_password_variable = user_password_variable
+        self.concurrency = concurrency
 
     def _options(self) -> dict[str, Any]:
         """Run options of the core import (secrets resolved here, on the worker)."""
@@ -203,6 +207,9 @@ class OpenStackImportOperator(_ResourceOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         types, filters = self._selection()
         plan_only = self.param("plan_only", bool, default=False)
+        concurrency = self.param("concurrency", int, default=DEFAULT_CONCURRENCY)
+        if concurrency < 1:
+            raise AirflowFailException(f"concurrency: must be at least 1, not {concurrency}")
         options = self._options()
         with core_errors():
             result = import_resources(
@@ -213,6 +220,7 @@ class OpenStackImportOperator(_ResourceOperator):
                 dry_run=plan_only,
                 src_conn=self.src if self.src_conn_id else None,
                 options=options or None,
+                concurrency=concurrency,
             )
         verb = "would " if result.get("dry_run", plan_only) else ""
         for action in result.get("actions", ()):
