@@ -6,6 +6,20 @@ export OS_MIGRATE_ROOT="$_here"
 # OS_MIGRATE_EXECUTOR=celery: the native scale-out cluster instead (scripts/airflow.sh starts
 # PostgreSQL, Redis, the 4 Airflow processes and 2 Celery workers; all state under .cluster/).
 export OS_MIGRATE_EXECUTOR="${OS_MIGRATE_EXECUTOR:-local}"
+# Sourced before in this shell for the other mode: drop the defaults that sourcing set (a value
+# changed since is kept), so the two modes never share a home, port or executor settings.
+if [ -n "${OS_MIGRATE_ENV_EXECUTOR:-}" ] && [ "$OS_MIGRATE_ENV_EXECUTOR" != "$OS_MIGRATE_EXECUTOR" ]; then
+  [ "${AIRFLOW_HOME:-}" = "${OS_MIGRATE_ENV_HOME:-}" ] && unset AIRFLOW_HOME
+  [ "${AIRFLOW_API_PORT:-}" = "${OS_MIGRATE_ENV_PORT:-}" ] && unset AIRFLOW_API_PORT
+  [ "${OS_MIGRATE_STAGING_ROOT:-}" = "${OS_MIGRATE_ENV_STAGING:-}" ] && unset OS_MIGRATE_STAGING_ROOT
+  if [ "$OS_MIGRATE_ENV_EXECUTOR" = celery ]; then
+    for _v in $(sed -n 's/^\([A-Z_][A-Z0-9_]*\)=.*/\1/p' "$_here/deploy/airflow-celery.env") \
+              AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW__CELERY__RESULT_BACKEND AIRFLOW__CELERY__BROKER_URL; do
+      unset "$_v"
+    done
+    unset _v
+  fi
+fi
 case "$OS_MIGRATE_EXECUTOR" in
   local) ;;
   celery)
@@ -42,4 +56,6 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${AIRFLOW__CORE__SIMPLE_AUTH_MA
 export AIRFLOW__CORE__TEST_CONNECTION="${AIRFLOW__CORE__TEST_CONNECTION:-Enabled}"
 export OS_MIGRATE_STAGING_ROOT="${OS_MIGRATE_STAGING_ROOT:-$AIRFLOW_HOME/staging}"
 export PATH="$_here/.venv/bin:$PATH"
+export OS_MIGRATE_ENV_EXECUTOR="$OS_MIGRATE_EXECUTOR" OS_MIGRATE_ENV_HOME="$AIRFLOW_HOME" \
+       OS_MIGRATE_ENV_PORT="$AIRFLOW_API_PORT" OS_MIGRATE_ENV_STAGING="$OS_MIGRATE_STAGING_ROOT"
 unset _here

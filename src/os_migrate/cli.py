@@ -37,8 +37,8 @@ a command needs when its ``--src-cloud``/``--dst-cloud`` is not given; workload 
 both clouds require both options.
 
 Exit status: 0 success; 1 the migration failed (validation report, failed writes, failed
-servers, unreachable cloud), printed on stderr as ``file: resources[i] (type 'name'): field:
-message`` lines, without a traceback (``--debug`` adds it); 2 usage errors (bad options, unknown
+servers, unreachable cloud), printed on stderr as ``file:line: resources[i] (type 'name'):
+field: message`` lines, without a traceback (``--debug`` adds it); 2 usage errors (bad options, unknown
 type or cloud name, invalid regex). Results go to stdout (``-f json`` for a machine-readable
 document). Passwords and tokens are never printed: clouds are named, not described.
 """
