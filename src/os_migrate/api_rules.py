@@ -128,15 +128,7 @@ _PORT_PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 #: Protocols whose port range is an ICMP type/code (0-255).
 _ICMP_PROTOCOLS = {"icmp": 1, "icmpv6": 58, "ipv6-icmp": 58}
 #: Protocols Neutron refuses with ``ether_type: IPv4`` (neutron-lib ``IPV6_ONLY_PROTOCOLS``).
-_IPV6_ONLY_PROTOCOLS = (
-    "icmpv6",
-    "ipv6-encap",
-    "ipv6-frag",
-    "ipv6-icmp",
-    "ipv6-nonxt",
-    "ipv6-opts",
-    "ipv6-route",
-)
+_IPV6_ONLY_PROTOCOLS = tuple(p for p in RULE_PROTOCOLS if p == "icmpv6" or p.startswith("ipv6-"))
 #: Characters of a keypair name (Nova before microversion 2.92).
 _KEYPAIR_NAME = re.compile(r"^[A-Za-z0-9 _-]+$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2})([:-][0-9a-fA-F]{2}){5}$")
