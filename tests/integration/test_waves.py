@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..ui.conftest import REPO_ROOT, AirflowApi, embedded_airflow
+from ..ui.conftest import HITL_SETTLE_S, REPO_ROOT, AirflowApi, embedded_airflow
 from .conftest import connect, wait_for
 from .test_workloads import PASSWORD, ensure_project, member  # a project with a member user
 
@@ -312,6 +312,7 @@ def test_waves_run_on_schedule_with_approval_skip_policy_and_reports(wave_cloud,
         timeout=900,
         interval=5,
     )
+    time.sleep(HITL_SETTLE_S)  # see HITL_SETTLE_S: an instant answer can be lost to an Airflow race
     hitl = api.get(
         f"/dags/os_migrate_wave_second/dagRuns/{second['dag_run_id']}/taskInstances/approval/-1/hitlDetails"
     )

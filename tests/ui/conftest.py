@@ -27,6 +27,12 @@ from ..integration.conftest import CLOUDS_YAML, connect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = REPO_ROOT / "test-output" / "ui"
+#: Seconds to wait after an approval turns ``awaiting_input`` before answering it through the REST
+#: API. Airflow 3.3 race (seen in CI, 2026-12-03): an answer within ~0.2 s of the pause re-queues the
+#: task before the executor reports the paused process's end; the scheduler then marks the try
+#: failed ("finished with state success, but the task instance's state attribute is queued"), the
+#: retry asks again and the answer is lost. A person never answers that fast; tests wait this long.
+HITL_SETTLE_S = 10
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 #: Headless flags that work on this machine kind (no sandbox as root, no background traffic).

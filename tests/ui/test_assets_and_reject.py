@@ -16,11 +16,12 @@ of a whole wave through the REST API are tested in tests/integration/test_waves.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from ..integration.conftest import wait_for
-from .conftest import OUTPUT, embedded_airflow
+from .conftest import HITL_SETTLE_S, OUTPUT, embedded_airflow
 
 PRE_WORKLOAD, WORKLOADS = "os_migrate_pre_workload", "os_migrate_workloads"
 CONSUMER = "staged_consumer_ta"
@@ -123,6 +124,7 @@ def test_reject_through_the_api_stops_nothing(api, clouds, staged):
     )
     wait_for(lambda: ti_state(api, WORKLOADS, run_id, "approval") == "awaiting_input", "approval step", 600)
 
+    time.sleep(HITL_SETTLE_S)  # see HITL_SETTLE_S: an instant answer can be lost to an Airflow race
     assert respond(api, run_id, "Reject")["chosen_options"] == ["Reject"]
     run = api.wait_for_end(WORKLOADS, run_id, timeout=300)
     states = api.task_states(WORKLOADS, run_id)
