@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import json
 import os
 import signal
 import time
@@ -37,8 +36,8 @@ import pytest
 from os_migrate.workload.cloudops import TMP_PREFIX
 
 from ..integration.conftest import connect, volume_file, wait_for
-from ..integration.test_waves import AUTH_URL, clean
-from ..integration.test_workloads import PASSWORD, ensure_project, member
+from ..integration.test_waves import clean
+from ..integration.test_workloads import ensure_project, member, member_connection_json
 from .conftest import WORKERS, celery_cluster
 
 TENANT = "cl"
@@ -52,24 +51,6 @@ POOL_SLOTS = 2
 def payload(server: str) -> bytes:
     """1 MiB of known bytes, different per server."""
     return hashlib.sha256(server.encode()).digest() * (MIB // 32)
-
-
-def conn_json(project: str) -> str:
-    """An ``openstack`` Connection (JSON) for the member user of ``project``."""
-    return json.dumps(
-        {
-            "conn_type": "openstack",
-            "host": AUTH_URL,
-            "login": f"{project}-member",
-            "password": PASSWORD,
-            "extra": {
-                "project_name": project,
-                "user_domain_name": "Default",
-                "project_domain_name": "Default",
-                "region_name": "RegionOne",
-            },
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +87,9 @@ def cluster_tenant():
 
 @pytest.fixture(scope="module")
 def cluster(cluster_tenant):
-    env = {f"AIRFLOW_CONN_OSM_CL_{side.upper()}": conn_json(f"cl-{side}") for side in ("src", "dst")}
+    env = {
+        f"AIRFLOW_CONN_OSM_CL_{side.upper()}": member_connection_json(f"cl-{side}") for side in ("src", "dst")
+    }
     with celery_cluster(env) as started:
         for dag_id in ("os_migrate_pre_workload", "os_migrate_workloads"):
             started.api.wait_for_dag(dag_id)

@@ -509,26 +509,28 @@ def wl(tmp_path_factory):
     )
 
 
+def member_connection_json(project: str) -> str:
+    """An ``openstack`` Airflow Connection (JSON, env form) for the member user of ``project``."""
+    auth_url, region = auth_url_region(project)
+    return json.dumps(
+        {
+            "conn_type": "openstack",
+            "host": auth_url,
+            "login": f"{project}-member",
+            "password": PASSWORD,
+            "extra": {
+                "project_name": project,
+                "user_domain_name": "Default",
+                "project_domain_name": "Default",
+                "region_name": region,
+            },
+        }
+    )
+
+
 def set_member_connection(monkeypatch, conn_id: str, project: str) -> None:
     """Airflow Connection ``conn_id`` (env form, as in prod) for the member user of ``project``."""
-    auth_url, region = auth_url_region(project)
-    monkeypatch.setenv(
-        f"AIRFLOW_CONN_{conn_id.upper()}",
-        json.dumps(
-            {
-                "conn_type": "openstack",
-                "host": auth_url,
-                "login": f"{project}-member",
-                "password": PASSWORD,
-                "extra": {
-                    "project_name": project,
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                    "region_name": region,
-                },
-            }
-        ),
-    )
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", member_connection_json(project))
 
 
 @pytest.fixture
